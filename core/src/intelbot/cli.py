@@ -1,0 +1,247 @@
+"""The ``intelbot`` command line: ask, chat, run, config check, plugins (and plugins' own commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import click
+
+from intelbot.config_check import find_problems
+from intelbot.contract import TurnContext
+from intelbot.errors import ConfigurationError, IntelbotError
+from intelbot.footer import describe
+from intelbot.kernel import Kernel
+from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
+from intelbot.settings import load_settings, lookup, redacted, settings_dir, write_local_flag
+
+T = TypeVar("T")
+EXIT_CONFIG = 2
+
+
+def configure_logging(settings: Any = None) -> None:
+    level = str(lookup(settings, "log_level", "INFO") if settings is not None else "INFO").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "openai", "anthropic", "aiosqlite", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@asynccontextmanager
+async def open_kernel() -> AsyncIterator[Kernel]:
+    """Start a kernel from the settings directory and stop it on exit (for plugins' CLI commands)."""
+    settings = load_settings()
+    kernel = await Kernel.start(settings)
+    try:
+        yield kernel
+    finally:
+        await kernel.stop()
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` and turn configuration errors into a message and exit code 2, never a traceback."""
+    try:
+        return asyncio.run(_awaited(work))
+    except ConfigurationError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+@click.group()
+@click.version_option(package_name="intelbot")
+def cli() -> None:
+    """intelbot: LLM-powered Discord bots, built from plugins."""
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--model", default=None, help="A model from the catalog (default: llm.default_model).")
+@click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
+def ask(question: str, model: str | None, as_json: bool) -> None:
+    """Answer one QUESTION and print the answer with a footer."""
+
+    async def work() -> int:
+        async with open_kernel() as kernel:
+            for notice in kernel.notices:
+                click.echo(f"note: {notice}", err=True)
+            try:
+                response = await kernel.ask(question, TurnContext(frontend="cli"), model=model)
+            except IntelbotError as error:
+                click.echo(f"error ({error.category.value}): {error.user_message or error.message}", err=True)
+                return 1
+        if as_json:
+            click.echo(json.dumps({
+                "text": response.text, "model": response.model, "provider": response.provider,
+                "source": response.source.value, "input_tokens": response.usage.input_tokens,
+                "output_tokens": response.usage.output_tokens, "cost_usd": response.cost_usd,
+                "latency_ms": response.latency_ms,
+            }))
+        else:
+            click.echo(response.text)
+            click.echo(f"  [{describe(response)}]")
+        return 0
+
+    configure_logging()
+    sys.exit(run_async(work))
+
+
+@cli.command()
+def chat() -> None:
+    """A console chat on the same path as Discord (one question per line when not a terminal)."""
+    from intelbot.console import run_console
+
+    async def work() -> None:
+        async with open_kernel() as kernel:
+            for notice in kernel.notices:
+                click.echo(f"note: {notice}", err=True)
+            await run_console(kernel)
+
+    configure_logging()
+    run_async(work)
+
+
+@cli.command()
+def run() -> None:
+    """The main job: Discord when a token is configured, else the console. Never needs a key."""
+
+    async def work() -> None:
+        async with open_kernel() as kernel:
+            for notice in kernel.notices:
+                click.echo(f"note: {notice}", err=True)
+            token = lookup(kernel.settings, "discord.token")
+            if token:
+                from intelbot.discord.bot import run_discord
+
+                mode = lookup(kernel.settings, "discord.mode", "gateway")
+                click.echo(f"intelbot: starting Discord ({mode} mode): a token is configured", err=True)
+                await run_discord(kernel)
+                return
+            from intelbot.console import run_console
+
+            click.echo(
+                "intelbot: starting the console: no Discord token configured "
+                "(set INTELBOT_DISCORD__TOKEN or [default.discord] token in .secrets.toml)",
+                err=True,
+            )
+            await run_console(kernel)
+
+    configure_logging()
+    run_async(work)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect and validate settings."""
+
+
+@config.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+def config_check(as_json: bool) -> None:
+    """Validate settings and print the effective configuration with secrets redacted."""
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    problems = find_problems(settings)
+    effective = redacted({str(key).lower(): value for key, value in settings.as_dict().items()})
+    if as_json:
+        click.echo(json.dumps({"valid": not problems, "problems": [str(p) for p in problems], "settings": effective}, indent=2, default=str))
+    else:
+        click.echo(f"environment: {settings.current_env} (settings directory {settings_dir()})")
+        for key, value in sorted(effective.items()):
+            click.echo(f"{key} = {json.dumps(value, default=str)}")
+        for item in problems:
+            click.echo(f"error: {item}", err=True)
+        if not problems:
+            click.echo("configuration is valid")
+    sys.exit(EXIT_CONFIG if problems else 0)
+
+
+def _plugin_infos() -> list[PluginInfo]:
+    settings = load_settings()
+    return register_plugins(new_plugin_manager(), settings)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List plugins: name, distribution and version, enabled, hooks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        infos = _plugin_infos()
+    except ConfigurationError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        return
+    for info in infos:
+        state = "enabled" if info.enabled else "disabled"
+        if info.error:
+            state = f"FAILED: {info.error}"
+        origin = f"{info.distribution} {info.version}" if info.distribution else "(registered object)"
+        click.echo(f"{info.name:<24} {origin:<36} {state}")
+        if info.hooks:
+            click.echo(f"{'':<24} hooks: {', '.join(info.hooks)}")
+
+
+def _set_flag(name: str, enabled: bool) -> None:
+    infos = {info.name.lower(): info for info in _plugin_infos() if not info.builtin}
+    info = infos.get(name.lower())
+    if info is None:
+        click.echo(f"unknown plugin {name!r}; installed: {', '.join(sorted(infos)) or 'none'}", err=True)
+        sys.exit(1)
+    path = write_local_flag(settings_dir(), info.name, enabled)
+    click.echo(f"{info.name}: {'enabled' if enabled else 'disabled'} (written to {path})")
+
+
+@plugins.command("enable")
+@click.argument("name")
+def plugins_enable(name: str) -> None:
+    """Enable plugin NAME in the local override file."""
+    _set_flag(name, True)
+
+
+@plugins.command("disable")
+@click.argument("name")
+def plugins_disable(name: str) -> None:
+    """Disable plugin NAME in the local override file."""
+    _set_flag(name, False)
+
+
+def build_cli() -> click.Group:
+    """The CLI with every loaded plugin's commands added through ``register_commands``."""
+    quiet = logging.getLogger("intelbot.plugins")
+    previous = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # failures are reported when the command starts the kernel
+    try:
+        settings = load_settings()
+        manager = new_plugin_manager()
+        register_plugins(manager, settings)
+    except ConfigurationError:
+        return cli
+    finally:
+        quiet.setLevel(previous)
+    from intelbot.dispatch import HookDispatcher
+
+    HookDispatcher(manager).call_all_sync("register_commands", cli=cli)
+    return cli
+
+
+def main() -> None:
+    build_cli()(prog_name="intelbot")

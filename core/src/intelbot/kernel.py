@@ -1,0 +1,415 @@
+"""The kernel: loads plugins, runs turns through the hooks, records what they cost.
+
+Every front end (console, CLI, Discord, tests) goes through :meth:`Kernel.ask` or
+:meth:`Kernel.complete`, so they share one path. See docs/architecture.md for the
+turn pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dynaconf import Dynaconf
+from sqlalchemy import delete, select
+
+from intelbot.catalog import ModelCatalog, ModelSpec
+from intelbot.config_check import find_problems
+from intelbot.contract import (
+    GiveUp,
+    LLMRequest,
+    LLMResponse,
+    MemoryHit,
+    MemoryQuery,
+    MemoryRecord,
+    Message,
+    Retry,
+    Source,
+    TurnContext,
+)
+from intelbot.data.database import Database, database_url
+from intelbot.data.ledger import UsageLedger
+from intelbot.data.tables import GuildPluginSwitch, KernelTable
+from intelbot.dispatch import HookDispatcher
+from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
+from intelbot.metrics import KernelMetrics
+from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
+from intelbot.providers.base import Provider
+from intelbot.settings import lookup
+
+log = logging.getLogger("intelbot.kernel")
+
+TRACE_ENV = "INTELBOT_TRACE_HOOKS"
+OFFLINE_MODEL = "echo"
+KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
+
+
+class Kernel:
+    """A running bot core. Create with :meth:`start`, end with :meth:`stop`."""
+
+    def __init__(self, settings: Dynaconf) -> None:
+        self.settings = settings
+        self.catalog = ModelCatalog.from_settings(settings.get("models") or {})
+        self.metrics_registry_owner = KernelMetrics()
+        self.metrics = self.metrics_registry_owner.registry
+        self.manager = new_plugin_manager()
+        self.dispatch = HookDispatcher(self.manager, trace=os.environ.get(TRACE_ENV, "") not in ("", "0"))
+        self.dispatch.failure_listeners.append(
+            lambda plugin, hook: self.metrics_registry_owner.plugin_failures.labels(plugin, hook).inc()
+        )
+        self.providers: dict[str, Provider] = {}
+        self.plugins: list[PluginInfo] = []
+        self.notices: list[str] = []
+        self.database = Database(database_url(settings))
+        self.ledger = UsageLedger(self.database)
+        llm = settings.get("llm") or {}
+        self.default_model = str(lookup(llm, "default_model", OFFLINE_MODEL))
+        self.system_prompt: str | None = lookup(llm, "system_prompt", None)
+        self.max_tokens = int(lookup(llm, "max_tokens", 1024))
+        self.call_timeout = float(lookup(llm, "timeout_seconds", 60.0))
+        self.turn_timeout = float(lookup(llm, "turn_timeout_seconds", 120.0))
+        self.max_attempts = int(lookup(llm, "max_attempts", 4))
+        self._running = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Dynaconf,
+        *,
+        load_plugins: Sequence[str] | None = None,
+        extra_plugins: Iterable[object] = (),
+    ) -> Kernel:
+        """Load plugins, register providers, open the database, run ``startup`` hooks.
+
+        ``load_plugins`` names the installed plugins to load regardless of flags
+        (``[]`` loads none); None follows ``INTELBOT_LOAD_PLUGINS`` and the flags.
+        """
+        kernel = cls(settings)
+        await kernel._start(load_plugins, extra_plugins)
+        return kernel
+
+    async def _start(self, load_plugins: Sequence[str] | None, extra_plugins: Iterable[object]) -> None:
+        self.plugins = register_plugins(self.manager, self.settings, only=load_plugins, extra=extra_plugins)
+        self.dispatch.invalidate()
+        for _plugin, provider in self.dispatch.call_all_sync(
+            "register_providers", register=self._collect_provider, settings=self.settings
+        ):
+            del provider
+        problems = find_problems(self.settings, extra_providers=tuple(self.providers))
+        if problems:
+            first = problems[0]
+            raise ConfigurationError(first.message, key=first.key, file=first.origin)
+        self._choose_default_model()
+        await self.database.migrate("kernel", KERNEL_SCHEMA)
+        await self._load_guild_switches()
+        self.ledger.start()
+        self._running = True
+        for impl in self.dispatch.implementations("startup"):
+            ok, _ = await self.dispatch.call_one(impl, "startup", {"kernel": self})
+            if not ok:
+                self._drop_plugin(impl.plugin, "startup failed (see the log)")
+
+    def _collect_provider(self, provider: Provider) -> None:
+        if provider.name in self.providers:
+            log.warning("provider %r registered twice; keeping the first", provider.name)
+            return
+        self.providers[provider.name] = provider
+
+    def _choose_default_model(self) -> None:
+        spec = self.catalog.get(self.default_model)
+        if spec is None:
+            raise ConfigurationError(f"default model {self.default_model!r} is not in the model catalog", key="llm.default_model")
+        if spec.provider not in self.providers:
+            notice = (
+                f"no credentials for provider {spec.provider!r} (model {spec.name!r}): "
+                f"answering with the offline {OFFLINE_MODEL!r} model"
+            )
+            self.notices.append(notice)
+            log.warning(notice)
+            self.default_model = OFFLINE_MODEL
+
+    def _drop_plugin(self, name: str, reason: str) -> None:
+        plugin = self.manager.get_plugin(name)
+        if plugin is not None:
+            self.manager.unregister(plugin)
+            self.dispatch.invalidate()
+        for info in self.plugins:
+            if info.name == name:
+                info.loaded = False
+                info.error = reason
+        log.error("plugin %r disabled: %s", name, reason)
+
+    async def stop(self) -> None:
+        """Run ``shutdown`` hooks, write the ledger, close providers and the database."""
+        if not self._running:
+            return
+        self._running = False
+        await self.dispatch.call_all("shutdown", kernel=self)
+        await self.ledger.close()
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception as error:  # noqa: BLE001
+                log.warning("closing provider %r failed: %s", provider.name, type(error).__name__)
+        await self.database.dispose()
+
+    async def __aenter__(self) -> Kernel:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        """The ``[default.plugins.<name>]`` table as a plain dict (without case concerns)."""
+        table = lookup(self.settings.get("plugins") or {}, name, {}) or {}
+        return {str(key).lower(): value for key, value in dict(table).items()}
+
+    def model(self, name: str) -> ModelSpec:
+        """The catalog entry for ``name``; ConfigurationError naming the key when unknown."""
+        spec = self.catalog.get(name)
+        if spec is None:
+            raise ConfigurationError(f"unknown model {name!r}", key=f"models.{name}")
+        return spec
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    async def ask(
+        self,
+        question: str,
+        ctx: TurnContext,
+        *,
+        model: str | None = None,
+        tier: str | None = None,
+        system: str | None = None,
+        cacheable: bool = True,
+    ) -> LLMResponse:
+        """Answer one question: build the request, run :meth:`complete`, log the turn."""
+        request = LLMRequest(
+            messages=[Message("user", question)],
+            model=model or self.default_model,
+            system=system if system is not None else self.system_prompt,
+            tier=tier,
+            max_tokens=self.max_tokens,
+            cacheable=cacheable,
+        )
+        response = await self.complete(request, ctx)
+        self.ledger.record_turn(question, response, ctx)
+        self.metrics_registry_owner.turns.labels(response.source.value).inc()
+        return response
+
+    async def complete(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse:
+        """Run one request through the pipeline and return the response.
+
+        ``before_llm_call`` (may answer) -> provider -> on failure ``on_error`` decides
+        (retry, fall back, give up) -> ``after_llm_call`` -> usage ledger. Raises
+        :class:`IntelbotError` when no attempt succeeds.
+        """
+        if not self._running:
+            raise ConfigurationError("the kernel is not running")
+        if ctx.deadline is None:
+            ctx.deadline = time.monotonic() + self.turn_timeout
+        while True:
+            ctx.attempt += 1
+            request, response = await self._before(request, ctx)
+            if response is None:
+                try:
+                    response = await self._call_provider(request, ctx)
+                except IntelbotError as error:
+                    self.metrics_registry_owner.errors.labels(error.category.value).inc()
+                    if isinstance(error, CallRejected):
+                        raise
+                    retry = await self._recover(error, request, ctx)
+                    if retry is None:
+                        raise
+                    if retry.model:
+                        request.model = self.model(retry.model).name
+                    if retry.delay > 0:
+                        await asyncio.sleep(retry.delay)
+                    continue
+            await self.dispatch.call_all("after_llm_call", ctx, request=request, response=response, ctx=ctx)
+            self.ledger.record_call(response, ctx)
+            return response
+
+    async def _before(self, request: LLMRequest, ctx: TurnContext) -> tuple[LLMRequest, LLMResponse | None]:
+        kwargs: dict[str, Any] = {"request": request, "ctx": ctx}
+        for impl in self.dispatch.active("before_llm_call", ctx):
+            ok, result = await self.dispatch.call_one(impl, "before_llm_call", kwargs)
+            if not ok or result is None:
+                continue
+            if isinstance(result, LLMResponse):
+                if not result.served_by:
+                    result.served_by = impl.plugin
+                return kwargs["request"], result
+            if isinstance(result, LLMRequest):
+                kwargs["request"] = result
+        return kwargs["request"], None
+
+    async def _call_provider(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse:
+        spec = self.model(request.model)
+        provider = self.providers.get(spec.provider)
+        if provider is None:
+            raise ProviderError(
+                f"provider {spec.provider!r} of model {spec.name!r} is not configured",
+                category=ErrorCategory.CONFIGURATION, provider=spec.provider, model=spec.name,
+            )
+        remaining = ctx.remaining()
+        timeout = self.call_timeout if remaining is None else min(self.call_timeout, remaining)
+        if timeout <= 0:
+            raise ProviderError("turn deadline passed", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await provider.complete(request, spec, timeout=timeout)
+        except IntelbotError as error:
+            error.provider = error.provider or spec.provider
+            error.model = error.model or spec.name
+            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, error.category.value).inc()
+            raise
+        except TimeoutError:
+            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "timeout").inc()
+            raise ProviderError(
+                f"no answer within {timeout:.1f}s", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name
+            ) from None
+        except Exception as error:  # noqa: BLE001 - a provider bug must still be an error value
+            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "server_error").inc()
+            raise ProviderError(
+                f"provider {spec.provider!r} failed: {type(error).__name__}",
+                category=ErrorCategory.SERVER_ERROR, provider=spec.provider, model=spec.name,
+            ) from error
+        elapsed = time.perf_counter() - started
+        response.latency_ms = elapsed * 1000
+        response.cost_usd = spec.cost(response.usage)
+        response.source = Source.PROVIDER
+        if not response.served_by:
+            response.served_by = spec.provider
+        owner = self.metrics_registry_owner
+        owner.calls.labels(spec.provider, spec.name, "ok").inc()
+        owner.latency.labels(spec.provider).observe(elapsed)
+        owner.tokens.labels("input").inc(response.usage.input_tokens)
+        owner.tokens.labels("output").inc(response.usage.output_tokens)
+        owner.cost.inc(response.cost_usd)
+        return response
+
+    async def _recover(self, error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> Retry | None:
+        """Ask ``on_error`` what to do; return the retry to make, or None to raise ``error``."""
+        decided = await self.dispatch.call_first("on_error", ctx, error=error, request=request, ctx=ctx)
+        decision = decided[1] if decided else None
+        if isinstance(decision, GiveUp):
+            if decision.message:
+                error.user_message = decision.message
+            return None
+        if not isinstance(decision, Retry):
+            return None
+        if ctx.attempt >= self.max_attempts:
+            log.info("turn %s: giving up after %d attempts", ctx.request_id, ctx.attempt)
+            return None
+        remaining = ctx.remaining()
+        if remaining is not None and decision.delay >= remaining:
+            log.info("turn %s: retry in %.2fs would pass the deadline", ctx.request_id, decision.delay)
+            return None
+        return decision
+
+    # -- memory ----------------------------------------------------------------------------------
+
+    @property
+    def has_memory(self) -> bool:
+        """True when some plugin implements long-term memory."""
+        return bool(self.dispatch.implementations("store")) and bool(self.dispatch.implementations("query"))
+
+    async def remember(self, record: MemoryRecord, ctx: TurnContext) -> list[str]:
+        """Store ``record`` in every memory plugin; return the ids they gave it."""
+        return [str(result) for _plugin, result in await self.dispatch.call_all("store", ctx, record=record, ctx=ctx)]
+
+    async def recall(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
+        """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``."""
+        best: dict[str, MemoryHit] = {}
+        for _plugin, hits in await self.dispatch.call_all("query", ctx, query=query, ctx=ctx):
+            for hit in hits:
+                if query.guild_id is not None and hit.record.guild_id != query.guild_id:
+                    continue
+                kept = best.get(hit.record.id)
+                if kept is None or hit.score > kept.score:
+                    best[hit.record.id] = hit
+        return sorted(best.values(), key=lambda hit: hit.score, reverse=True)[: query.limit]
+
+    async def forget(self, guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int:
+        """Delete memories of a guild (and user); return how many were deleted."""
+        results = await self.dispatch.call_all("forget", ctx, guild_id=guild_id, user_id=user_id, ctx=ctx)
+        return sum(int(count) for _plugin, count in results)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        """Figures from the kernel and from every plugin's ``collect_stats``."""
+        failures: dict[str, int] = {}
+        for (plugin, _hook), count in self.dispatch.failures.items():
+            failures[plugin] = failures.get(plugin, 0) + count
+        figures: dict[str, dict[str, Any]] = {
+            "kernel": {
+                "default_model": self.default_model,
+                "providers": sorted(self.providers),
+                "plugins_loaded": sum(1 for info in self.plugins if info.loaded and not info.builtin),
+                "plugin_failures": failures,
+            }
+        }
+        for plugin, result in await self.dispatch.call_all("collect_stats"):
+            figures[plugin] = dict(result)
+        return figures
+
+    async def health(self) -> list[str]:
+        """Short status lines: the kernel's, then each plugin's ``health_lines``."""
+        lines = [f"model: {self.default_model} (providers: {', '.join(sorted(self.providers)) or 'none'})"]
+        lines.extend(self.notices)
+        for info in self.plugins:
+            if info.error:
+                lines.append(f"plugin {info.name}: NOT LOADED ({info.error})")
+        for _plugin, result in await self.dispatch.call_all("health_lines"):
+            lines.extend(str(line) for line in result)
+        return lines
+
+    # -- per-guild plugin switches ---------------------------------------------------------------
+
+    def plugin_info(self, name: str) -> PluginInfo | None:
+        lowered = name.lower()
+        return next((info for info in self.plugins if info.name.lower() == lowered), None)
+
+    async def set_guild_plugin(self, guild_id: int, name: str, enabled: bool) -> None:
+        """Switch a loaded plugin on or off for one guild, persisted and effective at once.
+
+        Raises ConfigurationError when ``name`` is not a loaded, switchable plugin.
+        """
+        info = self.plugin_info(name)
+        if info is None or info.builtin or not info.loaded:
+            raise ConfigurationError(f"no loaded plugin named {name!r}", key=f"plugins.{name}")
+        async with self.database.write_lock, self.database.session.begin() as session:
+            await session.execute(
+                delete(GuildPluginSwitch).where(GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name)
+            )
+            session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
+        disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())
+        if enabled:
+            disabled.discard(info.name)
+        else:
+            disabled.add(info.name)
+
+    def plugin_enabled_for(self, guild_id: int | None, name: str) -> bool:
+        """Whether plugin ``name`` runs for turns of ``guild_id``."""
+        info = self.plugin_info(name)
+        if info is None or not info.loaded:
+            return False
+        return guild_id is None or info.name not in self.dispatch.disabled_for_guild.get(guild_id, set())
+
+    async def _load_guild_switches(self) -> None:
+        async with self.database.session() as session:
+            rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
+        for row in rows:
+            if not row.enabled:
+                self.dispatch.disabled_for_guild.setdefault(row.guild_id, set()).add(row.plugin)

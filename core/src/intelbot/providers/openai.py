@@ -1,0 +1,192 @@
+"""The OpenAI provider: chat completions through the official ``openai.AsyncOpenAI`` client.
+
+Settings live in ``[default.providers.openai]`` (see :mod:`intelbot.providers.sdk_settings`):
+``api_key`` (or ``OPENAI_API_KEY``), ``base_url``, ``max_retries``, ``timeout``,
+``requires_key``. With ``base_url`` it serves any OpenAI-compatible server (Ollama, vLLM,
+OpenRouter); ``max_tokens_field`` chooses how the token limit is sent:
+``max_completion_tokens`` against api.openai.com (the default without ``base_url``),
+``max_tokens`` against other servers (the default with ``base_url``).
+
+Every SDK exception becomes a :class:`ProviderError` whose category says what happened;
+``finish_reason`` becomes a :class:`StopReason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from intelbot.catalog import ModelSpec
+from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
+from intelbot.errors import ConfigurationError, ProviderError
+from intelbot.hookspecs import hookimpl
+from intelbot.providers.sdk_errors import (
+    connection_error,
+    malformed_response,
+    redact,
+    status_error,
+    timeout_error,
+)
+from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
+
+NAME = "openai"
+ENV_KEY = "OPENAI_API_KEY"
+
+_STOP_REASONS = {
+    "stop": StopReason.END,
+    "length": StopReason.MAX_TOKENS,
+    "content_filter": StopReason.CONTENT_FILTER,
+    "tool_calls": StopReason.OTHER,
+    "function_call": StopReason.OTHER,
+}
+_MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
+def openai_settings(settings: Any) -> SDKSettings:
+    """The validated ``[providers.openai]`` table."""
+    return read_sdk_settings(settings, NAME, env_var=ENV_KEY)
+
+
+def is_configured(settings: Any) -> bool:
+    """True when the OpenAI provider has a key, or a ``base_url`` to a server that needs none."""
+    return openai_settings(settings).configured
+
+
+class OpenAIProvider:
+    """Serves catalog models whose provider is ``openai`` through ``AsyncOpenAI``."""
+
+    def __init__(self, config: SDKSettings) -> None:
+        self.name = config.name
+        self._config = config
+        field = config.options.get("max_tokens_field")
+        if field is None:
+            field = "max_tokens" if config.base_url is not None else "max_completion_tokens"
+        if field not in _MAX_TOKENS_FIELDS:
+            raise ConfigurationError(
+                f"max_tokens_field must be one of {', '.join(_MAX_TOKENS_FIELDS)}, got {field!r}",
+                key=f"providers.{config.name}.max_tokens_field",
+            )
+        self._max_tokens_field: str = field
+        self._client = openai.AsyncOpenAI(
+            api_key=config.api_key if config.has_key else NO_KEY,
+            base_url=config.base_url,
+            max_retries=config.max_retries,
+            timeout=config.timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> OpenAIProvider:
+        return cls(openai_settings(settings))
+
+    def _params(self, request: LLMRequest, model: ModelSpec) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend({"role": message.role, "content": message.content} for message in request.messages)
+        params: dict[str, Any] = {
+            "model": model.api_model,
+            "messages": messages,
+            self._max_tokens_field: request.max_tokens,
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        return params
+
+    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
+        """One chat completion; raises ProviderError (never an SDK exception) on failure."""
+        seconds = timeout if timeout is not None else self._config.timeout
+        try:
+            async with asyncio.timeout(seconds):
+                completion: Any = await self._client.chat.completions.create(
+                    **self._params(request, model), timeout=seconds
+                )
+        except openai.APIStatusError as error:
+            body = error.body if isinstance(error.body, dict) else {}
+            raw_message = body.get("message")
+            raise status_error(
+                provider=self.name,
+                model=model.name,
+                status=error.status_code,
+                error_type=error.type,
+                error_code=error.code,
+                api_message=raw_message if isinstance(raw_message, str) else None,
+                headers=error.response.headers,
+                request_id=error.request_id,
+                secrets=self._config.secrets,
+            ) from None
+        except openai.APITimeoutError:
+            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+        except TimeoutError:
+            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+        except openai.APIConnectionError as error:
+            raise connection_error(
+                provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
+            ) from None
+        except openai.APIResponseValidationError as error:
+            raise malformed_response(
+                provider=self.name, model=model.name, reason="schema validation failed", status=error.status_code
+            ) from None
+        except ValueError as error:  # json.JSONDecodeError: the body was not JSON
+            raise malformed_response(provider=self.name, model=model.name, reason=type(error).__name__) from None
+        except openai.OpenAIError as error:
+            raise malformed_response(provider=self.name, model=model.name, reason=type(error).__name__) from None
+        return self._response(completion, model)
+
+    def _response(self, completion: Any, model: ModelSpec) -> LLMResponse:
+        if not isinstance(completion, ChatCompletion):
+            raise malformed_response(provider=self.name, model=model.name, reason="the body is not a chat completion")
+        try:
+            choice = completion.choices[0]
+            message = choice.message
+            content = message.content
+            refusal = getattr(message, "refusal", None)
+            finish_reason = choice.finish_reason
+            usage = completion.usage
+            input_tokens = usage.prompt_tokens if usage is not None else 0
+            output_tokens = usage.completion_tokens if usage is not None else 0
+        except (AttributeError, IndexError, KeyError, TypeError):
+            raise malformed_response(
+                provider=self.name, model=model.name, reason="no choice with a message"
+            ) from None
+        if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+            raise malformed_response(provider=self.name, model=model.name, reason="usage is not a token count")
+        if content is not None and not isinstance(content, str):
+            raise malformed_response(provider=self.name, model=model.name, reason="message content is not text")
+        stop_reason = _STOP_REASONS.get(str(finish_reason), StopReason.OTHER)
+        text = content or ""
+        if refusal:
+            stop_reason = StopReason.REFUSAL
+            text = text or str(refusal)
+        return LLMResponse(
+            text=text,
+            model=model.name,
+            provider=self.name,
+            usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+            stop_reason=stop_reason,
+            served_by=self.name,
+            metadata={
+                "api_model": completion.model,
+                "response_id": completion.id,
+                "finish_reason": finish_reason,
+                "usage_reported": usage is not None,
+            },
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+@hookimpl
+def register_providers(register: Any, settings: Any) -> None:
+    """Register the OpenAI provider when it is configured (see :func:`is_configured`); else nothing."""
+    config = openai_settings(settings)
+    if config.configured:
+        register(OpenAIProvider(config))
+
+
+__all__ = ["OpenAIProvider", "ProviderError", "is_configured", "openai_settings", "register_providers"]

@@ -1,0 +1,138 @@
+"""Turning what a provider SDK raised into a :class:`ProviderError` with the right category.
+
+Shared by the OpenAI and Anthropic adapters. Messages are built from the status, the
+provider's error type and code, and its error message with every configured secret and
+anything shaped like an API key removed; the SDK exception is never chained, because its
+request object carries the credentials.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Iterable, Mapping
+
+from intelbot.errors import ErrorCategory, ProviderError, category_for_status
+
+_MAX_MESSAGE = 300
+_KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{8,}|\bBearer\s+[A-Za-z0-9_\-*.]{8,}")
+
+#: provider error types (Anthropic ``error.type``, OpenAI ``error.type`` / ``error.code``)
+#: that decide the category whatever the HTTP status
+_CATEGORY_BY_ERROR_TYPE = {
+    "overloaded_error": ErrorCategory.OVERLOADED,
+    "rate_limit_error": ErrorCategory.RATE_LIMITED,
+    "timeout_error": ErrorCategory.TIMEOUT,
+    "billing_error": ErrorCategory.PERMISSION,
+    "insufficient_quota": ErrorCategory.PERMISSION,
+    "permission_error": ErrorCategory.PERMISSION,
+    "authentication_error": ErrorCategory.AUTHENTICATION,
+    "invalid_api_key": ErrorCategory.AUTHENTICATION,
+    "context_length_exceeded": ErrorCategory.CONTEXT_LENGTH_EXCEEDED,
+    "content_filter": ErrorCategory.CONTENT_FILTERED,
+    "content_policy_violation": ErrorCategory.CONTENT_FILTERED,
+}
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without any of ``secrets`` nor anything shaped like an API key or bearer token."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPED.sub("[redacted]", text)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None when absent.
+
+    A date in the past gives 0. Header names are matched without regard to case
+    when ``headers`` is an httpx ``Headers``; a plain dict must use lower-case names.
+    """
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(float(milliseconds) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(moment.timestamp() - current, 0.0)
+
+
+def classify(status: int, error_type: str | None, error_code: str | None, message: str | None) -> ErrorCategory:
+    """The category of an HTTP error answer: the provider's error type or code first, then the status."""
+    for name in (error_code, error_type):
+        if name and name in _CATEGORY_BY_ERROR_TYPE:
+            return _CATEGORY_BY_ERROR_TYPE[name]
+    text = " ".join(part for part in (error_type, error_code, message) if part)
+    return category_for_status(status, text)
+
+
+def status_error(
+    *,
+    provider: str,
+    model: str,
+    status: int,
+    error_type: str | None,
+    error_code: str | None,
+    api_message: str | None,
+    headers: Mapping[str, str] | None,
+    request_id: str | None,
+    secrets: Iterable[str | None],
+) -> ProviderError:
+    """A ProviderError for an HTTP error answer, with ``retry_after`` from its headers."""
+    category = classify(status, error_type, error_code, api_message)
+    label = error_type or "error"
+    if error_code and error_code != error_type:
+        label += f"/{error_code}"
+    detail = redact(api_message or "", secrets)[:_MAX_MESSAGE]
+    message = f"{provider} answered HTTP {status} {label}"
+    if detail:
+        message += f": {detail}"
+    if request_id:
+        message += f" (request id {request_id})"
+    return ProviderError(
+        message,
+        category=category,
+        retry_after=retry_after_seconds(headers),
+        provider=provider,
+        model=model,
+        status=status,
+    )
+
+
+def timeout_error(*, provider: str, model: str, seconds: float | None) -> ProviderError:
+    within = f" within {seconds:g} s" if seconds is not None else ""
+    return ProviderError(
+        f"{provider} did not answer{within}", category=ErrorCategory.TIMEOUT, provider=provider, model=model
+    )
+
+
+def connection_error(*, provider: str, model: str, reason: str) -> ProviderError:
+    return ProviderError(
+        f"could not reach {provider}: {reason}", category=ErrorCategory.CONNECTION, provider=provider, model=model
+    )
+
+
+def malformed_response(*, provider: str, model: str, reason: str, status: int | None = None) -> ProviderError:
+    """The provider answered, but not with a response the adapter can read (a provider fault)."""
+    return ProviderError(
+        f"{provider} sent a malformed response: {reason}",
+        category=ErrorCategory.SERVER_ERROR,
+        provider=provider,
+        model=model,
+        status=status,
+    )

@@ -1,0 +1,168 @@
+"""Loading settings with Dynaconf, and finding where a setting came from.
+
+Files, in load order (later wins), all in the settings directory
+(``INTELBOT_SETTINGS_DIR``, else the current directory):
+
+- ``settings.toml``: the committed defaults and feature flags;
+- ``.secrets.toml``: keys and tokens, never committed;
+- ``settings.local.toml``: local overrides, written by ``intelbot plugins enable|disable``
+  (Dynaconf loads ``<name>.local.toml`` after each file on its own);
+- environment variables ``INTELBOT_<KEY>``, nested with ``__``
+  (``INTELBOT_PLUGINS__SEMANTIC_CACHE__ENABLED=false``).
+
+Each file has ``[default]``, ``[development]`` and ``[production]`` sections;
+``INTELBOT_ENV`` picks the one layered on top of ``[default]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dynaconf import Dynaconf
+
+ENV_PREFIX = "INTELBOT"
+SETTINGS_FILES = ("settings.toml", ".secrets.toml")
+LOCAL_OVERRIDE_FILE = "settings.local.toml"
+SECRET_SUFFIXES = ("api_key", "token", "secret", "password", "private_key", "webhook_url")
+
+
+def settings_dir() -> Path:
+    """Where the settings files live: ``INTELBOT_SETTINGS_DIR`` or the current directory."""
+    return Path(os.environ.get("INTELBOT_SETTINGS_DIR") or Path.cwd())
+
+
+def load_settings(
+    root: Path | None = None,
+    *,
+    environment: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Dynaconf:
+    """Load settings from ``root`` (default :func:`settings_dir`), then merge ``overrides`` on top.
+
+    Raises :class:`intelbot.errors.ConfigurationError` naming the file when a file is not valid TOML.
+    """
+    from intelbot.errors import ConfigurationError
+
+    base = (root or settings_dir()).resolve()
+    for name in (*SETTINGS_FILES, LOCAL_OVERRIDE_FILE):
+        path = base / name
+        if path.exists():
+            try:
+                tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+                raise ConfigurationError(f"not valid TOML: {error}", file=str(path)) from None
+    kwargs: dict[str, Any] = {}
+    if environment is not None:
+        kwargs["env"] = environment
+    settings = Dynaconf(
+        envvar_prefix=ENV_PREFIX,
+        settings_files=[str(base / name) for name in SETTINGS_FILES],
+        environments=True,
+        env_switcher=f"{ENV_PREFIX}_ENV",
+        root_path=str(base),
+        merge_enabled=True,
+        load_dotenv=False,
+        **kwargs,
+    )
+    settings.set("settings_dir", str(base))
+    if overrides:
+        settings.update(dict(overrides), merge=True)
+    return settings
+
+
+def lookup(mapping: Any, dotted: str, default: Any = None) -> Any:
+    """Read a dotted key from nested mappings, matching each part without regard to case."""
+    current: Any = mapping
+    for part in dotted.split("."):
+        if not isinstance(current, Mapping):
+            return default
+        found = False
+        for key, value in current.items():
+            if str(key).lower() == part.lower():
+                current, found = value, True
+                break
+        if not found:
+            return default
+    return current
+
+
+def origin_of(settings: Dynaconf, dotted: str) -> str:
+    """Say where ``dotted`` was set: an environment variable, a file, or 'built-in default'."""
+    env_name = f"{ENV_PREFIX}_" + "__".join(part.upper() for part in dotted.split("."))
+    for name in os.environ:
+        if name.upper() == env_name:
+            return f"environment variable {name}"
+    base = Path(str(settings.get("settings_dir", ".")))
+    current_env = str(settings.current_env).lower()
+    for name in (LOCAL_OVERRIDE_FILE, ".secrets.toml", "settings.toml"):
+        path = base / name
+        if not path.exists():
+            continue
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+        for section in (current_env, "default"):
+            if lookup(document.get(section, {}), dotted) is not None:
+                return str(path)
+    return "built-in default"
+
+
+def redacted(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with every secret-looking entry replaced by '***'."""
+    if isinstance(value, Mapping):
+        return {str(k): redacted(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(item, key) for item in value]
+    if value and (key.lower() == "key" or key.lower().endswith(SECRET_SUFFIXES)):
+        return "***"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return value
+
+
+def write_local_flag(root: Path, plugin: str, enabled: bool) -> Path:
+    """Set ``[default.plugins.<plugin>] enabled`` in the local override file, keeping its other lines."""
+    path = root / LOCAL_OVERRIDE_FILE
+    document: dict[str, Any] = {}
+    if path.exists():
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    plugins = document.setdefault("default", {}).setdefault("plugins", {})
+    plugins.setdefault(plugin, {})["enabled"] = enabled
+    path.write_text(_dump_toml(document), encoding="utf-8")
+    return path
+
+
+def _dump_toml(document: Mapping[str, Any], prefix: str = "") -> str:
+    """Write nested tables of scalars as TOML (enough for the local override file)."""
+    scalars: list[str] = []
+    tables: list[str] = []
+    for key, value in document.items():
+        if isinstance(value, Mapping):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            body = _dump_toml(value, name)
+            tables.append(body)
+        else:
+            scalars.append(f"{key} = {_toml_scalar(value)}")
+    head = ""
+    if prefix and scalars:
+        head = f"[{prefix}]\n" + "\n".join(scalars) + "\n\n"
+    elif scalars:
+        head = "\n".join(scalars) + "\n\n"
+    return head + "".join(tables)
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_scalar(item) for item in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,20 @@
+"""pytest fixtures of the intelbot test kit (loaded through the ``pytest11`` entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from intelbot.testing.kernels import KernelFactory
+
+
+@pytest_asyncio.fixture
+async def make_kernel(tmp_path: Path) -> AsyncIterator[KernelFactory]:
+    """``kernel = await make_kernel(plugins=[...], settings={...})``; every kernel is stopped at teardown."""
+    factory = KernelFactory(tmp_path / "kernels")
+    try:
+        yield factory
+    finally:
+        await factory.close()
