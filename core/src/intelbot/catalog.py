@@ -31,6 +31,13 @@ class ModelSpec:
         return (usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok) / 1_000_000
 
 
+ECHO = ModelSpec(
+    name="echo", provider="echo", api_model="echo", input_per_mtok=0.0, output_per_mtok=0.0,
+    context_window=1_000_000, tier="offline",
+)
+"""The offline model, always in the catalog so the bot can answer with no settings and no keys."""
+
+
 class ModelCatalog(Mapping[str, ModelSpec]):
     """Read-only mapping of model name to :class:`ModelSpec`."""
 
@@ -39,7 +46,7 @@ class ModelCatalog(Mapping[str, ModelSpec]):
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> ModelCatalog:
-        """Build from the ``models`` settings table; raises ConfigurationError naming the key."""
+        """Build from the ``models`` settings table (plus ``echo`` when absent); raises ConfigurationError naming the key."""
         models: dict[str, ModelSpec] = {}
         for name, entry in raw.items():
             key = f"models.{name}"
@@ -72,6 +79,7 @@ class ModelCatalog(Mapping[str, ModelSpec]):
                 context_window=window,
                 tier=tier,
             )
+        models.setdefault(ECHO.name, ECHO)
         return cls(models)
 
     def __getitem__(self, name: str) -> ModelSpec:

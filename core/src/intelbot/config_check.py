@@ -35,8 +35,8 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
     """Every problem found in ``settings``; an empty list means they are valid."""
     problems: list[ConfigProblem] = []
 
-    def problem(key: str, message: str) -> None:
-        problems.append(ConfigProblem(key, origin_of(settings, key), message))
+    def problem(key: str, message: str, *, origin_key: str | None = None) -> None:
+        problems.append(ConfigProblem(key, origin_of(settings, origin_key or key), message))
 
     try:
         catalog = ModelCatalog.from_settings(settings.get("models") or {})
@@ -68,7 +68,12 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
             continue
         enabled = lookup(table, "enabled")
         if enabled is True and not _has_key(str(name), table):
-            problem(f"providers.{name}.api_key", f"provider {name} is enabled but has no api_key (.secrets.toml or INTELBOT_PROVIDERS__{str(name).upper()}__API_KEY)")
+            problem(
+                f"providers.{name}.api_key",
+                f"provider {name} is enabled but has no api_key "
+                f"(.secrets.toml or INTELBOT_PROVIDERS__{str(name).upper()}__API_KEY)",
+                origin_key=f"providers.{name}.enabled",
+            )
     installed = {entry.name.lower() for entry in discover()} | {module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS}
     plugins = settings.get("plugins") or {}
     if not isinstance(plugins, Mapping):

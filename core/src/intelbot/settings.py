@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dynaconf import Dynaconf
+from dynaconf import Dynaconf, LazySettings
 
 ENV_PREFIX = "INTELBOT"
 SETTINGS_FILES = ("settings.toml", ".secrets.toml")
@@ -65,7 +65,6 @@ def load_settings(
         env_switcher=f"{ENV_PREFIX}_ENV",
         root_path=str(base),
         merge_enabled=True,
-        load_dotenv=False,
         **kwargs,
     )
     settings.set("settings_dir", str(base))
@@ -79,6 +78,9 @@ def lookup(mapping: Any, dotted: str, default: Any = None) -> Any:
     current: Any = mapping
     for part in dotted.split("."):
         if not isinstance(current, Mapping):
+            if isinstance(current, Dynaconf | LazySettings):
+                current = current.get(part, default)  # Dynaconf's own lookup ignores case
+                continue
             return default
         found = False
         for key, value in current.items():

@@ -14,6 +14,7 @@ Every SDK exception becomes a :class:`ProviderError` whose category says what ha
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import openai
@@ -21,7 +22,7 @@ from openai.types.chat import ChatCompletion
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
-from intelbot.errors import ConfigurationError, ProviderError
+from intelbot.errors import ConfigurationError, ErrorCategory, ProviderError
 from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
     connection_error,
@@ -97,7 +98,7 @@ class OpenAIProvider:
             params["top_p"] = request.top_p
         return params
 
-    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
+    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:  # noqa: ASYNC109 (the Provider protocol)
         """One chat completion; raises ProviderError (never an SDK exception) on failure."""
         seconds = timeout if timeout is not None else self._config.timeout
         try:
@@ -106,17 +107,13 @@ class OpenAIProvider:
                     **self._params(request, model), timeout=seconds
                 )
         except openai.APIStatusError as error:
-            body = error.body if isinstance(error.body, dict) else {}
-            raw_message = body.get("message")
             raise status_error(
                 provider=self.name,
                 model=model.name,
                 status=error.status_code,
-                error_type=error.type,
-                error_code=error.code,
-                api_message=raw_message if isinstance(raw_message, str) else None,
+                body=error.body,
                 headers=error.response.headers,
-                request_id=error.request_id,
+                request_id=getattr(error, "request_id", None),
                 secrets=self._config.secrets,
             ) from None
         except openai.APITimeoutError:
@@ -131,10 +128,15 @@ class OpenAIProvider:
             raise malformed_response(
                 provider=self.name, model=model.name, reason="schema validation failed", status=error.status_code
             ) from None
-        except ValueError as error:  # json.JSONDecodeError: the body was not JSON
-            raise malformed_response(provider=self.name, model=model.name, reason=type(error).__name__) from None
+        except json.JSONDecodeError:
+            raise malformed_response(provider=self.name, model=model.name, reason="the body is not JSON") from None
         except openai.OpenAIError as error:
-            raise malformed_response(provider=self.name, model=model.name, reason=type(error).__name__) from None
+            raise ProviderError(
+                f"{self.name} client failed: {type(error).__name__}",
+                category=ErrorCategory.SERVER_ERROR,
+                provider=self.name,
+                model=model.name,
+            ) from None
         return self._response(completion, model)
 
     def _response(self, completion: Any, model: ModelSpec) -> LLMResponse:
@@ -150,9 +152,7 @@ class OpenAIProvider:
             input_tokens = usage.prompt_tokens if usage is not None else 0
             output_tokens = usage.completion_tokens if usage is not None else 0
         except (AttributeError, IndexError, KeyError, TypeError):
-            raise malformed_response(
-                provider=self.name, model=model.name, reason="no choice with a message"
-            ) from None
+            raise malformed_response(provider=self.name, model=model.name, reason="no choice with a message") from None
         if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
             raise malformed_response(provider=self.name, model=model.name, reason="usage is not a token count")
         if content is not None and not isinstance(content, str):
@@ -187,6 +187,3 @@ def register_providers(register: Any, settings: Any) -> None:
     config = openai_settings(settings)
     if config.configured:
         register(OpenAIProvider(config))
-
-
-__all__ = ["OpenAIProvider", "ProviderError", "is_configured", "openai_settings", "register_providers"]

@@ -72,6 +72,28 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     return max(moment.timestamp() - current, 0.0)
 
 
+def error_fields(body: object) -> tuple[str | None, str | None, str | None]:
+    """``(type, code, message)`` of a provider's JSON error body, whole or already unwrapped.
+
+    OpenAI: ``{"error": {"type", "code", "message"}}``; Anthropic: ``{"type": "error",
+    "error": {"type", "message", "details": {"error_code"}}}``. SDK versions differ in whether
+    they keep the outer object, so both shapes are read. Missing fields are None.
+    """
+    if not isinstance(body, Mapping):
+        return None, None, None
+    inner = body.get("error")
+    error = inner if isinstance(inner, Mapping) else body
+    details = error.get("details")
+    code = error.get("code")
+    if code is None and isinstance(details, Mapping):
+        code = details.get("error_code")
+
+    def text(value: object) -> str | None:
+        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+    return text(error.get("type")), text(code), text(error.get("message"))
+
+
 def classify(status: int, error_type: str | None, error_code: str | None, message: str | None) -> ErrorCategory:
     """The category of an HTTP error answer: the provider's error type or code first, then the status."""
     for name in (error_code, error_type):
@@ -86,14 +108,13 @@ def status_error(
     provider: str,
     model: str,
     status: int,
-    error_type: str | None,
-    error_code: str | None,
-    api_message: str | None,
+    body: object,
     headers: Mapping[str, str] | None,
     request_id: str | None,
     secrets: Iterable[str | None],
 ) -> ProviderError:
-    """A ProviderError for an HTTP error answer, with ``retry_after`` from its headers."""
+    """A ProviderError for an HTTP error answer (``body`` as the SDK decoded it), ``retry_after`` from its headers."""
+    error_type, error_code, api_message = error_fields(body)
     category = classify(status, error_type, error_code, api_message)
     label = error_type or "error"
     if error_code and error_code != error_type:

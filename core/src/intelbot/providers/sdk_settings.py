@@ -75,7 +75,9 @@ def read_sdk_settings(settings: Any, name: str, *, env_var: str) -> SDKSettings:
 
     requires_key = config.get("requires_key", True)
     if not isinstance(requires_key, bool):
-        raise ConfigurationError(f"requires_key must be true or false, got {requires_key!r}", key=f"{prefix}.requires_key")
+        raise ConfigurationError(
+            f"requires_key must be true or false, got {requires_key!r}", key=f"{prefix}.requires_key"
+        )
     if api_key is not None and api_key.lower() == NO_KEY:
         requires_key = False
 

@@ -119,7 +119,11 @@ class AnthropicServer(LoopbackLLMServer):
     def _render(recorded: RecordedRequest, reply: Reply) -> dict[str, Any]:
         body = recorded.body
         last_user = next(
-            (_content_text(message.get("content")) for message in reversed(body["messages"]) if message["role"] == "user"),
+            (
+                _content_text(message.get("content"))
+                for message in reversed(body["messages"])
+                if message["role"] == "user"
+            ),
             "",
         )
         text = reply.text if reply.text is not None else f"Echo: {last_user}"

@@ -35,6 +35,7 @@ from intelbot.testing.scripted_replies import (
 _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 LOOPBACK_HOST = "127.0.0.1"
 
+
 def count_words(text: str) -> int:
     """The servers' token count: whitespace-separated words (deterministic, not a real tokenizer)."""
     return len(text.split())
@@ -175,11 +176,11 @@ class LoopbackLLMServer:
         """Recorded requests whose path is ``path`` (for example ``/v1/messages``)."""
         return [recorded for recorded in self.requests if recorded.path == path]
 
-    async def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
-        """Wait until at least ``count`` requests were received; TimeoutError after ``timeout`` seconds."""
+    async def wait_for_requests(self, count: int, within: float = 5.0) -> list[RecordedRequest]:
+        """Wait until at least ``count`` requests were received; TimeoutError after ``within`` seconds."""
         if self._arrived is None:
             raise RuntimeError("the server is not started")
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(self.requests) < count:
                 self._arrived.clear()
                 await self._arrived.wait()

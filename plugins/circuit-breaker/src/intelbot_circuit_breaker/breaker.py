@@ -152,7 +152,9 @@ class CircuitBreaker:
             return Permit(granted=True, probe=True, generation=record.generation), transitions
         return Permit(granted=False), transitions
 
-    def record(self, record: BreakerRecord, permit: Permit, outcome: Outcome, *, slow: bool, now: float) -> list[Transition]:
+    def record(
+        self, record: BreakerRecord, permit: Permit, outcome: Outcome, *, slow: bool, now: float
+    ) -> list[Transition]:
         """Record how a permitted call ended; may open or close the breaker."""
         transitions: list[Transition] = []
         self._expire_half_open(record, now, transitions)
@@ -186,13 +188,18 @@ class CircuitBreaker:
 
     def _trip_reason(self, totals: WindowTotals) -> str | None:
         if totals.calls and totals.failure_rate >= self.config.failure_rate_threshold:
-            return f"failure rate {totals.failure_rate:.0%} >= {self.config.failure_rate_threshold:.0%} over {totals.calls} calls"
+            threshold = self.config.failure_rate_threshold
+            return f"failure rate {totals.failure_rate:.0%} >= {threshold:.0%} over {totals.calls} calls"
         if totals.calls and totals.slow_rate >= self.config.slow_call_rate_threshold:
-            return f"slow-call rate {totals.slow_rate:.0%} >= {self.config.slow_call_rate_threshold:.0%} over {totals.calls} calls"
+            threshold = self.config.slow_call_rate_threshold
+            return f"slow-call rate {totals.slow_rate:.0%} >= {threshold:.0%} over {totals.calls} calls"
         return None
 
     def _expire_half_open(self, record: BreakerRecord, now: float, transitions: list[Transition]) -> None:
-        if record.state is BreakerState.HALF_OPEN and now - record.changed_at >= self.config.max_wait_in_half_open_seconds:
+        if (
+            record.state is BreakerState.HALF_OPEN
+            and now - record.changed_at >= self.config.max_wait_in_half_open_seconds
+        ):
             transitions.append(self._to_open(record, now, "probe(s) did not report in time", grow=True))
 
     def _to_open(self, record: BreakerRecord, now: float, reason: str, *, grow: bool) -> Transition:

@@ -158,7 +158,16 @@ def _table(table: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {str(key): item for key, item in value.items()}
 
 
-def _number(table: Mapping[str, Any], name: str, section: str, default: float, *, low: float, high: float | None = None, low_inclusive: bool = True) -> float:
+def _number(
+    table: Mapping[str, Any],
+    name: str,
+    section: str,
+    default: float,
+    *,
+    low: float,
+    high: float | None = None,
+    low_inclusive: bool = True,
+) -> float:
     value = table.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"must be a number, got {value!r}", key=_key(section, name))
@@ -200,7 +209,9 @@ def _optional_str(table: Mapping[str, Any], name: str, section: str) -> str | No
     return value
 
 
-def _categories(table: Mapping[str, Any], name: str, section: str, default: frozenset[ErrorCategory]) -> frozenset[ErrorCategory]:
+def _categories(
+    table: Mapping[str, Any], name: str, section: str, default: frozenset[ErrorCategory]
+) -> frozenset[ErrorCategory]:
     value = table.get(name)
     if value is None:
         return default
@@ -226,15 +237,23 @@ def _breaker(table: Mapping[str, Any]) -> BreakerConfig:
         window_type=window_type,
         window_size=_int(table, "window_size", section, 20, low=1),
         minimum_calls=_int(table, "minimum_calls", section, 5, low=1),
-        failure_rate_threshold=_number(table, "failure_rate_threshold", section, 0.5, low=0, high=1, low_inclusive=False),
-        slow_call_duration_seconds=_number(table, "slow_call_duration_seconds", section, 20.0, low=0, low_inclusive=False),
-        slow_call_rate_threshold=_number(table, "slow_call_rate_threshold", section, 1.0, low=0, high=1, low_inclusive=False),
+        failure_rate_threshold=_number(
+            table, "failure_rate_threshold", section, 0.5, low=0, high=1, low_inclusive=False
+        ),
+        slow_call_duration_seconds=_number(
+            table, "slow_call_duration_seconds", section, 20.0, low=0, low_inclusive=False
+        ),
+        slow_call_rate_threshold=_number(
+            table, "slow_call_rate_threshold", section, 1.0, low=0, high=1, low_inclusive=False
+        ),
         wait_in_open_seconds=_number(table, "wait_in_open_seconds", section, 10.0, low=0),
         wait_growth_factor=_number(table, "wait_growth_factor", section, 2.0, low=1),
         max_wait_in_open_seconds=_number(table, "max_wait_in_open_seconds", section, 300.0, low=0),
         growth_memory_seconds=_number(table, "growth_memory_seconds", section, 300.0, low=0),
         half_open_probes=_int(table, "half_open_probes", section, 1, low=1),
-        max_wait_in_half_open_seconds=_number(table, "max_wait_in_half_open_seconds", section, 60.0, low=0, low_inclusive=False),
+        max_wait_in_half_open_seconds=_number(
+            table, "max_wait_in_half_open_seconds", section, 60.0, low=0, low_inclusive=False
+        ),
         failure_categories=_categories(table, "failure_categories", section, DEFAULT_FAILURE_CATEGORIES),
     )
 
@@ -245,7 +264,9 @@ def _retry(table: Mapping[str, Any]) -> RetryConfig:
     return RetryConfig(
         base_delay_seconds=_number(table, "base_delay_seconds", section, defaults.base_delay_seconds, low=0),
         max_delay_seconds=_number(table, "max_delay_seconds", section, defaults.max_delay_seconds, low=0),
-        max_retry_after_seconds=_number(table, "max_retry_after_seconds", section, defaults.max_retry_after_seconds, low=0),
+        max_retry_after_seconds=_number(
+            table, "max_retry_after_seconds", section, defaults.max_retry_after_seconds, low=0
+        ),
         retries_per_model=_int(table, "retries_per_model", section, defaults.retries_per_model, low=0),
         min_attempt_seconds=_number(table, "min_attempt_seconds", section, defaults.min_attempt_seconds, low=0),
         never_retry=_categories(table, "never_retry", section, defaults.never_retry),
@@ -258,7 +279,9 @@ def _trends(table: Mapping[str, Any]) -> TrendConfig:
     section = "trends"
     channel = table.get("alert_channel_id")
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int)):
-        raise ConfigurationError(f"must be a Discord channel id (integer), got {channel!r}", key=_key(section, "alert_channel_id"))
+        raise ConfigurationError(
+            f"must be a Discord channel id (integer), got {channel!r}", key=_key(section, "alert_channel_id")
+        )
     return TrendConfig(
         window_seconds=_int(table, "window_seconds", section, 300, low=1),
         alert_rate=_number(table, "alert_rate", section, 0.2, low=0, high=1, low_inclusive=False),

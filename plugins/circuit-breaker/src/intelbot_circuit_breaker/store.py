@@ -92,9 +92,9 @@ class RedisBreakerStore:
                     record = BreakerRecord.from_json(json.loads(raw)) if raw is not None else create()
                     result, changed = change(record)
                     if not changed and raw is not None:
-                        await pipe.unwatch()
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return result
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, json.dumps(record.to_json(), separators=(",", ":")), ex=self.ttl_seconds)
                     pipe.sadd(self._names_key, name)
                     pipe.expire(self._names_key, self.ttl_seconds)

@@ -111,7 +111,11 @@ class TimeWindow:
         self._buckets.clear()
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "time", "size": self.seconds, "buckets": {str(key): value for key, value in self._buckets.items()}}
+        return {
+            "kind": "time",
+            "size": self.seconds,
+            "buckets": {str(key): value for key, value in self._buckets.items()},
+        }
 
 
 def new_window(kind: WindowKind, size: int) -> CountWindow | TimeWindow:

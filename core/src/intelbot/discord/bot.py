@@ -1,0 +1,183 @@
+"""The Discord front end: a hikari app and a lightbulb client wired to the kernel.
+
+``mode = "gateway"`` runs a :class:`hikari.GatewayBot` (a long-lived websocket);
+``mode = "interactions"`` runs a :class:`hikari.RESTBot`, an HTTP interaction
+server that checks Discord's Ed25519 signatures and keeps no state in the
+process, so replicas can run behind a load balancer. Both register the same
+commands: the built-in ones (:mod:`intelbot.discord.commands`) and those that
+enabled plugins return from the ``discord_loaders`` hook.
+
+:func:`run_discord` is the entry point used by ``intelbot run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import hikari
+import lightbulb
+
+from intelbot.discord import replies
+from intelbot.discord.commands import LOADERS
+from intelbot.discord.config import DiscordSettings
+from intelbot.discord.guards import Guards
+from intelbot.discord.services import DiscordServices
+from intelbot.discord.tracker import CommandTracker
+from intelbot.kernel import Kernel
+
+log = logging.getLogger("intelbot.discord")
+
+FAILURE_MESSAGE = "Sorry, something went wrong while running this command. It has been logged."
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def plugin_loaders(kernel: Kernel) -> list[tuple[str, lightbulb.Loader]]:
+    """The lightbulb Loaders that loaded plugins return from ``discord_loaders`` (a Loader or a list of them)."""
+    found: list[tuple[str, lightbulb.Loader]] = []
+    for plugin, result in kernel.dispatch.call_all_sync("discord_loaders"):
+        candidates = result if isinstance(result, list | tuple) else [result]
+        for candidate in candidates:
+            if isinstance(candidate, lightbulb.Loader):
+                found.append((plugin, candidate))
+            else:
+                log.error("plugin %r returned %s from discord_loaders, not a lightbulb.Loader", plugin, type(candidate))
+    return found
+
+
+class DiscordFrontEnd:
+    """One kernel's Discord front end. ``await start()``, then ``await stop()`` (or ``await run()``)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        config: DiscordSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        socket_: socket.socket | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.config = config
+        self.tracker = CommandTracker()
+        self.guards = Guards(config, self._spent_since, clock=clock)
+        self.services = DiscordServices(kernel, config, self.guards, self.tracker, set(config.owner_ids))
+        self.app: hikari.GatewayBot | hikari.RESTBot = self._build_app()
+        self.client = lightbulb.client_from_app(
+            self.app, default_enabled_guilds=config.dev_guilds, hooks=self._tracking_hooks()
+        )
+        registry = self.client.di.registry_for(lightbulb.di.Contexts.DEFAULT)
+        registry.register_value(DiscordServices, self.services)
+        registry.register_value(Kernel, kernel)
+        self._socket = socket_
+        self.interaction_url: str | None = None
+        self.failed_plugins: dict[str, str] = {}
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_app(self) -> hikari.GatewayBot | hikari.RESTBot:
+        common: dict[str, Any] = {
+            "banner": None,
+            "logs": None,
+            "suppress_optimization_warning": True,
+            "rest_url": self.config.rest_url,
+        }
+        if self.config.mode == "interactions":
+            return hikari.RESTBot(self.config.token, "Bot", public_key=self.config.public_key, **common)
+        # Slash commands need no privileged intents; the gateway only has to deliver interactions.
+        return hikari.GatewayBot(self.config.token, intents=hikari.Intents.GUILDS, **common)
+
+    def _tracking_hooks(self) -> list[lightbulb.ExecutionHook]:
+        tracker = self.tracker
+
+        async def command_started(_pipeline: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            tracker.start(int(ctx.interaction.id))
+
+        async def command_settled(pipeline: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            try:
+                if pipeline.failed:
+                    await _report_failure(ctx)
+            finally:
+                tracker.settle(int(ctx.interaction.id), failed=pipeline.failed)
+
+        return [
+            lightbulb.ExecutionHook(lightbulb.ExecutionSteps.MAX_CONCURRENCY, False, "intelbot-started", command_started),
+            lightbulb.ExecutionHook(lightbulb.ExecutionSteps.POST_INVOKE, False, "intelbot-settled", command_settled),
+        ]
+
+    async def _spent_since(self, guild_id: int, since: Any) -> float:
+        return await self.kernel.ledger.spent_usd(guild_id=guild_id, since=since)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load commands, connect (gateway) or open the interaction server, and sync commands with Discord."""
+        for loader in LOADERS:
+            await loader.add_to_client(self.client)
+        await self._add_plugin_loaders(plugin_loaders(self.kernel))
+        if isinstance(self.app, hikari.GatewayBot):
+            self.app.subscribe(hikari.StartedEvent, self._on_started)
+            await self.app.start(check_for_updates=False)
+            return
+        self.app.add_startup_callback(self._on_started)
+        sock = self._socket or _listening_socket(self.config.host, self.config.port)
+        host, port = sock.getsockname()[:2]
+        self.interaction_url = f"http://{host}:{port}/"
+        await self.app.start(socket=sock, check_for_updates=False)
+        log.info("interaction server listening on %s", self.interaction_url)
+
+    async def _add_plugin_loaders(self, loaders: Iterable[tuple[str, lightbulb.Loader]]) -> None:
+        for plugin, loader in loaders:
+            try:
+                await loader.add_to_client(self.client)
+            except Exception as error:  # noqa: BLE001 - one plugin's commands must not stop the bot
+                self.failed_plugins[plugin] = type(error).__name__
+                log.error("commands of plugin %r not loaded: %s: %s", plugin, type(error).__name__, error)
+
+    async def _on_started(self, _event_or_app: object) -> None:
+        await self.client.start()
+        application = await self.app.rest.fetch_application()
+        self.services.owner_ids.add(int(application.owner.id))
+        if application.team is not None:
+            self.services.owner_ids.update(int(member) for member in application.team.members)
+        log.info("Discord front end ready (%s mode, application %s)", self.config.mode, application.id)
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Let running commands finish (up to ``grace`` seconds), then disconnect."""
+        if not await self.tracker.wait_idle(grace):
+            log.warning("stopping with %d command(s) still running", self.tracker.in_flight)
+        await self.client.stop()
+        if self.app.is_alive:
+            await self.app.close()
+
+    async def run(self) -> None:
+        """Start, then serve until the app closes or the task is cancelled; always stop cleanly."""
+        await self.start()
+        try:
+            await self.app.join()
+        finally:
+            await self.stop()
+
+
+async def _report_failure(ctx: lightbulb.Context) -> None:
+    """Tell the user a command failed, without details (they are logged, and may hold secrets)."""
+    try:
+        if ctx.initial_response_sent.is_set():
+            await replies.show_in_deferral(ctx, FAILURE_MESSAGE)
+        else:
+            await replies.tell(ctx, FAILURE_MESSAGE)
+    except hikari.HikariError as error:
+        log.warning("could not report a command failure to Discord: %s", type(error).__name__)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+async def run_discord(kernel: Kernel) -> None:
+    """Run the Discord front end configured in ``[default.discord]`` until cancelled (``intelbot run``)."""
+    config = DiscordSettings.from_settings(kernel.settings)
+    await DiscordFrontEnd(kernel, config).run()

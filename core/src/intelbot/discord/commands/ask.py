@@ -1,0 +1,57 @@
+"""``/ask question``: defer at once, check the guards, answer through the kernel."""
+
+from __future__ import annotations
+
+import logging
+
+import lightbulb
+
+from intelbot.discord import replies
+from intelbot.discord.services import DiscordServices
+from intelbot.errors import ErrorCategory, IntelbotError
+
+log = logging.getLogger("intelbot.discord.ask")
+loader = lightbulb.Loader()
+
+_CATEGORY_MESSAGES = {
+    ErrorCategory.RATE_LIMITED: "The model provider is busy right now; please try again in a moment.",
+    ErrorCategory.OVERLOADED: "The model provider is overloaded right now; please try again in a moment.",
+    ErrorCategory.TIMEOUT: "The model took too long to answer; please try again.",
+    ErrorCategory.CONNECTION: "The model provider cannot be reached right now; please try again later.",
+    ErrorCategory.CONTEXT_LENGTH_EXCEEDED: "That question is too long for the model.",
+    ErrorCategory.CONTENT_FILTERED: "The model declined to answer that.",
+    ErrorCategory.BUDGET_EXCEEDED: "A spending limit was reached; no answer was made.",
+}
+
+
+def message_for(error: IntelbotError) -> str:
+    """What to tell the user about ``error``: a plugin's own message, else one per category (never secrets)."""
+    if error.user_message:
+        return error.user_message
+    return _CATEGORY_MESSAGES.get(error.category, f"Sorry, no answer could be made ({error.category.value}).")
+
+
+@loader.command
+class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a question"):
+    question = lightbulb.string("question", "What do you want to know?")
+
+    @lightbulb.invoke
+    async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
+        refusal = services.guards.check_question(self.question) or services.guards.check_rate(int(ctx.user.id))
+        if refusal is not None:
+            await replies.tell(ctx, refusal)
+            return
+        await ctx.defer()
+        turn = services.turn(ctx)
+        refusal = await services.guards.check_spending(turn.guild_id)
+        if refusal is not None:
+            await replies.replace_deferral(ctx, refusal)
+            return
+        try:
+            response = await services.kernel.ask(self.question, turn)
+        except IntelbotError as error:
+            log.warning("turn %s failed: %s", turn.request_id, error.category.value)
+            await replies.show_in_deferral(ctx, message_for(error))
+            return
+        parts = replies.render(response, attach_after_chars=services.config.attach_after_chars)
+        await replies.deliver(ctx, parts)

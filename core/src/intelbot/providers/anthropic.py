@@ -1,0 +1,175 @@
+"""The Anthropic provider: the Messages API through the official ``anthropic.AsyncAnthropic`` client.
+
+Settings live in ``[default.providers.anthropic]`` (see :mod:`intelbot.providers.sdk_settings`):
+``api_key`` (or ``ANTHROPIC_API_KEY``), ``base_url``, ``max_retries``, ``timeout``.
+System messages of the request are joined into Anthropic's ``system`` parameter.
+
+Every SDK exception becomes a :class:`ProviderError` whose category says what happened
+(529 and ``overloaded_error`` are ``overloaded``); ``stop_reason`` becomes a :class:`StopReason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import anthropic
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import TextBlock
+
+from intelbot.catalog import ModelSpec
+from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
+from intelbot.errors import ErrorCategory, ProviderError
+from intelbot.hookspecs import hookimpl
+from intelbot.providers.sdk_errors import (
+    connection_error,
+    malformed_response,
+    redact,
+    status_error,
+    timeout_error,
+)
+from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
+
+NAME = "anthropic"
+ENV_KEY = "ANTHROPIC_API_KEY"
+
+_STOP_REASONS = {
+    "end_turn": StopReason.END,
+    "stop_sequence": StopReason.END,
+    "max_tokens": StopReason.MAX_TOKENS,
+    "model_context_window_exceeded": StopReason.MAX_TOKENS,
+    "refusal": StopReason.REFUSAL,
+    "tool_use": StopReason.OTHER,
+    "pause_turn": StopReason.OTHER,
+}
+
+
+def anthropic_settings(settings: Any) -> SDKSettings:
+    """The validated ``[providers.anthropic]`` table."""
+    return read_sdk_settings(settings, NAME, env_var=ENV_KEY)
+
+
+def is_configured(settings: Any) -> bool:
+    """True when the Anthropic provider has a key (or a ``base_url`` to a server that needs none)."""
+    return anthropic_settings(settings).configured
+
+
+class AnthropicProvider:
+    """Serves catalog models whose provider is ``anthropic`` through ``AsyncAnthropic``."""
+
+    def __init__(self, config: SDKSettings) -> None:
+        self.name = config.name
+        self._config = config
+        self._client = anthropic.AsyncAnthropic(
+            api_key=config.api_key if config.has_key else NO_KEY,
+            base_url=config.base_url,
+            max_retries=config.max_retries,
+            timeout=config.timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AnthropicProvider:
+        return cls(anthropic_settings(settings))
+
+    @staticmethod
+    def _params(request: LLMRequest, model: ModelSpec) -> dict[str, Any]:
+        system_parts = [request.system] if request.system else []
+        system_parts.extend(message.content for message in request.messages if message.role == "system")
+        params: dict[str, Any] = {
+            "model": model.api_model,
+            "max_tokens": request.max_tokens,
+            "messages": [
+                {"role": message.role, "content": message.content}
+                for message in request.messages
+                if message.role != "system"
+            ],
+        }
+        if system_parts:
+            params["system"] = "\n\n".join(system_parts)
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        return params
+
+    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:  # noqa: ASYNC109 (the Provider protocol)
+        """One Messages call; raises ProviderError (never an SDK exception) on failure."""
+        seconds = timeout if timeout is not None else self._config.timeout
+        try:
+            async with asyncio.timeout(seconds):
+                message: Any = await self._client.messages.create(**self._params(request, model), timeout=seconds)
+        except anthropic.APIStatusError as error:
+            raise status_error(
+                provider=self.name,
+                model=model.name,
+                status=error.status_code,
+                body=error.body,
+                headers=error.response.headers,
+                request_id=getattr(error, "request_id", None),
+                secrets=self._config.secrets,
+            ) from None
+        except anthropic.APITimeoutError:
+            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+        except TimeoutError:
+            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+        except anthropic.APIConnectionError as error:
+            raise connection_error(
+                provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
+            ) from None
+        except anthropic.APIResponseValidationError as error:
+            raise malformed_response(
+                provider=self.name, model=model.name, reason="schema validation failed", status=error.status_code
+            ) from None
+        except json.JSONDecodeError:
+            raise malformed_response(provider=self.name, model=model.name, reason="the body is not JSON") from None
+        except anthropic.AnthropicError as error:
+            raise ProviderError(
+                f"{self.name} client failed: {type(error).__name__}",
+                category=ErrorCategory.SERVER_ERROR,
+                provider=self.name,
+                model=model.name,
+            ) from None
+        return self._response(message, model)
+
+    def _response(self, message: Any, model: ModelSpec) -> LLMResponse:
+        if not isinstance(message, AnthropicMessage):
+            raise malformed_response(provider=self.name, model=model.name, reason="the body is not a message")
+        try:
+            texts = [block.text for block in message.content if isinstance(block, TextBlock)]
+            stop = message.stop_reason
+            input_tokens = message.usage.input_tokens
+            output_tokens = message.usage.output_tokens
+        except (AttributeError, TypeError):
+            raise malformed_response(provider=self.name, model=model.name, reason="no content or usage") from None
+        if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+            raise malformed_response(provider=self.name, model=model.name, reason="usage is not a token count")
+        if not all(isinstance(text, str) for text in texts):
+            raise malformed_response(provider=self.name, model=model.name, reason="a text block has no text")
+        usage = message.usage
+        return LLMResponse(
+            text="".join(texts),
+            model=model.name,
+            provider=self.name,
+            usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+            stop_reason=_STOP_REASONS.get(str(stop), StopReason.OTHER),
+            served_by=self.name,
+            metadata={
+                "api_model": message.model,
+                "response_id": message.id,
+                "stop_reason": stop,
+                "cache_creation_input_tokens": getattr(usage, "cache_creation_input_tokens", None) or 0,
+                "cache_read_input_tokens": getattr(usage, "cache_read_input_tokens", None) or 0,
+            },
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+@hookimpl
+def register_providers(register: Any, settings: Any) -> None:
+    """Register the Anthropic provider when it is configured (see :func:`is_configured`); else nothing."""
+    config = anthropic_settings(settings)
+    if config.configured:
+        register(AnthropicProvider(config))

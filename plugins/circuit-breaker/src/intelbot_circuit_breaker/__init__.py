@@ -1,0 +1,41 @@
+"""intelbot circuit breaker: per-model breakers, taxonomy-driven retries, fallbacks and error alerts.
+
+See the README for settings and behaviour. The entry point is :mod:`intelbot_circuit_breaker.plugin`.
+"""
+
+from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit, Transition
+from intelbot_circuit_breaker.breakers import Breakers, BreakerView, breaker_name
+from intelbot_circuit_breaker.config import BreakerConfig, PluginConfig, RetryConfig, TrendConfig
+from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
+from intelbot_circuit_breaker.store import BreakerStore, MemoryBreakerStore, RedisBreakerStore
+from intelbot_circuit_breaker.trends import Alert, ErrorTrends
+from intelbot_circuit_breaker.window import CountWindow, TimeWindow, WindowTotals
+
+__all__ = [
+    "Alert",
+    "BreakerConfig",
+    "BreakerRecord",
+    "BreakerState",
+    "BreakerStore",
+    "BreakerView",
+    "Breakers",
+    "CircuitBreaker",
+    "CircuitBreakerPlugin",
+    "CountWindow",
+    "ErrorTrends",
+    "FailureFacts",
+    "MemoryBreakerStore",
+    "Outcome",
+    "Permit",
+    "PluginConfig",
+    "RedisBreakerStore",
+    "RetryConfig",
+    "TimeWindow",
+    "Transition",
+    "TrendConfig",
+    "WindowTotals",
+    "breaker_name",
+    "decide",
+    "full_jitter",
+]

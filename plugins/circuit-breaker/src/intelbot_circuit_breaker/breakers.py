@@ -1,0 +1,109 @@
+"""The breakers of every provider and model, kept in one store and read with one clock.
+
+:class:`Breakers` joins the pure state machine (:mod:`breaker`), a store (in process
+or Redis) and a clock. Breakers are named ``<provider>/<model>``. Every state
+change is passed to the ``listeners`` (metrics, logs) after the store has saved it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from intelbot_circuit_breaker.breaker import (
+    BreakerRecord,
+    BreakerState,
+    CircuitBreaker,
+    Outcome,
+    Permit,
+    Transition,
+)
+from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.store import BreakerStore
+from intelbot_circuit_breaker.window import WindowTotals
+
+TransitionListener = Callable[[str, Transition], None]
+
+
+def breaker_name(provider: str, model: str) -> str:
+    """The name of the breaker guarding ``model`` on ``provider``."""
+    return f"{provider}/{model}"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """A read-only picture of one breaker for /health, stats and tests."""
+
+    name: str
+    state: BreakerState
+    rejecting: bool
+    open_until: float
+    trips: int
+    totals: WindowTotals
+    changed_at: float
+
+
+class Breakers:
+    """Acquire permits and record outcomes for named breakers, atomically in the store."""
+
+    def __init__(self, config: BreakerConfig, store: BreakerStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.rules = CircuitBreaker(config)
+        self.store = store
+        self.clock = clock
+        self.listeners: list[TransitionListener] = []
+
+    def _new(self) -> BreakerRecord:
+        return self.rules.new_record(self.clock())
+
+    def _announce(self, name: str, transitions: list[Transition]) -> None:
+        for transition in transitions:
+            for listener in self.listeners:
+                listener(name, transition)
+
+    async def acquire(self, name: str) -> Permit:
+        """Ask breaker ``name`` for one call now."""
+        now = self.clock()
+
+        def change(record: BreakerRecord) -> tuple[tuple[Permit, list[Transition]], bool]:
+            before = (record.state, record.probes_issued)
+            permit, transitions = self.rules.acquire(record, now)
+            return (permit, transitions), (record.state, record.probes_issued) != before or bool(transitions)
+
+        permit, transitions = await self.store.update(name, self._new, change)
+        self._announce(name, transitions)
+        return permit
+
+    async def record(self, name: str, permit: Permit, outcome: Outcome, *, slow: bool = False) -> None:
+        """Record how a call permitted by ``permit`` ended."""
+        now = self.clock()
+
+        def change(record: BreakerRecord) -> tuple[list[Transition], bool]:
+            transitions = self.rules.record(record, permit, outcome, slow=slow, now=now)
+            return transitions, True
+
+        transitions = await self.store.update(name, self._new, change)
+        self._announce(name, transitions)
+
+    async def is_rejecting(self, name: str) -> bool:
+        """True when breaker ``name`` would reject a call now (it is not changed)."""
+        record = await self.store.read(name)
+        return record is not None and self.rules.is_rejecting(record, self.clock())
+
+    async def view(self, name: str) -> BreakerView:
+        """The current picture of breaker ``name`` (a fresh closed one if never used)."""
+        now = self.clock()
+        record = await self.store.read(name) or self.rules.new_record(now)
+        return BreakerView(
+            name=name,
+            state=record.state,
+            rejecting=self.rules.is_rejecting(record, now),
+            open_until=record.open_until,
+            trips=record.trips,
+            totals=self.rules.totals(record, now),
+            changed_at=record.changed_at,
+        )
+
+    async def views(self) -> list[BreakerView]:
+        """Every breaker the store knows, by name."""
+        return [await self.view(name) for name in await self.store.names()]

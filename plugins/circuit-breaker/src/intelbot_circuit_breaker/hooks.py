@@ -1,0 +1,358 @@
+"""The hook implementations: guard each attempt, record its outcome, decide recovery.
+
+One :class:`CircuitBreakerPlugin` instance serves one kernel. Per attempt:
+
+- ``before_llm_call`` walks the turn's candidate chain (the requested model, then its
+  fallbacks) and takes a permit from the first breaker that admits a call, moving
+  ``request.model`` there; when every candidate is open it raises
+  :class:`intelbot.errors.CallRejected` at once (the kernel gives it to the user);
+- ``after_llm_call`` records a success (slow when over the slow-call duration);
+- ``on_error`` records a failure (only ``failure_categories`` count; the others are
+  ignored), feeds the error trends, and returns ``Retry`` or ``GiveUp`` (:mod:`recovery`).
+
+Per-turn notes live in ``ctx.annotations["circuit_breaker"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from intelbot.catalog import ModelCatalog
+from intelbot.contract import GiveUp, LLMRequest, LLMResponse, RecoveryDecision, Retry, Source, TurnContext
+from intelbot.errors import CallRejected, ErrorCategory, IntelbotError
+from intelbot.hookspecs import hookimpl
+from prometheus_client import CollectorRegistry
+
+from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit, Transition
+from intelbot_circuit_breaker.breakers import Breakers, breaker_name
+from intelbot_circuit_breaker.config import PluginConfig
+from intelbot_circuit_breaker.metrics import BreakerMetrics
+from intelbot_circuit_breaker.recovery import FailureFacts, decide
+from intelbot_circuit_breaker.store import BreakerStore, MemoryBreakerStore, RedisBreakerStore
+from intelbot_circuit_breaker.trends import Alert, ErrorTrends
+
+if TYPE_CHECKING:
+    from intelbot.kernel import Kernel
+
+log = logging.getLogger("intelbot.circuit_breaker")
+
+NAME = "circuit_breaker"
+AlertSender = Callable[[Alert, int | None], Awaitable[None] | None]
+
+
+class CircuitBreakerPlugin:
+    """The circuit-breaker plugin for one kernel.
+
+    ``clock`` (wall time, shared with other processes through Redis) and ``rng``
+    (backoff jitter) are injectable for tests. ``alert_senders`` are called with each
+    alert and the configured ``alert_channel_id``; the Discord front end adds one to
+    post alerts to that channel (see :meth:`add_alert_sender`).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        config: PluginConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        store: BreakerStore | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._store = store
+        self.catalog: ModelCatalog = ModelCatalog({})
+        self.breakers: Breakers | None = None
+        self.trends: ErrorTrends | None = None
+        self.metrics: BreakerMetrics | None = None
+        self.alert_senders: list[AlertSender] = []
+        self.alerts: list[Alert] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def configure(self, config: PluginConfig, catalog: ModelCatalog, registry: CollectorRegistry) -> None:
+        """Build the breakers, trends and metrics (``startup`` calls this with the kernel's)."""
+        self.config = config
+        self.catalog = catalog
+        store = self._store
+        if store is None:
+            if config.redis_url:
+                store = RedisBreakerStore(config.redis_url, prefix=config.redis_prefix)
+            else:
+                store = MemoryBreakerStore()
+        self._store = store
+        self.breakers = Breakers(config.breaker, store, clock=self.clock)
+        self.breakers.listeners.append(self._on_transition)
+        self.trends = ErrorTrends(config.trends)
+        self.metrics = BreakerMetrics(registry)
+        missing = [
+            model
+            for chain in (*config.fallbacks.values(), *config.tier_fallbacks.values())
+            for model in chain
+            if model not in catalog
+        ]
+        for model in sorted(set(missing)):
+            log.warning("circuit_breaker: fallback model %r is not in the model catalog; it will be skipped", model)
+
+    @hookimpl
+    def startup(self, kernel: Kernel) -> None:
+        config = self.config or PluginConfig.from_settings(kernel.plugin_settings(NAME))
+        self.configure(config, kernel.catalog, kernel.metrics)
+        if config.set_provider_max_retries:
+            for provider in kernel.providers.values():
+                disable = getattr(provider, "disable_sdk_retries", None)
+                if callable(disable):
+                    disable()
+
+    @hookimpl
+    async def shutdown(self, kernel: Kernel) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._store is not None:
+            await self._store.aclose()
+
+    def add_alert_sender(self, sender: AlertSender) -> None:
+        """Also send each alert to ``sender(alert, channel_id)`` (sync or async; failures are logged)."""
+        self.alert_senders.append(sender)
+
+    # -- the chain ---------------------------------------------------------------------------
+
+    def chain_for(self, model: str) -> list[str]:
+        """``model`` then its fallbacks: the model's own chain, else its tier's, without repeats."""
+        assert self.config is not None
+        chain = self.config.fallbacks.get(model)
+        if chain is None:
+            spec = self.catalog.get(model)
+            chain = self.config.tier_fallbacks.get(spec.tier, ()) if spec is not None else ()
+        result = [model]
+        for item in chain:
+            if item not in result and item in self.catalog:
+                result.append(item)
+        return result
+
+    def _breaker_for(self, model: str) -> str:
+        spec = self.catalog.get(model)
+        return breaker_name(spec.provider if spec is not None else "unknown", model)
+
+    def _notes(self, ctx: TurnContext) -> dict[str, Any]:
+        notes: dict[str, Any] = ctx.annotations.setdefault(NAME, {})
+        return notes
+
+    def _candidates_after(self, notes: dict[str, Any], model: str) -> list[str]:
+        chain: list[str] = notes["chain"]
+        position = chain.index(model) if model in chain else -1
+        return chain[position + 1 :]
+
+    async def _next_open_for_calls(self, models: list[str], *, larger_than: int | None = None) -> str | None:
+        """The first of ``models`` whose breaker admits calls (and with a larger window, when asked)."""
+        assert self.breakers is not None
+        for model in models:
+            spec = self.catalog.get(model)
+            if spec is None or (larger_than is not None and spec.context_window <= larger_than):
+                continue
+            if not await self.breakers.is_rejecting(self._breaker_for(model)):
+                return model
+        return None
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @hookimpl(trylast=True)
+    async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+        """Take a permit for ``request.model`` or the first fallback that admits calls; else refuse the call."""
+        if self.breakers is None or self.metrics is None:
+            return
+        notes = self._notes(ctx)
+        if "chain" not in notes:
+            notes["chain"] = self.chain_for(request.model)
+            notes["attempts"] = {}
+        requested = request.model
+        candidates = [requested, *self._candidates_after(notes, requested)]
+        refused: list[str] = []
+        for model in candidates:
+            if model not in self.catalog:
+                continue
+            name = self._breaker_for(model)
+            permit = await self.breakers.acquire(name)
+            if not permit.granted:
+                self.metrics.rejected.labels(name).inc()
+                refused.append(model)
+                continue
+            if model != requested:
+                self.metrics.fallbacks.labels(requested, model).inc()
+                log.info("turn %s: breaker of %s is open, using fallback %s", ctx.request_id, requested, model)
+                request.model = model
+            notes["permit"] = permit
+            notes["breaker"] = name
+            notes["model"] = model
+            notes["started"] = self.clock()
+            notes["attempts"][model] = notes["attempts"].get(model, 0) + 1
+            return
+        await self._refuse(refused, ctx)
+
+    async def _refuse(self, refused: list[str], ctx: TurnContext) -> None:
+        assert self.breakers is not None
+        views = [await self.breakers.view(self._breaker_for(model)) for model in refused]
+        soonest = min((view.open_until for view in views if view.state is BreakerState.OPEN), default=None)
+        wait = f" Please try again in about {max(1, round(soonest - self.clock()))} s." if soonest is not None else ""
+        names = ", ".join(refused) or "none"
+        raise CallRejected(
+            f"every candidate model has an open circuit breaker ({names})",
+            category=ErrorCategory.OVERLOADED,
+            user_message=f"The AI models are unavailable right now (circuit open for: {names}).{wait}",
+        )
+
+    @hookimpl
+    async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+        """Record a success for the breaker that admitted this attempt."""
+        if self.breakers is None or self.trends is None:
+            return
+        notes = ctx.annotations.get(NAME)
+        if not notes or "permit" not in notes:
+            return
+        permit: Permit = notes.pop("permit")
+        name: str = notes["breaker"]
+        if response.source is not Source.PROVIDER:
+            await self.breakers.record(name, permit, Outcome.IGNORED)  # answered elsewhere: release the permit
+            return
+        assert self.config is not None
+        elapsed = response.latency_ms / 1000 if response.latency_ms else self.clock() - float(notes["started"])
+        slow = elapsed >= self.config.breaker.slow_call_duration_seconds
+        await self.breakers.record(name, permit, Outcome.SUCCESS, slow=slow)
+        provider = name.split("/", 1)[0]
+        self._raise_alerts(self.trends.record(provider, None, self.clock()))
+
+    @hookimpl
+    async def on_error(self, error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> RecoveryDecision | None:
+        """Record the failure, then decide: retry here, move to a fallback, or give up."""
+        if self.breakers is None or self.trends is None or self.metrics is None or self.config is None:
+            return None
+        notes = self._notes(ctx)
+        if "chain" not in notes:
+            notes["chain"] = self.chain_for(request.model)
+            notes["attempts"] = {request.model: 1}
+        permit: Permit = notes.pop("permit", None) or Permit(granted=True)
+        model = str(notes.get("model") or request.model)
+        name = str(notes.get("breaker") or self._breaker_for(model))
+        category = error.category
+        started = float(notes.get("started", self.clock()))
+        slow = self.clock() - started >= self.config.breaker.slow_call_duration_seconds
+        outcome = Outcome.FAILURE if category in self.config.breaker.failure_categories else Outcome.IGNORED
+        await self.breakers.record(name, permit, outcome, slow=slow)
+        provider = name.split("/", 1)[0]
+        self.metrics.errors.labels(provider, category.value).inc()
+        self._raise_alerts(self.trends.record(provider, category, self.clock()))
+
+        later = self._candidates_after(notes, model)
+        spec = self.catalog.get(model)
+        facts = FailureFacts(
+            category=category,
+            retry_after=error.retry_after,
+            attempts_on_model=int(notes["attempts"].get(model, 1)),
+            breaker_open=await self.breakers.is_rejecting(name),
+            remaining=ctx.remaining(),
+            fallback=await self._next_open_for_calls(later),
+            larger_fallback=(
+                await self._next_open_for_calls(later, larger_than=spec.context_window)
+                if category is ErrorCategory.CONTEXT_LENGTH_EXCEEDED and spec is not None
+                else None
+            ),
+        )
+        decision = decide(facts, self.config.retry, self.rng)
+        if isinstance(decision, Retry):
+            self.metrics.retries.labels(category.value).inc()
+            log.info("turn %s: %s", ctx.request_id, decision.reason)
+        elif facts.breaker_open and facts.fallback is None:
+            return GiveUp(
+                reason=decision.reason,
+                message=f"The AI models are unavailable right now (circuit open for {model}, no fallback available).",
+            )
+        return decision
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    @hookimpl
+    async def collect_stats(self) -> dict[str, Any] | None:
+        """Each breaker's state, trips and window figures, and the plugin's counters."""
+        if self.breakers is None or self.metrics is None:
+            return None
+        stats: dict[str, Any] = {}
+        for view in await self.breakers.views():
+            stats[f"{view.name}.state"] = view.state.value
+            stats[f"{view.name}.trips"] = view.trips
+            stats[f"{view.name}.calls"] = view.totals.calls
+            stats[f"{view.name}.failure_rate"] = round(view.totals.failure_rate, 4)
+            stats[f"{view.name}.rejected"] = self.metrics.value(
+                "intelbot_breaker_rejected_calls_total", {"breaker": view.name}
+            )
+        stats["alerts"] = len(self.alerts)
+        return stats
+
+    @hookimpl
+    async def health_lines(self) -> list[str] | None:
+        """One line per breaker (state, window figures) and per provider (recent error trend)."""
+        if self.breakers is None or self.trends is None:
+            return None
+        now = self.clock()
+        lines: list[str] = []
+        for view in await self.breakers.views():
+            if view.state is BreakerState.OPEN:
+                left = view.open_until - now
+                status = f"OPEN, probe in {left:.0f}s" if left > 0 else "OPEN, probe due"
+            else:
+                status = view.state.value.upper().replace("_", "-")
+            lines.append(
+                f"breaker {view.name}: {status}; {view.totals.calls} recent calls, "
+                f"failure rate {view.totals.failure_rate:.0%}, trips {view.trips}"
+            )
+        lines.extend(f"errors {self.trends.trend_line(provider, now)}" for provider in self.trends.providers())
+        return lines
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_transition(self, name: str, transition: Transition) -> None:
+        assert self.metrics is not None
+        self.metrics.state.labels(name).set(transition.after.gauge_value)
+        self.metrics.transitions.labels(name, transition.before.value, transition.after.value).inc()
+        level = logging.WARNING if transition.after is BreakerState.OPEN else logging.INFO
+        log.log(
+            level, "breaker %s: %s -> %s (%s)", name, transition.before.value, transition.after.value, transition.reason
+        )
+
+    def _raise_alerts(self, alerts: list[Alert]) -> None:
+        assert self.metrics is not None
+        for alert in alerts:
+            self.alerts.append(alert)
+            del self.alerts[:-100]
+            self.metrics.alerts.labels(alert.provider, alert.category.value, alert.kind).inc()
+            log.warning("alert: %s", alert.message)
+            for sender in self.alert_senders:
+                self._send(sender, alert)
+
+    def _send(self, sender: AlertSender, alert: Alert) -> None:
+        assert self.config is not None
+        channel = self.config.trends.alert_channel_id
+        try:
+            result = sender(alert, channel)
+        except Exception as error:  # noqa: BLE001 - an alert channel must never break a turn
+            log.error("alert sender failed: %s: %s", type(error).__name__, error)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(_logged(result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+async def _logged(awaitable: Awaitable[None]) -> None:
+    try:
+        await awaitable
+    except Exception as error:  # noqa: BLE001
+        log.error("alert sender failed: %s: %s", type(error).__name__, error)

@@ -1,0 +1,22 @@
+"""The entry point (``[project.entry-points.intelbot] circuit_breaker``): one plugin instance per process.
+
+The kernel registers this module; its hooks are the methods of :data:`default`.
+To run several kernels in one process (tests, embedding applications), give each
+its own :class:`~intelbot_circuit_breaker.hooks.CircuitBreakerPlugin` through
+``Kernel.start(..., extra_plugins=[CircuitBreakerPlugin()])`` instead.
+The Discord front end can post alerts with ``default.add_alert_sender(send)``.
+"""
+
+from __future__ import annotations
+
+from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+
+default = CircuitBreakerPlugin()
+
+startup = default.startup
+shutdown = default.shutdown
+before_llm_call = default.before_llm_call
+after_llm_call = default.after_llm_call
+on_error = default.on_error
+collect_stats = default.collect_stats
+health_lines = default.health_lines

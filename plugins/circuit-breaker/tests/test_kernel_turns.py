@@ -1,0 +1,209 @@
+"""Real kernel turns through the real OpenAI and Anthropic SDKs against the loopback servers.
+
+The primary model is served by the OpenAI server, its fallback by the Anthropic server.
+Breaker time runs on a manual clock; only the kernel's retry sleeps are real (short).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from intelbot.contract import TurnContext
+from intelbot.errors import CallRejected, ErrorCategory, ProviderError
+from intelbot.kernel import Kernel
+from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply, Status
+from intelbot_circuit_breaker.breaker import BreakerState
+from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.manual_clock import ManualClock
+
+PRIMARY = "openai/primary"
+BACKUP = "anthropic/backup"
+
+
+def turn_settings(openai_server: OpenAIServer, anthropic_server: AnthropicServer, **plugin: Any) -> dict[str, Any]:
+    breaker = {"window_size": 4, "minimum_calls": 2, "wait_in_open_seconds": 30.0, "half_open_probes": 1}
+    retry = {"base_delay_seconds": 0.01, "max_delay_seconds": 0.05, "retries_per_model": 1}
+    return {
+        "llm": {"default_model": "primary", "max_attempts": 4, "timeout_seconds": 5.0, "turn_timeout_seconds": 20.0},
+        "providers": {
+            "openai": openai_server.provider_settings(),
+            "anthropic": anthropic_server.provider_settings(),
+        },
+        "models": {
+            "primary": {"provider": "openai", "api_model": "gpt-4o-mini", "tier": "small", "context_window": 1000},
+            "backup": {"provider": "anthropic", "api_model": "claude-haiku-4-5", "tier": "small", "context_window": 2000},
+        },
+        "plugins": {
+            "circuit_breaker": {
+                "breaker": breaker,
+                "retry": retry,
+                "fallbacks": {"primary": ["backup"]},
+                **plugin,
+            }
+        },
+    }
+
+
+async def boot(
+    make_kernel: KernelFactory, clock: ManualClock, settings: dict[str, Any]
+) -> tuple[Kernel, CircuitBreakerPlugin]:
+    plugin = CircuitBreakerPlugin(clock=clock)
+    kernel = await make_kernel(plugins=[plugin], settings=settings)
+    return kernel, plugin
+
+
+async def state_of(plugin: CircuitBreakerPlugin, name: str) -> BreakerState:
+    assert plugin.breakers is not None
+    return (await plugin.breakers.view(name)).state
+
+
+def metric(kernel: Kernel, name: str, labels: dict[str, str]) -> float:
+    return kernel.metrics.get_sample_value(name, labels) or 0.0
+
+
+async def test_429_with_retry_after_is_retried_after_that_delay(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    kernel, _plugin = await boot(make_kernel, clock, turn_settings(openai_server, anthropic_server))
+    openai_server.script(Status(429, retry_after=1), Reply("after the wait"))
+    response = await kernel.ask("hello", TurnContext())
+    assert response.text == "after the wait"
+    assert response.model == "primary"
+    first, second = openai_server.requests
+    assert 1.0 <= second.received_at - first.received_at < 2.0
+    assert anthropic_server.requests == []
+    assert metric(kernel, "intelbot_breaker_retries_total", {"category": "rate_limited"}) == 1
+
+
+async def test_401_is_not_retried_nor_sent_to_the_fallback(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server)
+    settings["providers"]["openai"] = openai_server.provider_settings(api_key="sk-wrong-key")
+    kernel, plugin = await boot(make_kernel, clock, settings)
+    with pytest.raises(ProviderError) as caught:
+        await kernel.ask("hello", TurnContext())
+    assert caught.value.category is ErrorCategory.AUTHENTICATION
+    assert len(openai_server.requests) == 1
+    assert anthropic_server.requests == []
+    assert plugin.breakers is not None
+    assert (await plugin.breakers.view(PRIMARY)).totals.calls == 0  # not the provider's health: not counted
+    assert "sk-wrong-key" not in str(caught.value)
+
+
+async def test_outage_opens_the_breaker_moves_to_the_fallback_and_one_probe_closes_it(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    kernel, plugin = await boot(make_kernel, clock, turn_settings(openai_server, anthropic_server))
+    openai_server.fail_all(Status(500))
+
+    first = await kernel.ask("during the outage", TurnContext())
+    assert (first.model, first.provider) == ("backup", "anthropic")
+    assert len(openai_server.requests) == 2  # one retry on the same model, then the breaker opened
+    assert await state_of(plugin, PRIMARY) is BreakerState.OPEN
+
+    for _ in range(3):
+        later = await kernel.ask("still down", TurnContext())
+        assert later.model == "backup"
+    assert len(openai_server.requests) == 2  # nothing more wasted on the open breaker
+    assert len(anthropic_server.requests) == 4
+    assert metric(kernel, "intelbot_breaker_rejected_calls_total", {"breaker": PRIMARY}) == 3
+    assert metric(kernel, "intelbot_breaker_fallbacks_total", {"from_model": "primary", "to_model": "backup"}) == 3
+    assert metric(kernel, "intelbot_breaker_state", {"breaker": PRIMARY}) == 1
+    health = "\n".join(await kernel.health())
+    assert "breaker openai/primary: OPEN, probe in 30s" in health
+
+    openai_server.recover()
+    clock.advance(29.9)
+    assert (await kernel.ask("not yet", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 2
+    clock.advance(0.1)
+    probe = await kernel.ask("after the wait", TurnContext())
+    assert (probe.model, probe.provider) == ("primary", "openai")
+    assert len(openai_server.requests) == 3  # exactly one probe
+    assert await state_of(plugin, PRIMARY) is BreakerState.CLOSED
+    assert metric(kernel, "intelbot_breaker_transitions_total", {"breaker": PRIMARY, "from_state": "half_open", "to_state": "closed"}) == 1
+    assert (await kernel.ask("back to normal", TurnContext())).model == "primary"
+
+
+async def test_every_candidate_open_fails_fast_with_a_clear_message(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    kernel, plugin = await boot(make_kernel, clock, turn_settings(openai_server, anthropic_server))
+    openai_server.fail_all(Status(500))
+    anthropic_server.fail_all(Status(529))
+    with pytest.raises(ProviderError):
+        await kernel.ask("both down", TurnContext())
+    assert await state_of(plugin, PRIMARY) is BreakerState.OPEN
+    assert await state_of(plugin, BACKUP) is BreakerState.OPEN
+    sent = len(openai_server.requests) + len(anthropic_server.requests)
+
+    with pytest.raises(CallRejected) as caught:
+        await kernel.ask("anyone?", TurnContext())
+    assert len(openai_server.requests) + len(anthropic_server.requests) == sent  # no call was made
+    assert "unavailable right now" in (caught.value.user_message or "")
+    assert "primary" in caught.value.user_message
+    assert "backup" in caught.value.user_message
+
+
+async def test_context_length_exceeded_moves_to_a_larger_window(
+    make_kernel: KernelFactory, clock: ManualClock, anthropic_server: AnthropicServer
+) -> None:
+    async with OpenAIServer(api_key=anthropic_server.api_key, context_window=3) as small_server:
+        settings = turn_settings(small_server, anthropic_server)
+        kernel, plugin = await boot(make_kernel, clock, settings)
+        response = await kernel.ask("a question far longer than three words", TurnContext())
+    assert response.model == "backup"
+    assert len(small_server.requests) == 1
+    assert plugin.breakers is not None
+    assert (await plugin.breakers.view(PRIMARY)).totals.calls == 0  # the caller's problem, not the provider's
+
+
+async def test_two_kernels_sharing_redis_agree_on_an_open_breaker(
+    make_kernel: KernelFactory,
+    clock: ManualClock,
+    openai_server: OpenAIServer,
+    anthropic_server: AnthropicServer,
+    redis_prefix: str,
+) -> None:
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": redis_prefix}
+    settings = turn_settings(openai_server, anthropic_server, **shared)
+    kernel_a, plugin_a = await boot(make_kernel, clock, settings)
+    kernel_b, plugin_b = await boot(make_kernel, clock, settings)
+    assert plugin_a is not plugin_b
+
+    openai_server.fail_all(Status(503))
+    assert (await kernel_a.ask("outage seen by A", TurnContext())).model == "backup"
+    assert await state_of(plugin_b, PRIMARY) is BreakerState.OPEN
+    sent = len(openai_server.requests)
+
+    answered_by_b = await kernel_b.ask("B never saw an error", TurnContext())
+    assert answered_by_b.model == "backup"
+    assert len(openai_server.requests) == sent  # B did not try the provider A found down
+    assert metric(kernel_b, "intelbot_breaker_rejected_calls_total", {"breaker": PRIMARY}) == 1
+
+    openai_server.recover()
+    clock.advance(30)
+    assert (await kernel_b.ask("B probes", TurnContext())).model == "primary"
+    assert await state_of(plugin_a, PRIMARY) is BreakerState.CLOSED
+
+
+async def test_entry_point_plugin_loads_and_reports(
+    make_kernel: KernelFactory, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    kernel = await make_kernel(plugins=["circuit_breaker"], settings=turn_settings(openai_server, anthropic_server))
+    info = next(item for item in kernel.plugins if item.name == "circuit_breaker")
+    assert info.loaded
+    assert info.distribution == "intelbot-circuit-breaker"
+    assert {"before_llm_call", "after_llm_call", "on_error", "collect_stats", "health_lines"} <= set(info.hooks)
+    openai_server.script(Status(500), Reply("second time lucky"))
+    assert (await kernel.ask("hi", TurnContext())).text == "second time lucky"
+    stats = (await kernel.stats())["circuit_breaker"]
+    assert stats["openai/primary.state"] == "closed"
+    assert stats["openai/primary.calls"] == 2
+    assert stats["openai/primary.failure_rate"] == 0.5
+    health = await kernel.health()
+    assert any(line.startswith("breaker openai/primary: CLOSED") for line in health)
+    assert any("openai: 2 calls, errors 50% (server_error 50%)" in line for line in health)

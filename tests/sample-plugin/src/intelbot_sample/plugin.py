@@ -1,0 +1,27 @@
+"""Sync and async hooks that leave traces a test can check."""
+
+from __future__ import annotations
+
+import asyncio
+
+from intelbot import LLMRequest, LLMResponse, TurnContext, hookimpl
+
+SEEN: list[str] = []
+
+
+@hookimpl
+def before_llm_call(request: LLMRequest, ctx: TurnContext) -> None:
+    ctx.annotations["sample"] = "before (sync)"
+    SEEN.append(f"before:{request.prompt}")
+
+
+@hookimpl
+async def after_llm_call(request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+    await asyncio.sleep(0)
+    response.metadata["sample"] = "after (async)"
+    SEEN.append(f"after:{response.text}")
+
+
+@hookimpl
+def collect_stats() -> dict[str, int]:
+    return {"seen": len(SEEN)}

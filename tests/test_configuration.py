@@ -1,0 +1,99 @@
+"""Bad configuration gives a clear message naming the key and the file, and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INTELBOT = str(Path(sys.executable).parent / "intelbot")
+REPOSITORY_SETTINGS = (Path(__file__).parents[1] / "settings.toml").read_text()
+
+
+def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([INTELBOT, *args], env=env, capture_output=True, text=True, input=stdin, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("settings", "key", "words"),
+    [
+        ('[default.llm]\nmax_attempts = "three"\n', "llm.max_attempts", "positive integer"),
+        ('[default.llm]\ndefault_model = "gpt-9"\n', "llm.default_model", "unknown model 'gpt-9'"),
+        ('[default.models.mystery]\nprovider = "nowhere"\n', "models.mystery.provider", "unknown provider 'nowhere'"),
+        ("[default.plugins.no_such_plugin]\nenabled = true\n", "plugins.no_such_plugin", "unknown plugin"),
+        ("[default.providers.openai]\nenabled = true\n", "providers.openai.api_key", "no api_key"),
+        ('[default.models.echo]\nprovider = "echo"\ninput_per_mtok = -1\n', "models.echo.input_per_mtok", ">= 0"),
+        ('[default.discord]\nmode = "carrier-pigeon"\n', "discord.mode", "gateway, interactions"),
+    ],
+)
+def test_config_check_names_key_and_file(
+    settings: str, key: str, words: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.toml").write_text(settings)
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert key in result.stderr and words in result.stderr
+    assert str(tmp_path / "settings.toml") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_toml_names_the_file(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("[default.llm\nmax_attempts = 3\n")
+    for command in (["config", "check"], ["ask", "hello"]):
+        result = run(command, cli_env)
+        assert result.returncode == 2
+        assert str(tmp_path / "settings.toml") in result.stderr and "not valid TOML" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_bad_value_from_the_environment_names_the_variable(cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env["INTELBOT_LLM__MAX_ATTEMPTS"] = "0"
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 2
+    assert "llm.max_attempts" in result.stderr and "environment variable INTELBOT_LLM__MAX_ATTEMPTS" in result.stderr
+
+
+def test_run_refuses_bad_configuration_without_a_traceback(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text('[default.llm]\ndefault_model = "gpt-9"\n')
+    result = run(["run"], cli_env, stdin="hello\n")
+    assert result.returncode == 2
+    assert "llm.default_model" in result.stderr and str(tmp_path / "settings.toml") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_effective_configuration_is_printed_with_secrets_redacted(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    (tmp_path / ".secrets.toml").write_text('[default.providers.anthropic]\napi_key = "sk-ant-very-secret-value"\n')
+    cli_env["INTELBOT_DISCORD__TOKEN"] = "discord-token-secret-value"
+    cli_env["INTELBOT_DATABASE_URL"] = "postgresql+asyncpg://bot:hunter2-password@127.0.0.1:5432/test"
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    for secret in ("sk-ant-very-secret-value", "discord-token-secret-value", "hunter2-password"):
+        assert secret not in output
+    assert '"api_key": "***"' in result.stdout and "configuration is valid" in result.stdout
+
+
+def test_environments_layer_on_default(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        REPOSITORY_SETTINGS + '\n[production.llm]\nsystem_prompt = "production prompt"\n'
+    )
+    cli_env["INTELBOT_ENV"] = "production"
+    result = run(["config", "check", "--json"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert '"system_prompt": "production prompt"' in result.stdout
+    assert '"max_attempts": 4' in result.stdout  # still inherited from [default]
+
+
+def test_run_with_no_key_answers_with_echo_and_says_why(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        cli_env.pop(variable, None)
+    result = run(["run"], cli_env, stdin="hi there\nsecond question ✨\n")
+    assert result.returncode == 0, result.stderr
+    assert "Echo: hi there" in result.stdout and "Echo: second question ✨" in result.stdout
+    assert "no credentials for provider 'anthropic'" in result.stderr
+    assert "starting the console: no Discord token configured" in result.stderr
+    assert "echo · echo" in result.stdout  # the footer: model and who served it

@@ -1,0 +1,425 @@
+"""One test per hook (tests/test_contract_docs.py checks that every hook has one)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+import pytest
+
+from intelbot import (
+    GiveUp,
+    IntelbotError,
+    LLMRequest,
+    LLMResponse,
+    MemoryHit,
+    MemoryQuery,
+    MemoryRecord,
+    Retry,
+    Source,
+    TurnContext,
+    Usage,
+    hookimpl,
+)
+from intelbot.catalog import ModelSpec
+from intelbot.errors import CallRejected, ErrorCategory, ProviderError
+from intelbot.testing.kernels import KernelFactory
+
+
+class Recorder:
+    """A plugin object that records what the kernel passes to it."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+        self.calls.append(f"after:{response.source.value}:{response.text}")
+
+
+class FlakyProvider:
+    """A provider that fails with the given categories, then answers."""
+
+    def __init__(self, name: str, failures: list[ErrorCategory]) -> None:
+        self.name = name
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
+        self.calls += 1
+        if self.failures:
+            category = self.failures.pop(0)
+            raise ProviderError(f"scripted {category.value}", category=category, retry_after=0.01)
+        return LLMResponse(text=f"{self.name} says {request.prompt}", model=model.name, provider=self.name,
+                           usage=Usage(10, 20))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def provider_plugin(provider: Any) -> object:
+    class Registers:
+        name = f"provides-{provider.name}"
+
+        @hookimpl
+        def register_providers(self, register: Any, settings: Any) -> None:
+            register(provider)
+
+    return Registers()
+
+
+MODELS = {
+    "flaky-a": {"provider": "flaky_a", "input_per_mtok": 1.0, "output_per_mtok": 2.0, "tier": "small"},
+    "flaky-b": {"provider": "flaky_b", "input_per_mtok": 3.0, "output_per_mtok": 4.0, "tier": "small"},
+}
+
+
+def catalog(*names: str) -> dict[str, Any]:
+    """Settings with only the given test models (every model's provider must be registered)."""
+    return {"models": {name: MODELS[name] for name in names}, "llm": {"default_model": names[0]}}
+
+
+async def test_hook_before_llm_call_response_skips_the_provider_and_after_still_sees_it(make_kernel: KernelFactory) -> None:
+    provider = FlakyProvider("flaky_a", [])
+    recorder = Recorder()
+
+    class Answers:
+        name = "answers"
+
+        @hookimpl(tryfirst=True)
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
+            if "cached" in request.prompt:
+                return LLMResponse(text="from the plugin", model=request.model, provider="none", source=Source.CACHE)
+            return None
+
+    kernel = await make_kernel(plugins=[provider_plugin(provider), Answers(), recorder],
+                               settings=catalog("flaky-a"))
+    hit = await kernel.ask("a cached question", TurnContext())
+    assert hit.text == "from the plugin" and hit.served_by == "answers"
+    assert provider.calls == 0
+    miss = await kernel.ask("a new question", TurnContext())
+    assert provider.calls == 1 and miss.text == "flaky_a says a new question"
+    assert recorder.calls == ["after:cache:from the plugin", "after:provider:flaky_a says a new question"]
+
+
+async def test_before_llm_call_may_change_the_request_in_place_or_replace_it(make_kernel: KernelFactory) -> None:
+    seen: list[str] = []
+
+    class Router:
+        name = "router"
+
+        @hookimpl(trylast=True)
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            seen.append(f"router saw {request.prompt}")
+            request.model = "flaky-b"
+
+    class Rewriter:
+        name = "rewriter"
+
+        @hookimpl
+        async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> LLMRequest:
+            return LLMRequest(messages=[*request.messages[:-1], type(request.messages[-1])("user", "rewritten")],
+                              model=request.model)
+
+    kernel = await make_kernel(
+        plugins=[provider_plugin(FlakyProvider("flaky_a", [])), provider_plugin(FlakyProvider("flaky_b", [])),
+                 Router(), Rewriter()],
+        settings=catalog("flaky-a", "flaky-b"),
+    )
+    response = await kernel.ask("original", TurnContext())
+    assert seen == ["router saw rewritten"]  # trylast runs after the unmarked rewriter
+    assert response.text == "flaky_b says rewritten"
+    assert response.cost_usd == pytest.approx((10 * 3.0 + 20 * 4.0) / 1e6)
+
+
+async def test_hook_after_llm_call_sees_usage_cost_and_latency(make_kernel: KernelFactory) -> None:
+    recorded: list[LLMResponse] = []
+
+    class Watcher:
+        name = "watcher"
+
+        @hookimpl
+        async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+            recorded.append(response)
+
+    kernel = await make_kernel(plugins=[provider_plugin(FlakyProvider("flaky_a", [])), Watcher()],
+                               settings=catalog("flaky-a"))
+    await kernel.ask("cost me", TurnContext())
+    (response,) = recorded
+    assert response.usage == Usage(10, 20)
+    assert response.cost_usd == pytest.approx((10 * 1.0 + 20 * 2.0) / 1e6)
+    assert response.latency_ms > 0 and response.source is Source.PROVIDER
+
+
+async def test_a_raising_plugin_is_isolated_counted_and_the_turn_goes_on(make_kernel: KernelFactory) -> None:
+    class Raises:
+        name = "raises"
+
+        @hookimpl
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            raise RuntimeError("boom")
+
+        @hookimpl
+        async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+            raise ValueError("async boom")
+
+    kernel = await make_kernel(plugins=[Raises()])
+    response = await kernel.ask("keep going", TurnContext())
+    assert "keep going" in response.text
+    assert kernel.dispatch.failures[("raises", "before_llm_call")] == 1
+    assert kernel.dispatch.failures[("raises", "after_llm_call")] == 1
+    assert (await kernel.stats())["kernel"]["plugin_failures"] == {"raises": 2}
+    sample = kernel.metrics.get_sample_value(
+        "intelbot_plugin_failures_total", {"plugin": "raises", "hook": "before_llm_call"})
+    assert sample == 1.0
+
+
+async def test_hook_on_error_retry_then_fallback_then_success(make_kernel: KernelFactory) -> None:
+    primary = FlakyProvider("flaky_a", [ErrorCategory.RATE_LIMITED, ErrorCategory.SERVER_ERROR])
+    fallback = FlakyProvider("flaky_b", [])
+    seen: list[tuple[str, int]] = []
+
+    class Recovery:
+        name = "recovery"
+
+        @hookimpl
+        def on_error(self, error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> Retry | GiveUp | None:
+            seen.append((error.category.value, ctx.attempt))
+            if error.category is ErrorCategory.RATE_LIMITED:
+                return Retry(delay=error.retry_after or 0)
+            return Retry(model="flaky-b")
+
+    kernel = await make_kernel(plugins=[provider_plugin(primary), provider_plugin(fallback), Recovery()],
+                               settings=catalog("flaky-a", "flaky-b"))
+    ctx = TurnContext()
+    response = await kernel.ask("survive", ctx)
+    assert response.text == "flaky_b says survive"
+    assert seen == [("rate_limited", 1), ("server_error", 2)]
+    assert (primary.calls, fallback.calls, ctx.attempt) == (2, 1, 3)
+
+
+async def test_on_error_without_a_decision_raises_the_categorised_error(make_kernel: KernelFactory) -> None:
+    kernel = await make_kernel(plugins=[provider_plugin(FlakyProvider("flaky_a", [ErrorCategory.AUTHENTICATION]))],
+                               settings=catalog("flaky-a"))
+    with pytest.raises(IntelbotError) as caught:
+        await kernel.ask("no key", TurnContext())
+    assert caught.value.category is ErrorCategory.AUTHENTICATION
+    assert caught.value.provider == "flaky_a" and caught.value.model == "flaky-a"
+
+
+async def test_give_up_and_attempt_cap_and_deadline_stop_retries(make_kernel: KernelFactory) -> None:
+    always = FlakyProvider("flaky_a", [ErrorCategory.SERVER_ERROR] * 10)
+
+    class Stubborn:
+        name = "stubborn"
+
+        @hookimpl
+        def on_error(self, error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> Retry | GiveUp:
+            if "give up" in request.prompt:
+                return GiveUp(reason="test", message="Sorry, not now.")
+            return Retry(delay=0.0 if "cap" in request.prompt else 5.0)
+
+    kernel = await make_kernel(plugins=[provider_plugin(always), Stubborn()],
+                               settings={**catalog("flaky-a"), "llm": {"default_model": "flaky-a", "max_attempts": 3}})
+    with pytest.raises(IntelbotError) as caught:
+        await kernel.ask("give up", TurnContext())
+    assert caught.value.user_message == "Sorry, not now." and always.calls == 1
+    with pytest.raises(IntelbotError):
+        await kernel.ask("cap", TurnContext())
+    assert always.calls == 1 + 3
+    ctx = TurnContext(deadline=time.monotonic() + 1.0)
+    started = time.monotonic()
+    with pytest.raises(IntelbotError):
+        await kernel.ask("deadline", ctx)
+    assert always.calls == 1 + 3 + 1  # a 5 s retry cannot finish before a 1 s deadline: not started
+    assert time.monotonic() - started < 1.0
+
+
+async def test_call_rejected_in_before_llm_call_reaches_the_caller(make_kernel: KernelFactory) -> None:
+    class Refuses:
+        name = "refuses"
+
+        @hookimpl
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            raise CallRejected("all circuits open", category=ErrorCategory.OVERLOADED, user_message="Try later.")
+
+    kernel = await make_kernel(plugins=[Refuses()])
+    with pytest.raises(CallRejected) as caught:
+        await kernel.ask("anything", TurnContext())
+    assert caught.value.user_message == "Try later."
+
+
+class Memory:
+    """An in-process memory plugin with scores from word overlap."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.records: list[MemoryRecord] = []
+
+    @hookimpl
+    def store(self, record: MemoryRecord, ctx: TurnContext) -> str:
+        self.records.append(record)
+        return f"{self.name}:{record.id}"
+
+    @hookimpl
+    async def query(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
+        words = set(query.text.lower().split())
+        hits = []
+        for record in self.records:
+            overlap = len(words & set(record.text.lower().split())) / max(len(words), 1)
+            if overlap:
+                hits.append(MemoryHit(record, overlap * (0.9 if self.name == "second" else 1.0), self.name))
+        return hits
+
+    @hookimpl
+    def forget(self, guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int:
+        before = len(self.records)
+        self.records = [r for r in self.records if r.guild_id != guild_id]
+        return before - len(self.records)
+
+
+async def test_hook_store_saves_in_every_memory_plugin(make_kernel: KernelFactory) -> None:
+    first, second = Memory("first"), Memory("second")
+    kernel = await make_kernel(plugins=[first, second])
+    assert kernel.has_memory
+    record = MemoryRecord("the deploy password rotates on fridays", guild_id=1)
+    ids = await kernel.remember(record, TurnContext(guild_id=1))
+    assert sorted(ids) == [f"first:{record.id}", f"second:{record.id}"]
+
+
+async def test_hook_query_merges_deduplicates_and_ranks(make_kernel: KernelFactory) -> None:
+    first, second = Memory("first"), Memory("second")
+    kernel = await make_kernel(plugins=[first, second])
+    ctx = TurnContext(guild_id=1)
+    shared = MemoryRecord("cats like boxes", guild_id=1)
+    await kernel.remember(shared, ctx)
+    second.records.append(MemoryRecord("cats like naps and boxes", guild_id=1))
+    first.records.append(MemoryRecord("cats elsewhere", guild_id=2))
+    hits = await kernel.recall(MemoryQuery("cats boxes", guild_id=1), ctx)
+    assert [hit.record.text for hit in hits] == ["cats like boxes", "cats like naps and boxes"]
+    assert hits[0].backend == "first" and hits[0].score == 1.0  # best score kept for the shared record
+
+
+async def test_hook_forget_sums_deleted_records(make_kernel: KernelFactory) -> None:
+    first, second = Memory("first"), Memory("second")
+    kernel = await make_kernel(plugins=[first, second])
+    await kernel.remember(MemoryRecord("a", guild_id=1), TurnContext(guild_id=1))
+    await kernel.remember(MemoryRecord("b", guild_id=2), TurnContext(guild_id=2))
+    assert await kernel.forget(1, None, TurnContext(guild_id=1)) == 2
+    assert not kernel.has_memory or len(first.records) == 1
+
+
+async def test_hook_register_providers_adds_a_provider_named_by_the_catalog(make_kernel: KernelFactory) -> None:
+    provider = FlakyProvider("flaky_a", [])
+    kernel = await make_kernel(plugins=[provider_plugin(provider)],
+                               settings=catalog("flaky-a"))
+    assert kernel.providers["flaky_a"] is provider
+    assert kernel.default_model == "flaky-a"
+
+
+def test_hook_register_commands_adds_to_the_cli() -> None:
+    from intelbot.dispatch import HookDispatcher
+    from intelbot.plugins import new_plugin_manager
+
+    class Adds:
+        @hookimpl
+        def register_commands(self, cli: click.Group) -> None:
+            @cli.command(name="hello-sample")
+            def hello() -> None:
+                click.echo("hi")
+
+    group = click.Group("test")
+    manager = new_plugin_manager()
+    manager.register(Adds(), name="adds")
+    HookDispatcher(manager).call_all_sync("register_commands", cli=group)
+    assert "hello-sample" in group.commands
+
+
+async def test_hook_discord_loaders_results_are_collected(make_kernel: KernelFactory) -> None:
+    marker = object()
+
+    class Loads:
+        name = "loads"
+
+        @hookimpl
+        def discord_loaders(self) -> object:
+            return marker
+
+    kernel = await make_kernel(plugins=[Loads()])
+    assert await kernel.dispatch.call_all("discord_loaders") == [("loads", marker)]
+
+
+async def test_hook_startup_and_shutdown_run_once_and_failing_startup_drops_the_plugin(
+    make_kernel: KernelFactory,
+) -> None:
+    events: list[str] = []
+
+    class Lifecycle:
+        name = "lifecycle"
+
+        @hookimpl
+        async def startup(self, kernel: Any) -> None:
+            events.append(f"startup engine={kernel.database.dialect}")
+
+        @hookimpl
+        def shutdown(self, kernel: Any) -> None:
+            events.append("shutdown")
+
+    class FailsToStart:
+        name = "fails_to_start"
+
+        @hookimpl
+        def startup(self, kernel: Any) -> None:
+            raise RuntimeError("cannot open resource")
+
+        @hookimpl
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            events.append("must not run")
+
+    kernel = await make_kernel(plugins=[Lifecycle(), FailsToStart()])
+    await kernel.ask("hi", TurnContext())
+    info = kernel.plugin_info("fails_to_start")
+    assert info is not None and not info.loaded and info.error is not None
+    await kernel.stop()
+    assert events == ["startup engine=sqlite", "shutdown"]
+
+
+async def test_hook_collect_stats_and_health_lines(make_kernel: KernelFactory) -> None:
+    class Reports:
+        name = "reports"
+
+        @hookimpl
+        def collect_stats(self) -> dict[str, int]:
+            return {"entries": 3}
+
+        @hookimpl
+        async def health_lines(self) -> list[str]:
+            return ["reports: all good"]
+
+    kernel = await make_kernel(plugins=[Reports()])
+    assert (await kernel.stats())["reports"] == {"entries": 3}
+    assert "reports: all good" in await kernel.health()
+
+
+async def test_per_guild_switch_skips_the_plugin_for_that_guild_only(make_kernel: KernelFactory) -> None:
+    seen: list[int | None] = []
+
+    class Counts:
+        name = "counts"
+
+        @hookimpl
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            seen.append(ctx.guild_id)
+
+    kernel = await make_kernel(plugins=[Counts()])
+    await kernel.set_guild_plugin(1, "counts", False)
+    await kernel.ask("q", TurnContext(guild_id=1))
+    await kernel.ask("q", TurnContext(guild_id=2))
+    assert seen == [2]
+    assert not kernel.plugin_enabled_for(1, "counts") and kernel.plugin_enabled_for(2, "counts")
+    await kernel.set_guild_plugin(1, "counts", True)
+    await kernel.ask("q", TurnContext(guild_id=1))
+    assert seen == [2, 1]

@@ -1,0 +1,96 @@
+"""The usage ledger is exact under concurrency, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from intelbot import TurnContext
+from intelbot.data.tables import TurnRecord, UsageEntry
+from intelbot.testing.kernels import KernelFactory
+
+POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database in the local PostgreSQL for one test, dropped afterwards."""
+    name = f"intelbot_test_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OSError as error:
+        await admin.dispose()
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def _two_hundred_concurrent_turns(make_kernel: KernelFactory, database_url: str | None) -> None:
+    settings = {"providers": {"echo": {"latency_ms": 2}}}
+    if database_url:
+        settings["database_url"] = database_url  # type: ignore[assignment]
+    kernel = await make_kernel(settings=settings)
+    questions = [f"question number {index} " + "word " * (index % 7) for index in range(200)]
+    responses = await asyncio.gather(
+        *(kernel.ask(question, TurnContext(guild_id=index % 3, user_id=index)) for index, question in enumerate(questions))
+    )
+    await kernel.ledger.flush()
+    async with kernel.database.session() as session:
+        rows, input_tokens, output_tokens = (
+            await session.execute(
+                select(func.count(UsageEntry.id), func.sum(UsageEntry.input_tokens), func.sum(UsageEntry.output_tokens))
+            )
+        ).one()
+        turns = (await session.execute(select(func.count(TurnRecord.id)))).scalar_one()
+        distinct_requests = (await session.execute(select(func.count(func.distinct(UsageEntry.request_id))))).scalar_one()
+    assert rows == 200 and turns == 200 and distinct_requests == 200
+    assert input_tokens == sum(response.usage.input_tokens for response in responses)
+    assert output_tokens == sum(response.usage.output_tokens for response in responses)
+    guild_zero = await kernel.ledger.summary(guild_id=0, since=datetime.now(UTC) - timedelta(hours=1))
+    expected = [response for index, response in enumerate(responses) if index % 3 == 0]
+    assert guild_zero.calls == len(expected)
+    assert guild_zero.tokens == sum(response.usage.total_tokens for response in expected)
+
+
+async def test_ledger_is_exact_under_200_concurrent_turns_on_sqlite(make_kernel: KernelFactory) -> None:
+    await _two_hundred_concurrent_turns(make_kernel, None)
+
+
+async def test_ledger_is_exact_under_200_concurrent_turns_on_postgresql(
+    make_kernel: KernelFactory, postgres_url: str
+) -> None:
+    await _two_hundred_concurrent_turns(make_kernel, postgres_url)
+
+
+async def test_summary_counts_rows_not_yet_written(make_kernel: KernelFactory) -> None:
+    kernel = await make_kernel(settings={"models": {"echo": {"provider": "echo", "input_per_mtok": 1000.0,
+                                                              "output_per_mtok": 1000.0}}})
+    kernel.ledger.flush_interval = 3600  # keep rows buffered
+    response = await kernel.ask("count me before the flush", TurnContext(guild_id=9))
+    spent = await kernel.ledger.spent_usd(guild_id=9, since=datetime.now(UTC) - timedelta(minutes=1))
+    assert spent == pytest.approx(response.cost_usd) and spent > 0
+    assert await kernel.ledger.spent_usd(guild_id=8, since=datetime.now(UTC) - timedelta(minutes=1)) == 0
+
+
+async def test_schema_versions_are_recorded_and_migration_is_idempotent(make_kernel: KernelFactory) -> None:
+    kernel = await make_kernel()
+    assert await kernel.database.migrate("kernel", [lambda connection: None]) == 1
+    calls: list[int] = []
+    steps = [lambda connection: calls.append(1), lambda connection: calls.append(2)]
+    assert await kernel.database.migrate("sample", steps) == 2
+    assert await kernel.database.migrate("sample", steps) == 2
+    assert calls == [1, 2]
