@@ -20,7 +20,9 @@ CONFIG = BreakerConfig(window_size=100, minimum_calls=100, wait_in_open_seconds=
 
 @pytest_asyncio.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[BreakerStore]:
-    made: BreakerStore = MemoryBreakerStore() if request.param == "memory" else RedisBreakerStore(REDIS_URL, prefix=redis_prefix)
+    made: BreakerStore = (
+        MemoryBreakerStore() if request.param == "memory" else RedisBreakerStore(REDIS_URL, prefix=redis_prefix)
+    )
     yield made
     await made.aclose()
 

@@ -102,7 +102,9 @@ class DiscordFrontEnd:
                 tracker.settle(int(ctx.interaction.id), failed=pipeline.failed)
 
         return [
-            lightbulb.ExecutionHook(lightbulb.ExecutionSteps.MAX_CONCURRENCY, False, "intelbot-started", command_started),
+            lightbulb.ExecutionHook(
+                lightbulb.ExecutionSteps.MAX_CONCURRENCY, False, "intelbot-started", command_started
+            ),
             lightbulb.ExecutionHook(lightbulb.ExecutionSteps.POST_INVOKE, False, "intelbot-settled", command_settled),
         ]
 

@@ -69,9 +69,8 @@ class DiscordSettings:
             try:
                 return convert(value)
             except (TypeError, ValueError):
-                raise ConfigurationError(
-                    f"invalid value for discord.{key}: expected {convert.__name__}", key=f"discord.{key}", file=where(key)
-                ) from None
+                message = f"invalid value for discord.{key}: expected {convert.__name__}"
+                raise ConfigurationError(message, key=f"discord.{key}", file=where(key)) from None
 
         token = str(lookup(table, "token", "") or "").strip()
         if not token:

@@ -29,7 +29,7 @@ NO_MENTIONS: Final[dict[str, Any]] = {"mentions_everyone": False, "user_mentions
 _BOUNDARIES: Final = (
     re.compile(r"\n\s*\n"),  # paragraphs
     re.compile(r"\n"),  # lines
-    re.compile(r"(?<=[.!?…。！？])\s+"),  # sentences
+    re.compile("(?<=[.!?\u2026\u3002\uff01\uff1f])\\s+"),  # sentences
     re.compile(r"\s+"),  # words
 )
 

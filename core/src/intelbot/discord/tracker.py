@@ -51,14 +51,14 @@ class CommandTracker:
     def has_started(self, interaction_id: int) -> bool:
         return interaction_id in self._events
 
-    async def wait_settled(self, interaction_id: int, timeout: float) -> None:
-        """Wait until the command of ``interaction_id`` has settled; TimeoutError after ``timeout`` seconds."""
-        await asyncio.wait_for(self._event(interaction_id).wait(), timeout)
+    async def wait_settled(self, interaction_id: int, within: float) -> None:
+        """Wait until the command of ``interaction_id`` has settled; TimeoutError after ``within`` seconds."""
+        await asyncio.wait_for(self._event(interaction_id).wait(), within)
 
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no command is running; False when ``timeout`` passed first."""
+    async def wait_idle(self, within: float) -> bool:
+        """Wait until no command is running; False when ``within`` seconds passed first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), within)
         except TimeoutError:
             return False
         return True

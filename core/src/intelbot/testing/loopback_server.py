@@ -274,7 +274,8 @@ class LoopbackLLMServer:
         if isinstance(outcome, Status):
             return self.error_response(outcome)
         if isinstance(outcome, Slow):
-            await self._wait_or_close(outcome.seconds)
+            if await self._wait_or_close(outcome.seconds):
+                return self._drop(request)
             return await self._play(request, outcome.then, recorded, render)
         if isinstance(outcome, Hang):
             await self._wait_or_close(None)
@@ -295,12 +296,14 @@ class LoopbackLLMServer:
             request.transport.close()
         return web.Response(status=503)
 
-    async def _wait_or_close(self, seconds: float | None) -> None:
+    async def _wait_or_close(self, seconds: float | None) -> bool:
+        """Wait ``seconds`` (forever for None); True when cut short by :meth:`close`."""
         assert self._closing is not None
         try:
             await asyncio.wait_for(self._closing.wait(), seconds)
         except TimeoutError:
-            return
+            return False
+        return True
 
     def error_response(self, status: Status) -> web.Response:
         headers = dict(self.request_id_header())

@@ -56,7 +56,7 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Slow:
-    """Wait ``seconds`` (cut short when the server closes), then play ``then``."""
+    """Wait ``seconds``, then play ``then``; a server that closes meanwhile drops the connection instead."""
 
     seconds: float
     then: Outcome = field(default_factory=Reply)
@@ -64,7 +64,7 @@ class Slow:
 
 @dataclass(frozen=True, slots=True)
 class Hang:
-    """Never answer; the request is released only when the server closes."""
+    """Never answer; when the server closes, the connection is dropped without an answer."""
 
 
 @dataclass(frozen=True, slots=True)

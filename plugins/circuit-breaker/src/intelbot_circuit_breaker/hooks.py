@@ -52,19 +52,21 @@ class CircuitBreakerPlugin:
     ``clock`` (wall time, shared with other processes through Redis) and ``rng``
     (backoff jitter) are injectable for tests. ``alert_senders`` are called with each
     alert and the configured ``alert_channel_id``; the Discord front end adds one to
-    post alerts to that channel (see :meth:`add_alert_sender`).
+    post alerts to that channel (see :meth:`add_alert_sender`). ``name`` is the name
+    the kernel registers the instance under; settings are always read from
+    ``[default.plugins.circuit_breaker]``.
     """
-
-    name = NAME
 
     def __init__(
         self,
         config: PluginConfig | None = None,
         *,
+        name: str = NAME,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         store: BreakerStore | None = None,
     ) -> None:
+        self.name = name
         self.config = config
         self.clock = clock
         self.rng = rng or random.Random()

@@ -1,6 +1,5 @@
-"""intelbot-semantic-cache: answers a question that means the same as one already answered, without calling a model."""
+"""intelbot-semantic-cache: answers a question that means the same as one already answered, without calling a model.
 
-from intelbot_semantic_cache.cache import CacheHit, SemanticCache
-from intelbot_semantic_cache.settings import CacheSettings
-
-__all__ = ["CacheHit", "CacheSettings", "SemanticCache"]
+The plugin module is :mod:`intelbot_semantic_cache.plugin`; the cache itself is
+:class:`intelbot_semantic_cache.cache.SemanticCache`.
+"""

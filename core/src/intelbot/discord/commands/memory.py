@@ -36,7 +36,8 @@ class Remember(lightbulb.SlashCommand, name="remember", description="Ask intelbo
             return
         await ctx.defer(ephemeral=True)
         turn = services.turn(ctx)
-        ids = await services.kernel.remember(MemoryRecord(self.text, guild_id=turn.guild_id, user_id=turn.user_id), turn)
+        record = MemoryRecord(self.text, guild_id=turn.guild_id, user_id=turn.user_id)
+        ids = await services.kernel.remember(record, turn)
         text = "Remembered." if ids else "No memory plugin accepted that; nothing was stored."
         await replies.show_in_deferral(ctx, text)
 

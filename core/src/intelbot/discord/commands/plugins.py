@@ -47,7 +47,7 @@ async def switch(kernel: Kernel, guild_id: int, name: str, enabled: bool) -> str
         await kernel.set_guild_plugin(guild_id, info.name, enabled)
     except IntelbotError as error:
         return f"`{info.name}`: failed: {error.message}"
-    except Exception as error:  # noqa: BLE001 - reported to the admin, logged with the traceback
+    except Exception as error:
         log.exception("switching plugin %r for guild %s failed", info.name, guild_id)
         return f"`{info.name}`: failed: {type(error).__name__}"
     return f"`{info.name}`: {verb}"

@@ -58,7 +58,9 @@ class _Connection:
 class DiscordGateway:
     """Gateway state for one bot: sessions, the live connection and counters for assertions."""
 
-    def __init__(self, *, token: str, bot_user: dict[str, Any], application_id: int, heartbeat_interval_ms: int = 41_250):
+    def __init__(
+        self, *, token: str, bot_user: dict[str, Any], application_id: int, heartbeat_interval_ms: int = 41_250
+    ) -> None:
         self.token = token
         self.bot_user = bot_user
         self.application_id = application_id
@@ -80,9 +82,9 @@ class DiscordGateway:
     def connected(self) -> bool:
         return self._current is not None and self._current.session is not None
 
-    async def wait_ready(self, timeout: float = 10.0) -> None:
+    async def wait_ready(self, within: float = 10.0) -> None:
         """Wait until a connection has identified or resumed (READY or RESUMED sent)."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        await asyncio.wait_for(self._ready.wait(), within)
 
     async def dispatch(self, name: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH event to the current session; buffered for RESUME when disconnected."""
@@ -128,7 +130,7 @@ class DiscordGateway:
 
     async def _on_payload(self, connection: _Connection, payload: dict[str, Any]) -> None:
         op = payload.get("op")
-        data = payload.get("d")
+        data: dict[str, Any] = payload.get("d") or {}
         if op == OP_HEARTBEAT:
             self.heartbeats += 1
             await connection.send({"op": OP_HEARTBEAT_ACK})

@@ -129,7 +129,9 @@ class DiscordHarness:
         if self.sender is not None:
             await self.sender.aclose()
 
-    def member(self, user_id: int, *, permissions: hikari.Permissions | None = None, name: str = "member") -> DiscordUser:
+    def member(
+        self, user_id: int, *, permissions: hikari.Permissions | None = None, name: str = "member"
+    ) -> DiscordUser:
         """A guild member with ``permissions`` (default: send messages and use commands only)."""
         if permissions is None:
             return DiscordUser(user_id, name)
@@ -188,15 +190,16 @@ class DiscordHarness:
         *path: str,
         user: DiscordUser | None = None,
         guild_id: int | None = DEFAULT_GUILD,
-        timeout: float = 15.0,
+        within: float = 15.0,
         **options: Any,
     ) -> SlashResult:
         """Run ``/path options...`` and return what the bot sent once the command has finished.
 
-        ``user`` and ``guild_id`` are reserved names (``guild_id=None`` is a DM); every
+        ``user``, ``guild_id`` and ``within`` (seconds to wait) are reserved names (``guild_id=None``
+        is a DM); every
         other keyword is a command option.
         """
         record, body = self.interaction(*path, user=user, guild_id=guild_id, **options)
         reply = await self.deliver(record, body)
-        await self.frontend.tracker.wait_settled(record.id, timeout)
+        await self.frontend.tracker.wait_settled(record.id, within)
         return SlashResult(record, reply.status if reply else None, reply)

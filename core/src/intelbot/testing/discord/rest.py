@@ -38,6 +38,8 @@ MAX_CONTENT = 2000
 CALLBACK_DEADLINE_SECONDS = 3.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BODY: web.RequestKey[Any] = web.RequestKey("intelbot_body")
+FILES: web.RequestKey[list[UploadedFile]] = web.RequestKey("intelbot_files")
 
 
 class DiscordError(Exception):
@@ -121,8 +123,8 @@ class DiscordRest:
 
         async def recorded(request: web.Request) -> web.StreamResponse:
             body, files = await _read_body(request)
-            request["intelbot_body"] = body
-            request["intelbot_files"] = files
+            request[BODY] = body
+            request[FILES] = files
             try:
                 response = await handler(request)
             except DiscordError as error:
@@ -171,7 +173,7 @@ class DiscordRest:
     async def put_commands(self, request: web.Request) -> web.Response:
         self._check_app(request)
         guild = _guild_of(request)
-        declared = request["intelbot_body"]
+        declared = request[BODY]
         if not isinstance(declared, list):
             raise DiscordError(400, 50035, "Invalid Form Body")
         previous = self.commands.get(guild, {})
@@ -229,15 +231,16 @@ class DiscordRest:
 
     async def post_callback(self, request: web.Request) -> web.StreamResponse:
         record = self._interaction(request)
-        body = request["intelbot_body"]
+        body = _data(request)
         now = self.clock()
-        response_type = int(body.get("type", 0)) if isinstance(body, dict) else 0
+        response_type = int(body.get("type", 0))
         if record.acknowledged is not None:
             error = DiscordError(400, 40060, "Interaction has already been acknowledged.")
         elif now - record.created_at > CALLBACK_DEADLINE_SECONDS:
             error = DiscordError(404, 10062, "Unknown interaction")
         elif response_type not in (CALLBACK_MESSAGE, CALLBACK_DEFERRED_MESSAGE):
-            error = DiscordError(400, 50035, "Invalid Form Body", {"type": f"unsupported response type {response_type}"})
+            unsupported = {"type": f"unsupported response type {response_type}"}
+            error = DiscordError(400, 50035, "Invalid Form Body", unsupported)
         else:
             data = body.get("data") or {}
             self._check_content(data)
@@ -246,7 +249,7 @@ class DiscordRest:
                 flags |= LOADING
             record.callbacks.append(Callback(response_type, now, 200, data))
             record.original = self._new_message(
-                record.id, "callback", data, request["intelbot_files"], flags=flags, channel_id=0
+                record.id, "callback", data, request[FILES], flags=flags, channel_id=0
             )
             if request.query.get("with_response", "").lower() != "true":
                 return web.Response(status=204)
@@ -262,7 +265,7 @@ class DiscordRest:
                     "resource": {"type": response_type, "message": self._message_json(record.original)},
                 }
             )
-        record.callbacks.append(Callback(response_type, now, error.status, body if isinstance(body, dict) else {}))
+        record.callbacks.append(Callback(response_type, now, error.status, body))
         raise error
 
     async def get_original(self, request: web.Request) -> web.Response:
@@ -285,9 +288,9 @@ class DiscordRest:
 
     async def post_followup(self, request: web.Request) -> web.Response:
         record = self._webhook_interaction(request)
-        data = request["intelbot_body"] or {}
+        data = _data(request)
         self._check_content(data)
-        message = self._new_message(record.id, "followup", data, request["intelbot_files"], flags=None, channel_id=0)
+        message = self._new_message(record.id, "followup", data, request[FILES], flags=None, channel_id=0)
         record.followups.append(message)
         if request.query.get("wait", "").lower() != "true":
             return web.Response(status=204)
@@ -314,10 +317,10 @@ class DiscordRest:
         return web.Response(status=204)
 
     async def post_channel_message(self, request: web.Request) -> web.Response:
-        data = request["intelbot_body"] or {}
+        data = _data(request)
         self._check_content(data)
         channel = int(request.match_info["channel"])
-        message = self._new_message(None, "channel", data, request["intelbot_files"], flags=None, channel_id=channel)
+        message = self._new_message(None, "channel", data, request[FILES], flags=None, channel_id=channel)
         self.channel_messages.append(message)
         return web.json_response(self._message_json(message))
 
@@ -333,7 +336,7 @@ class DiscordRest:
                 400,
                 50035,
                 "Invalid Form Body",
-                {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}},
+                {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer long."}]}},
             )
 
     def _new_message(
@@ -367,14 +370,14 @@ class DiscordRest:
         return message
 
     def _edit(self, message: SentMessage, request: web.Request) -> None:
-        data = request["intelbot_body"] or {}
+        data = _data(request)
         self._check_content(data)
         if "content" in data:
             message.content = data["content"] or ""
             message.history.append(message.content)
         if "allowed_mentions" in data:
             message.allowed_mentions = data["allowed_mentions"]
-        files: list[UploadedFile] = request["intelbot_files"]
+        files: list[UploadedFile] = request[FILES]
         if files or data.get("attachments") == []:
             message.attachments = list(files)
         message.flags &= ~LOADING
@@ -407,6 +410,11 @@ class DiscordRest:
             webhook_id=self.application_id if message.interaction_id else None,
             interaction_type=20 if message.interaction_id else 0,
         )
+
+
+def _data(request: web.Request) -> dict[str, Any]:
+    body = request[BODY]
+    return body if isinstance(body, dict) else {}
 
 
 def _guild_of(request: web.Request) -> int | None:

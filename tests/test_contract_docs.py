@@ -1,0 +1,59 @@
+"""Documentation and tests cannot fall behind the contract (the guard datasette uses)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from intelbot import hookspecs
+from intelbot.metrics import KernelMetrics
+from intelbot.plugins import new_plugin_manager
+
+ROOT = Path(__file__).parents[1]
+
+
+def hook_names() -> list[str]:
+    manager = new_plugin_manager()
+    return sorted(name for name in vars(manager.hook) if not name.startswith("_"))
+
+
+def test_every_hook_has_a_section_in_docs_hooks_md() -> None:
+    documented = set(re.findall(r"^## `?(\w+)", (ROOT / "docs" / "hooks.md").read_text(), flags=re.MULTILINE))
+    missing = [name for name in hook_names() if name not in documented]
+    assert not missing, f"hooks without a section in docs/hooks.md: {missing}"
+    unknown = documented - set(hook_names()) - {"Order", "Writing", "Objects"}
+    assert not unknown, f"docs/hooks.md documents hooks that do not exist: {sorted(unknown)}"
+
+
+def test_every_hook_has_a_test_of_its_own() -> None:
+    sources = "\n".join(path.read_text() for path in (ROOT / "tests").rglob("test_*.py"))
+    missing = [name for name in hook_names() if f"def test_hook_{name}" not in sources]
+    assert not missing, f"hooks without a test_hook_<name>: {missing}"
+
+
+def test_every_hook_states_its_contract_in_a_docstring() -> None:
+    for name in hook_names():
+        spec = getattr(hookspecs, name)
+        assert spec.__doc__ and spec.__doc__.strip().startswith("Called"), name
+
+
+def test_every_kernel_metric_is_documented() -> None:
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    names = {metric.name for metric in KernelMetrics().registry.collect()}
+    missing = sorted(name for name in names if f"`{name}" not in text)
+    assert not missing, f"metrics missing from docs/metrics.md: {missing}"
+
+
+def test_every_settings_section_is_documented() -> None:
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "settings.toml").read_text())["default"]
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for key, value in settings.items():
+        if isinstance(value, dict) and key in ("models", "plugins"):
+            continue
+        if isinstance(value, dict):
+            for sub in value:
+                assert f"`{key}.{sub}`" in text, f"{key}.{sub} is not documented in docs/configuration.md"
+        else:
+            assert f"`{key}`" in text, f"{key} is not documented in docs/configuration.md"
