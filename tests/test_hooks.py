@@ -352,6 +352,22 @@ async def test_hook_discord_loaders_results_are_collected(make_kernel: KernelFac
     assert await kernel.dispatch.call_all("discord_loaders") == [("loads", marker)]
 
 
+async def test_hook_shutdown_runs_once_at_stop(make_kernel: KernelFactory) -> None:
+    stopped: list[str] = []
+
+    class Stops:
+        name = "stops"
+
+        @hookimpl
+        async def shutdown(self, kernel: Any) -> None:
+            stopped.append(f"ledger open={not kernel.ledger._closed}")
+
+    kernel = await make_kernel(plugins=[Stops()])
+    await kernel.stop()
+    await kernel.stop()
+    assert stopped == ["ledger open=True"]
+
+
 async def test_hook_startup_and_shutdown_run_once_and_failing_startup_drops_the_plugin(
     make_kernel: KernelFactory,
 ) -> None:
@@ -387,20 +403,25 @@ async def test_hook_startup_and_shutdown_run_once_and_failing_startup_drops_the_
     assert events == ["startup engine=sqlite", "shutdown"]
 
 
-async def test_hook_collect_stats_and_health_lines(make_kernel: KernelFactory) -> None:
-    class Reports:
-        name = "reports"
+class Reports:
+    name = "reports"
 
-        @hookimpl
-        def collect_stats(self) -> dict[str, int]:
-            return {"entries": 3}
+    @hookimpl
+    def collect_stats(self) -> dict[str, int]:
+        return {"entries": 3}
 
-        @hookimpl
-        async def health_lines(self) -> list[str]:
-            return ["reports: all good"]
+    @hookimpl
+    async def health_lines(self) -> list[str]:
+        return ["reports: all good"]
 
+
+async def test_hook_collect_stats(make_kernel: KernelFactory) -> None:
     kernel = await make_kernel(plugins=[Reports()])
     assert (await kernel.stats())["reports"] == {"entries": 3}
+
+
+async def test_hook_health_lines(make_kernel: KernelFactory) -> None:
+    kernel = await make_kernel(plugins=[Reports()])
     assert "reports: all good" in await kernel.health()
 
 

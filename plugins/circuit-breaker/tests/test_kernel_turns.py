@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from intelbot.contract import TurnContext
+from intelbot import hookimpl
+from intelbot.contract import LLMRequest, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, ProviderError
 from intelbot.kernel import Kernel
 from intelbot.testing.kernels import KernelFactory
@@ -222,3 +223,25 @@ async def test_entry_point_plugin_loads_and_reports(
     health = await kernel.health()
     assert any(line.startswith("breaker openai/primary: CLOSED") for line in health)
     assert any("openai: 2 calls, errors 50% (server_error 50%)" in line for line in health)
+
+
+class RouteEverythingToBackup:
+    """A stand-in router that runs after the breaker and changes the model."""
+
+    name = "zz_router"
+
+    @hookimpl(trylast=True)
+    def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+        request.model = "backup"
+
+
+async def test_outcome_is_recorded_on_the_model_actually_called(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    plugin = CircuitBreakerPlugin(clock=clock, name="circuit_breaker_under_test")
+    settings = turn_settings(openai_server, anthropic_server)
+    kernel = await make_kernel(plugins=[plugin, RouteEverythingToBackup()], settings=settings)
+    assert (await kernel.ask("routed", TurnContext())).model == "backup"
+    assert plugin.breakers is not None
+    assert (await plugin.breakers.view(BACKUP)).totals.calls == 1
+    assert (await plugin.breakers.view(PRIMARY)).totals.calls == 0

@@ -67,11 +67,14 @@ class CircuitBreakerPlugin:
         store: BreakerStore | None = None,
     ) -> None:
         self.name = name
-        self.config = config
+        self.given_config = config
+        self.given_store = store
+        self.config: PluginConfig | None = None
         self.clock = clock
         self.rng = rng or random.Random()
-        self._store = store
+        self._store: BreakerStore | None = None
         self.catalog: ModelCatalog = ModelCatalog({})
+        self.providers: set[str] | None = None
         self.breakers: Breakers | None = None
         self.trends: ErrorTrends | None = None
         self.metrics: BreakerMetrics | None = None
@@ -81,11 +84,23 @@ class CircuitBreakerPlugin:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def configure(self, config: PluginConfig, catalog: ModelCatalog, registry: CollectorRegistry) -> None:
-        """Build the breakers, trends and metrics (``startup`` calls this with the kernel's)."""
+    def configure(
+        self,
+        config: PluginConfig,
+        catalog: ModelCatalog,
+        registry: CollectorRegistry,
+        *,
+        providers: set[str] | None = None,
+    ) -> None:
+        """Build the breakers, trends and metrics (``startup`` calls this with the kernel's).
+
+        ``providers`` names the providers that are configured; fallbacks served by
+        another provider are skipped (None: all are assumed available).
+        """
         self.config = config
         self.catalog = catalog
-        store = self._store
+        self.providers = providers
+        store = self.given_store
         if store is None:
             if config.redis_url:
                 store = RedisBreakerStore(config.redis_url, prefix=config.redis_prefix)
@@ -107,8 +122,8 @@ class CircuitBreakerPlugin:
 
     @hookimpl
     def startup(self, kernel: Kernel) -> None:
-        config = self.config or PluginConfig.from_settings(kernel.plugin_settings(NAME))
-        self.configure(config, kernel.catalog, kernel.metrics)
+        config = self.given_config or PluginConfig.from_settings(kernel.plugin_settings(NAME))
+        self.configure(config, kernel.catalog, kernel.metrics, providers=set(kernel.providers))
         if config.set_provider_max_retries:
             for provider in kernel.providers.values():
                 disable = getattr(provider, "disable_sdk_retries", None)
@@ -119,8 +134,10 @@ class CircuitBreakerPlugin:
     async def shutdown(self, kernel: Kernel) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._store is not None:
+        if self._store is not None and self._store is not self.given_store:
             await self._store.aclose()
+        self._store = None
+        self.breakers = None
 
     def add_alert_sender(self, sender: AlertSender) -> None:
         """Also send each alert to ``sender(alert, channel_id)`` (sync or async; failures are logged)."""
@@ -137,8 +154,12 @@ class CircuitBreakerPlugin:
             chain = self.config.tier_fallbacks.get(spec.tier, ()) if spec is not None else ()
         result = [model]
         for item in chain:
-            if item not in result and item in self.catalog:
-                result.append(item)
+            spec = self.catalog.get(item)
+            if item in result or spec is None:
+                continue
+            if self.providers is not None and spec.provider not in self.providers:
+                continue
+            result.append(item)
         return result
 
     def _breaker_for(self, model: str) -> str:
@@ -177,6 +198,8 @@ class CircuitBreakerPlugin:
             notes["chain"] = self.chain_for(request.model)
             notes["attempts"] = {}
         requested = request.model
+        if requested not in self.catalog:
+            return  # not a catalog model: the kernel reports it
         candidates = [requested, *self._candidates_after(notes, requested)]
         refused: list[str] = []
         for model in candidates:
@@ -220,8 +243,7 @@ class CircuitBreakerPlugin:
         notes = ctx.annotations.get(NAME)
         if not notes or "permit" not in notes:
             return
-        permit: Permit = notes.pop("permit")
-        name: str = notes["breaker"]
+        permit, name = await self._settle_permit(notes, request)
         if response.source is not Source.PROVIDER:
             await self.breakers.record(name, permit, Outcome.IGNORED)  # answered elsewhere: release the permit
             return
@@ -240,10 +262,9 @@ class CircuitBreakerPlugin:
         notes = self._notes(ctx)
         if "chain" not in notes:
             notes["chain"] = self.chain_for(request.model)
-            notes["attempts"] = {request.model: 1}
-        permit: Permit = notes.pop("permit", None) or Permit(granted=True)
-        model = str(notes.get("model") or request.model)
-        name = str(notes.get("breaker") or self._breaker_for(model))
+            notes["attempts"] = {}
+        permit, name = await self._settle_permit(notes, request)
+        model = request.model
         category = error.category
         started = float(notes.get("started", self.clock()))
         slow = self.clock() - started >= self.config.breaker.slow_call_duration_seconds
@@ -278,6 +299,23 @@ class CircuitBreakerPlugin:
                 message=f"The AI models are unavailable right now (circuit open for {model}, no fallback available).",
             )
         return decision
+
+    async def _settle_permit(self, notes: dict[str, Any], request: LLMRequest) -> tuple[Permit, str]:
+        """The permit and breaker to record this attempt's outcome on.
+
+        When a plugin called after this one changed ``request.model``, the permit taken
+        for the earlier model is released and the outcome goes to the model actually called.
+        """
+        assert self.breakers is not None
+        permit: Permit | None = notes.pop("permit", None)
+        name = self._breaker_for(request.model)
+        if permit is not None and notes.get("breaker") != name:
+            await self.breakers.record(str(notes["breaker"]), permit, Outcome.IGNORED)
+            permit = None
+        if permit is None:
+            notes["attempts"][request.model] = notes["attempts"].get(request.model, 0) + 1
+            notes["started"] = notes.get("started", self.clock())
+        return permit or Permit(granted=True), name
 
     # -- reporting ---------------------------------------------------------------------------
 

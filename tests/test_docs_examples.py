@@ -1,0 +1,75 @@
+"""The plugins shown in README.md and docs/writing-plugins.md work as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def code_blocks(markdown: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.DOTALL)
+
+
+def pip_install(source: Path, target: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(source)],
+        check=True,
+    )
+
+
+def test_readme_minimal_plugin_installs_and_runs(tmp_path: Path) -> None:
+    section = (ROOT / "README.md").read_text().split("## Writing a plugin", 1)[1]
+    (pyproject,) = code_blocks(section, "toml")[:1]
+    plugin = code_blocks(section, "python")[0]
+    package = tmp_path / "src"
+    (package / "intelbot_shout").mkdir(parents=True)
+    (package / "pyproject.toml").write_text(pyproject)
+    (package / "intelbot_shout" / "__init__.py").write_text(plugin)
+    site = tmp_path / "site"
+    pip_install(package, site)
+    script = (
+        "import asyncio, sys\n"
+        "from intelbot import TurnContext\n"
+        "from intelbot.testing.kernels import KernelFactory\n"
+        "from pathlib import Path\n"
+        "async def main():\n"
+        "    factory = KernelFactory(Path(sys.argv[1]))\n"
+        "    kernel = await factory(plugins=['shout'])\n"
+        "    print((await kernel.ask('hello there!', TurnContext())).text)\n"
+        "    print((await kernel.ask('quiet please', TurnContext())).text)\n"
+        "    await factory.close()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "k")], env=env,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["ECHO: HELLO THERE!", "Echo: quiet please"]
+
+
+def test_writing_plugins_walkthrough_passes_its_own_test(tmp_path: Path) -> None:
+    guide = (ROOT / "docs" / "writing-plugins.md").read_text()
+    pyproject = code_blocks(guide, "toml")[0]
+    plugin, test = code_blocks(guide, "python")[:2]
+    project = tmp_path / "intelbot-blocklist"
+    (project / "src" / "intelbot_blocklist").mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "pyproject.toml").write_text(pyproject)
+    (project / "src" / "intelbot_blocklist" / "__init__.py").write_text("")
+    (project / "src" / "intelbot_blocklist" / "plugin.py").write_text(plugin)
+    (project / "tests" / "test_blocklist.py").write_text(test)
+    site = tmp_path / "site"
+    pip_install(project, site)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
+         "--rootdir", str(project), str(project / "tests")],
+        env=env, capture_output=True, text=True, cwd=project,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
