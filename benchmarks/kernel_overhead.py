@@ -72,7 +72,9 @@ def percentile(values: list[float], share: float) -> float:
 
 async def measure(turns: int, rounds: int) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="intelbot-bench-"))
-    settings = load_settings(directory, overrides={"data_dir": str(directory / "data"), "llm": {"default_model": "echo"}})
+    settings = load_settings(
+        directory, overrides={"data_dir": str(directory / "data"), "llm": {"default_model": "echo"}}
+    )
     kernel = await Kernel.start(settings, load_plugins=[], extra_plugins=[TrivialPlugin(i) for i in range(6)])
     provider = EchoProvider()
     direct: list[float] = []
@@ -123,7 +125,10 @@ def main() -> None:
     print(f"{'direct provider call':<28}{result['direct_us']['p50']:>12}{result['direct_us']['p99']:>12}")
     print(f"{'kernel.ask (full turn)':<28}{result['kernel_us']['p50']:>12}{result['kernel_us']['p99']:>12}")
     print(f"{'overhead':<28}{result['overhead_us']['p50']:>12}{result['overhead_us']['p99']:>12}")
-    print(f"ledger rows written: {result['ledger_rows_written']}; p99 overhead under 1 ms: {result['goal_p99_overhead_under_1ms']}")
+    print(
+        f"ledger rows written: {result['ledger_rows_written']}; "
+        f"p99 overhead under 1 ms: {result['goal_p99_overhead_under_1ms']}"
+    )
 
 
 if __name__ == "__main__":

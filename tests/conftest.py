@@ -18,8 +18,18 @@ def sample_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample plugin distribution, installed with pip into a directory of its own."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(SAMPLE_PLUGIN)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(SAMPLE_PLUGIN),
+        ],
         check=True,
     )
     return target

@@ -17,8 +17,18 @@ def code_blocks(markdown: str, language: str) -> list[str]:
 
 def pip_install(source: Path, target: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
     )
 
@@ -47,8 +57,9 @@ def test_readme_minimal_plugin_installs_and_runs(tmp_path: Path) -> None:
         "asyncio.run(main())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "k")], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "k")], env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.splitlines() == ["ECHO: HELLO THERE!", "Echo: quiet please"]
 
 
@@ -67,9 +78,23 @@ def test_writing_plugins_walkthrough_passes_its_own_test(tmp_path: Path) -> None
     pip_install(project, site)
     env = {**os.environ, "PYTHONPATH": str(site)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
-         "--rootdir", str(project), str(project / "tests")],
-        env=env, capture_output=True, text=True, cwd=project,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "--rootdir",
+            str(project),
+            str(project / "tests"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

@@ -53,8 +53,9 @@ class FlakyProvider:
         if self.failures:
             category = self.failures.pop(0)
             raise ProviderError(f"scripted {category.value}", category=category, retry_after=0.01)
-        return LLMResponse(text=f"{self.name} says {request.prompt}", model=model.name, provider=self.name,
-                           usage=Usage(10, 20))
+        return LLMResponse(
+            text=f"{self.name} says {request.prompt}", model=model.name, provider=self.name, usage=Usage(10, 20)
+        )
 
     async def aclose(self) -> None:
         return None
@@ -82,7 +83,9 @@ def catalog(*names: str) -> dict[str, Any]:
     return {"models": {name: MODELS[name] for name in names}, "llm": {"default_model": names[0]}}
 
 
-async def test_hook_before_llm_call_response_skips_the_provider_and_after_still_sees_it(make_kernel: KernelFactory) -> None:
+async def test_hook_before_llm_call_response_skips_the_provider_and_after_still_sees_it(
+    make_kernel: KernelFactory,
+) -> None:
     provider = FlakyProvider("flaky_a", [])
     recorder = Recorder()
 
@@ -95,8 +98,7 @@ async def test_hook_before_llm_call_response_skips_the_provider_and_after_still_
                 return LLMResponse(text="from the plugin", model=request.model, provider="none", source=Source.CACHE)
             return None
 
-    kernel = await make_kernel(plugins=[provider_plugin(provider), Answers(), recorder],
-                               settings=catalog("flaky-a"))
+    kernel = await make_kernel(plugins=[provider_plugin(provider), Answers(), recorder], settings=catalog("flaky-a"))
     hit = await kernel.ask("a cached question", TurnContext())
     assert hit.text == "from the plugin" and hit.served_by == "answers"
     assert provider.calls == 0
@@ -121,12 +123,17 @@ async def test_before_llm_call_may_change_the_request_in_place_or_replace_it(mak
 
         @hookimpl
         async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> LLMRequest:
-            return LLMRequest(messages=[*request.messages[:-1], type(request.messages[-1])("user", "rewritten")],
-                              model=request.model)
+            return LLMRequest(
+                messages=[*request.messages[:-1], type(request.messages[-1])("user", "rewritten")], model=request.model
+            )
 
     kernel = await make_kernel(
-        plugins=[provider_plugin(FlakyProvider("flaky_a", [])), provider_plugin(FlakyProvider("flaky_b", [])),
-                 Router(), Rewriter()],
+        plugins=[
+            provider_plugin(FlakyProvider("flaky_a", [])),
+            provider_plugin(FlakyProvider("flaky_b", [])),
+            Router(),
+            Rewriter(),
+        ],
         settings=catalog("flaky-a", "flaky-b"),
     )
     response = await kernel.ask("original", TurnContext())
@@ -145,8 +152,9 @@ async def test_hook_after_llm_call_sees_usage_cost_and_latency(make_kernel: Kern
         async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
             recorded.append(response)
 
-    kernel = await make_kernel(plugins=[provider_plugin(FlakyProvider("flaky_a", [])), Watcher()],
-                               settings=catalog("flaky-a"))
+    kernel = await make_kernel(
+        plugins=[provider_plugin(FlakyProvider("flaky_a", [])), Watcher()], settings=catalog("flaky-a")
+    )
     await kernel.ask("cost me", TurnContext())
     (response,) = recorded
     assert response.usage == Usage(10, 20)
@@ -173,7 +181,8 @@ async def test_a_raising_plugin_is_isolated_counted_and_the_turn_goes_on(make_ke
     assert kernel.dispatch.failures[("raises", "after_llm_call")] == 1
     assert (await kernel.stats())["kernel"]["plugin_failures"] == {"raises": 2}
     sample = kernel.metrics.get_sample_value(
-        "intelbot_plugin_failures_total", {"plugin": "raises", "hook": "before_llm_call"})
+        "intelbot_plugin_failures_total", {"plugin": "raises", "hook": "before_llm_call"}
+    )
     assert sample == 1.0
 
 
@@ -192,8 +201,10 @@ async def test_hook_on_error_retry_then_fallback_then_success(make_kernel: Kerne
                 return Retry(delay=error.retry_after or 0)
             return Retry(model="flaky-b")
 
-    kernel = await make_kernel(plugins=[provider_plugin(primary), provider_plugin(fallback), Recovery()],
-                               settings=catalog("flaky-a", "flaky-b"))
+    kernel = await make_kernel(
+        plugins=[provider_plugin(primary), provider_plugin(fallback), Recovery()],
+        settings=catalog("flaky-a", "flaky-b"),
+    )
     ctx = TurnContext()
     response = await kernel.ask("survive", ctx)
     assert response.text == "flaky_b says survive"
@@ -202,8 +213,9 @@ async def test_hook_on_error_retry_then_fallback_then_success(make_kernel: Kerne
 
 
 async def test_on_error_without_a_decision_raises_the_categorised_error(make_kernel: KernelFactory) -> None:
-    kernel = await make_kernel(plugins=[provider_plugin(FlakyProvider("flaky_a", [ErrorCategory.AUTHENTICATION]))],
-                               settings=catalog("flaky-a"))
+    kernel = await make_kernel(
+        plugins=[provider_plugin(FlakyProvider("flaky_a", [ErrorCategory.AUTHENTICATION]))], settings=catalog("flaky-a")
+    )
     with pytest.raises(IntelbotError) as caught:
         await kernel.ask("no key", TurnContext())
     assert caught.value.category is ErrorCategory.AUTHENTICATION
@@ -222,8 +234,10 @@ async def test_give_up_and_attempt_cap_and_deadline_stop_retries(make_kernel: Ke
                 return GiveUp(reason="test", message="Sorry, not now.")
             return Retry(delay=0.0 if "cap" in request.prompt else 5.0)
 
-    kernel = await make_kernel(plugins=[provider_plugin(always), Stubborn()],
-                               settings={**catalog("flaky-a"), "llm": {"default_model": "flaky-a", "max_attempts": 3}})
+    kernel = await make_kernel(
+        plugins=[provider_plugin(always), Stubborn()],
+        settings={**catalog("flaky-a"), "llm": {"default_model": "flaky-a", "max_attempts": 3}},
+    )
     with pytest.raises(IntelbotError) as caught:
         await kernel.ask("give up", TurnContext())
     assert caught.value.user_message == "Sorry, not now." and always.calls == 1
@@ -314,8 +328,7 @@ async def test_hook_forget_sums_deleted_records(make_kernel: KernelFactory) -> N
 
 async def test_hook_register_providers_adds_a_provider_named_by_the_catalog(make_kernel: KernelFactory) -> None:
     provider = FlakyProvider("flaky_a", [])
-    kernel = await make_kernel(plugins=[provider_plugin(provider)],
-                               settings=catalog("flaky-a"))
+    kernel = await make_kernel(plugins=[provider_plugin(provider)], settings=catalog("flaky-a"))
     assert kernel.providers["flaky_a"] is provider
     assert kernel.default_model == "flaky-a"
 

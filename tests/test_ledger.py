@@ -46,7 +46,10 @@ async def _two_hundred_concurrent_turns(make_kernel: KernelFactory, database_url
     kernel = await make_kernel(settings=settings)
     questions = [f"question number {index} " + "word " * (index % 7) for index in range(200)]
     responses = await asyncio.gather(
-        *(kernel.ask(question, TurnContext(guild_id=index % 3, user_id=index)) for index, question in enumerate(questions))
+        *(
+            kernel.ask(question, TurnContext(guild_id=index % 3, user_id=index))
+            for index, question in enumerate(questions)
+        )
     )
     await kernel.ledger.flush()
     async with kernel.database.session() as session:
@@ -56,7 +59,9 @@ async def _two_hundred_concurrent_turns(make_kernel: KernelFactory, database_url
             )
         ).one()
         turns = (await session.execute(select(func.count(TurnRecord.id)))).scalar_one()
-        distinct_requests = (await session.execute(select(func.count(func.distinct(UsageEntry.request_id))))).scalar_one()
+        distinct_requests = (
+            await session.execute(select(func.count(func.distinct(UsageEntry.request_id))))
+        ).scalar_one()
     assert rows == 200 and turns == 200 and distinct_requests == 200
     assert input_tokens == sum(response.usage.input_tokens for response in responses)
     assert output_tokens == sum(response.usage.output_tokens for response in responses)
@@ -77,8 +82,9 @@ async def test_ledger_is_exact_under_200_concurrent_turns_on_postgresql(
 
 
 async def test_summary_counts_rows_not_yet_written(make_kernel: KernelFactory) -> None:
-    kernel = await make_kernel(settings={"models": {"echo": {"provider": "echo", "input_per_mtok": 1000.0,
-                                                              "output_per_mtok": 1000.0}}})
+    kernel = await make_kernel(
+        settings={"models": {"echo": {"provider": "echo", "input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}}
+    )
     kernel.ledger.flush_interval = 3600  # keep rows buffered
     response = await kernel.ask("count me before the flush", TurnContext(guild_id=9))
     spent = await kernel.ledger.spent_usd(guild_id=9, since=datetime.now(UTC) - timedelta(minutes=1))

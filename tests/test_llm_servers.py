@@ -15,6 +15,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+
 from intelbot.providers.sdk_errors import error_fields
 from intelbot.testing.llm_servers import (
     ANTHROPIC_TEST_KEY,

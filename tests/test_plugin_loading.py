@@ -33,8 +33,13 @@ async def test_installed_plugin_is_discovered_and_its_sync_and_async_hooks_run(
 
 
 async def test_plugin_with_flag_off_is_never_imported(sample_plugin: Path, make_kernel: KernelFactory) -> None:
-    settings = {"plugins": {"sample": {"enabled": False}, "sample_broken": {"enabled": False},
-                            "sample_misspelled": {"enabled": False}}}
+    settings = {
+        "plugins": {
+            "sample": {"enabled": False},
+            "sample_broken": {"enabled": False},
+            "sample_misspelled": {"enabled": False},
+        }
+    }
     factory_kernel = await make_kernel(plugins=[], settings=settings)
     assert "intelbot_sample.plugin" not in sys.modules
     # the flags decide when no explicit selection is made

@@ -16,14 +16,16 @@ import anthropic
 import openai
 import pytest
 import pytest_asyncio
+
 from intelbot.catalog import ModelSpec
-from intelbot.contract import LLMRequest, Message, StopReason
+from intelbot.contract import LLMRequest, Message, StopReason, TurnContext
 from intelbot.errors import ConfigurationError, ErrorCategory, ProviderError
 from intelbot.providers import anthropic as anthropic_module
 from intelbot.providers import openai as openai_module
 from intelbot.providers.anthropic import AnthropicProvider
 from intelbot.providers.openai import OpenAIProvider
 from intelbot.providers.sdk_errors import redact, retry_after_seconds
+from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import (
     ANTHROPIC_TEST_KEY,
     OPENAI_TEST_KEY,
@@ -573,3 +575,39 @@ async def test_redact_removes_secrets_and_key_shaped_tokens() -> None:
     assert "sk-proj-abcdefghijkl" not in cleaned
     assert "abcdefghijklmnop" not in cleaned
     assert cleaned.endswith("key provided")
+
+
+# -- through the kernel ----------------------------------------------------------------------
+
+
+async def test_kernel_answers_through_openai_and_prices_the_usage(
+    make_kernel: KernelFactory, openai_server: OpenAIServer
+) -> None:
+    kernel = await make_kernel(
+        settings={"llm": {"default_model": "gpt-4o-mini"}, "providers": {"openai": openai_server.provider_settings()}}
+    )
+    assert "openai" in kernel.providers
+    openai_server.script(Reply("Bonjour", input_tokens=1_000_000, output_tokens=1_000_000))
+    response = await kernel.ask("say hello in French", TurnContext(guild_id=1, user_id=2))
+    assert (response.text, response.provider, response.model) == ("Bonjour", "openai", "gpt-4o-mini")
+    assert response.cost_usd == pytest.approx(0.15 + 0.6)  # the catalog's prices per million tokens
+    assert openai_server.requests[0].body["messages"][-1] == {"role": "user", "content": "say hello in French"}
+
+
+async def test_kernel_raises_the_providers_category(
+    make_kernel: KernelFactory, anthropic_server: AnthropicServer
+) -> None:
+    kernel = await make_kernel(
+        settings={
+            "llm": {"default_model": "claude-haiku-4-5"},
+            "providers": {"anthropic": anthropic_server.provider_settings()},
+        }
+    )
+    anthropic_server.script(Status(529), Status(429, retry_after=3))
+    with pytest.raises(ProviderError) as overloaded:
+        await kernel.ask("hello", TurnContext())
+    with pytest.raises(ProviderError) as limited:
+        await kernel.ask("hello", TurnContext())
+    assert overloaded.value.category is ErrorCategory.OVERLOADED
+    assert (limited.value.category, limited.value.retry_after) == (ErrorCategory.RATE_LIMITED, 3)
+    assert len(anthropic_server.requests) == 2

@@ -32,8 +32,13 @@ class ModelSpec:
 
 
 ECHO = ModelSpec(
-    name="echo", provider="echo", api_model="echo", input_per_mtok=0.0, output_per_mtok=0.0,
-    context_window=1_000_000, tier="offline",
+    name="echo",
+    provider="echo",
+    api_model="echo",
+    input_per_mtok=0.0,
+    output_per_mtok=0.0,
+    context_window=1_000_000,
+    tier="offline",
 )
 """The offline model, always in the catalog so the bot can answer with no settings and no keys."""
 
@@ -46,7 +51,10 @@ class ModelCatalog(Mapping[str, ModelSpec]):
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> ModelCatalog:
-        """Build from the ``models`` settings table (plus ``echo`` when absent); raises ConfigurationError naming the key."""
+        """Build from the ``models`` settings table, plus ``echo`` when absent.
+
+        Raises ConfigurationError naming the key of the first invalid entry.
+        """
         models: dict[str, ModelSpec] = {}
         for name, entry in raw.items():
             key = f"models.{name}"
@@ -63,7 +71,9 @@ class ModelCatalog(Mapping[str, ModelSpec]):
                 prices[price] = float(value)
             window = entry.get("context_window", 8192)
             if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
-                raise ConfigurationError(f"context_window must be a positive integer, got {window!r}", key=f"{key}.context_window")
+                raise ConfigurationError(
+                    f"context_window must be a positive integer, got {window!r}", key=f"{key}.context_window"
+                )
             tier = entry.get("tier", "standard")
             if not isinstance(tier, str):
                 raise ConfigurationError(f"tier must be a string, got {tier!r}", key=f"{key}.tier")

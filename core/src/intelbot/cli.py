@@ -82,12 +82,20 @@ def ask(question: str, model: str | None, as_json: bool) -> None:
                 click.echo(f"error ({error.category.value}): {error.user_message or error.message}", err=True)
                 return 1
         if as_json:
-            click.echo(json.dumps({
-                "text": response.text, "model": response.model, "provider": response.provider,
-                "source": response.source.value, "input_tokens": response.usage.input_tokens,
-                "output_tokens": response.usage.output_tokens, "cost_usd": response.cost_usd,
-                "latency_ms": response.latency_ms,
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "text": response.text,
+                        "model": response.model,
+                        "provider": response.provider,
+                        "source": response.source.value,
+                        "input_tokens": response.usage.input_tokens,
+                        "output_tokens": response.usage.output_tokens,
+                        "cost_usd": response.cost_usd,
+                        "latency_ms": response.latency_ms,
+                    }
+                )
+            )
         else:
             click.echo(response.text)
             click.echo(f"  [{describe(response)}]")
@@ -158,7 +166,13 @@ def config_check(as_json: bool) -> None:
     problems = find_problems(settings)
     effective = redacted({str(key).lower(): value for key, value in settings.as_dict().items()})
     if as_json:
-        click.echo(json.dumps({"valid": not problems, "problems": [str(p) for p in problems], "settings": effective}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {"valid": not problems, "problems": [str(p) for p in problems], "settings": effective},
+                indent=2,
+                default=str,
+            )
+        )
     else:
         click.echo(f"environment: {settings.current_env} (settings directory {settings_dir()})")
         for key, value in sorted(effective.items()):

@@ -46,7 +46,10 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
     known_providers = set(BUILTIN_PROVIDERS) | set(extra_providers)
     for spec in catalog.values():
         if spec.provider not in known_providers:
-            problem(f"models.{spec.name}.provider", f"unknown provider {spec.provider!r} (known: {', '.join(sorted(known_providers))})")
+            problem(
+                f"models.{spec.name}.provider",
+                f"unknown provider {spec.provider!r} (known: {', '.join(sorted(known_providers))})",
+            )
     default_model = lookup(settings, "llm.default_model", "echo")
     if catalog and default_model not in catalog:
         problem("llm.default_model", f"unknown model {default_model!r} (catalog has: {', '.join(sorted(catalog))})")

@@ -137,6 +137,7 @@ class HookDispatcher:
         """Call a registration hook synchronously; an implementation that returns an awaitable is a failure."""
         results: list[tuple[str, Any]] = []
         for impl in self.implementations(hook):
+            started = time.perf_counter()
             try:
                 result = impl.function(*[kwargs[name] for name in impl.argnames])
                 if inspect.isawaitable(result):
@@ -146,6 +147,8 @@ class HookDispatcher:
             except Exception as error:  # noqa: BLE001
                 self._failed(impl, hook, error)
                 continue
+            if self.trace:
+                self._trace(hook, impl, started, result)
             if result is not None:
                 results.append((impl.plugin, result))
         return results

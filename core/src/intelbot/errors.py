@@ -197,6 +197,8 @@ class CallRejected(IntelbotError):
     Set ``category`` to say why; ``user_message`` is shown to the user.
     """
 
-    def __init__(self, message: str, *, category: ErrorCategory, user_message: str | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, category: ErrorCategory, user_message: str | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, category=category, **kwargs)  # type: ignore[arg-type]
         self.user_message = user_message or message

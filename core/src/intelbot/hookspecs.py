@@ -56,7 +56,11 @@ def discord_loaders() -> Any:
 
 @hookspec
 def startup(kernel: Kernel) -> None:
-    """Called once after the database and providers are ready; the place to open resources (``kernel.engine``, ``kernel.metrics``)."""
+    """Called once after the database and providers are ready; open resources here.
+
+    ``kernel.database.engine``, ``kernel.metrics`` and ``kernel.plugin_settings(name)``
+    are available. A plugin whose ``startup`` raises is unregistered and reported.
+    """
 
 
 @hookspec
@@ -66,7 +70,9 @@ def shutdown(kernel: Kernel) -> None:
 
 @hookspec
 def before_llm_call(request: LLMRequest, ctx: TurnContext) -> LLMResponse | LLMRequest | None:
-    """Called before each attempt to reach a model; may change ``request`` in place, return a new request, or return a response.
+    """Called before each attempt to reach a model; may change the request or answer it.
+
+    It may change ``request`` in place, return a new request, or return a response.
 
     A returned ``LLMResponse`` ends the call there (a cache hit): later implementations
     and the provider are skipped, and ``after_llm_call`` still sees it. A returned
@@ -95,7 +101,11 @@ def store(record: MemoryRecord, ctx: TurnContext) -> str | None:
 
 @hookspec
 def query(query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit] | None:
-    """Called to search long-term memory; results of all implementations are merged, de-duplicated by id and ranked by score."""
+    """Called to search long-term memory; return hits.
+
+    Results of all implementations are merged, de-duplicated by record id, limited to
+    the query's guild, ranked by score and cut to ``query.limit``.
+    """
 
 
 @hookspec
@@ -105,7 +115,7 @@ def forget(guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int |
 
 @hookspec
 def collect_stats() -> dict[str, Any] | None:
-    """Called by /health, the CLI and the metrics dashboard; return this plugin's figures as a flat JSON-able mapping."""
+    """Called by /health, the CLI and the metrics dashboard; return a flat JSON-able mapping of figures."""
 
 
 @hookspec

@@ -124,7 +124,9 @@ class Kernel:
     def _choose_default_model(self) -> None:
         spec = self.catalog.get(self.default_model)
         if spec is None:
-            raise ConfigurationError(f"default model {self.default_model!r} is not in the model catalog", key="llm.default_model")
+            raise ConfigurationError(
+                f"default model {self.default_model!r} is not in the model catalog", key="llm.default_model"
+            )
         if spec.provider not in self.providers:
             notice = (
                 f"no credentials for provider {spec.provider!r} (model {spec.name!r}): "
@@ -258,12 +260,16 @@ class Kernel:
         if provider is None:
             raise ProviderError(
                 f"provider {spec.provider!r} of model {spec.name!r} is not configured",
-                category=ErrorCategory.CONFIGURATION, provider=spec.provider, model=spec.name,
+                category=ErrorCategory.CONFIGURATION,
+                provider=spec.provider,
+                model=spec.name,
             )
         remaining = ctx.remaining()
         timeout = self.call_timeout if remaining is None else min(self.call_timeout, remaining)
         if timeout <= 0:
-            raise ProviderError("turn deadline passed", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name)
+            raise ProviderError(
+                "turn deadline passed", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name
+            )
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
@@ -276,13 +282,18 @@ class Kernel:
         except TimeoutError:
             self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "timeout").inc()
             raise ProviderError(
-                f"no answer within {timeout:.1f}s", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name
+                f"no answer within {timeout:.1f}s",
+                category=ErrorCategory.TIMEOUT,
+                provider=spec.provider,
+                model=spec.name,
             ) from None
-        except Exception as error:  # noqa: BLE001 - a provider bug must still be an error value
+        except Exception as error:
             self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "server_error").inc()
             raise ProviderError(
                 f"provider {spec.provider!r} failed: {type(error).__name__}",
-                category=ErrorCategory.SERVER_ERROR, provider=spec.provider, model=spec.name,
+                category=ErrorCategory.SERVER_ERROR,
+                provider=spec.provider,
+                model=spec.name,
             ) from error
         elapsed = time.perf_counter() - started
         response.latency_ms = elapsed * 1000
@@ -391,7 +402,9 @@ class Kernel:
             raise ConfigurationError(f"no loaded plugin named {name!r}", key=f"plugins.{name}")
         async with self.database.write_lock, self.database.session.begin() as session:
             await session.execute(
-                delete(GuildPluginSwitch).where(GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name)
+                delete(GuildPluginSwitch).where(
+                    GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name
+                )
             )
             session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
         disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())

@@ -14,17 +14,26 @@ class KernelMetrics:
         self.registry = registry or CollectorRegistry()
         self.turns = Counter("intelbot_turns", "Answered turns by source", ["source"], registry=self.registry)
         self.calls = Counter(
-            "intelbot_llm_calls", "Attempts to reach a model by provider, model and outcome",
-            ["provider", "model", "outcome"], registry=self.registry,
+            "intelbot_llm_calls",
+            "Attempts to reach a model by provider, model and outcome",
+            ["provider", "model", "outcome"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "intelbot_llm_latency_seconds", "Provider call latency", ["provider"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "intelbot_llm_latency_seconds",
+            "Provider call latency",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.tokens = Counter("intelbot_tokens", "Tokens by direction", ["direction"], registry=self.registry)
         self.cost = Counter("intelbot_cost_usd", "USD spent on provider calls", registry=self.registry)
         self.plugin_failures = Counter(
-            "intelbot_plugin_failures", "Hook implementations that raised, by plugin and hook",
-            ["plugin", "hook"], registry=self.registry,
+            "intelbot_plugin_failures",
+            "Hook implementations that raised, by plugin and hook",
+            ["plugin", "hook"],
+            registry=self.registry,
         )
-        self.errors = Counter("intelbot_llm_errors", "Failed attempts by category", ["category"], registry=self.registry)
+        self.errors = Counter(
+            "intelbot_llm_errors", "Failed attempts by category", ["category"], registry=self.registry
+        )

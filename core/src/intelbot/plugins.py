@@ -83,7 +83,7 @@ def flag_enabled(settings: Any, name: str) -> bool:
 
 
 def load_selection(explicit: Sequence[str] | None) -> set[str] | None:
-    """Which plugins to load regardless of flags: ``explicit``, else ``INTELBOT_LOAD_PLUGINS``, else None (use flags)."""
+    """Plugins to load regardless of flags: ``explicit``, else ``INTELBOT_LOAD_PLUGINS``, else None (flags)."""
     if explicit is not None:
         return {name.lower() for name in explicit}
     raw = os.environ.get(LOAD_PLUGINS_ENV)
@@ -134,8 +134,16 @@ def register_plugins(
         except Exception as failure:  # noqa: BLE001 - a broken built-in is reported like any plugin
             error: str | None = f"import failed: {type(failure).__name__}: {failure}"
             log.error("built-in plugin %r not loaded: %s", short, error)
-            infos.append(PluginInfo(name=f"builtin:{short}", distribution="intelbot", version=_version("intelbot"),
-                                    enabled=True, builtin=True, error=error))
+            infos.append(
+                PluginInfo(
+                    name=f"builtin:{short}",
+                    distribution="intelbot",
+                    version=_version("intelbot"),
+                    enabled=True,
+                    builtin=True,
+                    error=error,
+                )
+            )
             continue
         error = _register(manager, module, f"builtin:{short}")
         infos.append(

@@ -60,7 +60,7 @@ class DiscordSettings:
         table = lookup(settings, "discord", {}) or {}
 
         def where(key: str) -> str:
-            return origin_of(settings, f"discord.{key}") if hasattr(settings, "get") else "settings"
+            return origin_of(settings, f"discord.{key}") if hasattr(settings, "current_env") else "settings"
 
         def read(key: str, convert: Callable[[Any], Any], default: Any) -> Any:
             value = lookup(table, key, None)

@@ -83,7 +83,9 @@ def build_embedder(config: Mapping[str, Any]) -> Embedder | None:
             batch_size=batch_size,
             lru_size=lru_size,
         )
-    raise ConfigurationError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}", key="embedding.backend")
+    raise ConfigurationError(
+        f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}", key="embedding.backend"
+    )
 
 
 def embedder_from_settings(settings: Any, overrides: Mapping[str, Any] | None = None) -> Embedder | None:

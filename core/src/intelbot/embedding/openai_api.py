@@ -44,7 +44,9 @@ class OpenAIEmbedder(EmbedderBase):
         import openai
 
         self._openai = openai
-        self._client: Any = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self._client: Any = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
         self.model = model
         self.dimensions = int(resolved)
         self.name = f"openai/{model}"
@@ -63,7 +65,10 @@ class OpenAIEmbedder(EmbedderBase):
             ) from None
         except openai.APITimeoutError:
             raise ProviderError(
-                "embeddings request timed out", category=ErrorCategory.TIMEOUT, provider="openai-embeddings", model=self.model
+                "embeddings request timed out",
+                category=ErrorCategory.TIMEOUT,
+                provider="openai-embeddings",
+                model=self.model,
             ) from None
         except openai.APIConnectionError:
             raise ProviderError(
@@ -77,4 +82,3 @@ class OpenAIEmbedder(EmbedderBase):
 
     async def aclose(self) -> None:
         await self._client.close()
-

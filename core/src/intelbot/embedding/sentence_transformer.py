@@ -37,7 +37,9 @@ def bundled_model_path() -> Path:
 class SentenceTransformerEmbedder(ThreadedEmbedderBase):
     """sentence-transformers model on CPU; inference runs in a worker thread so the event loop keeps going."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, *, device: str = "cpu", batch_size: int = 64, lru_size: int = 1024) -> None:
+    def __init__(
+        self, model: str = BUNDLED_MODEL, *, device: str = "cpu", batch_size: int = 64, lru_size: int = 1024
+    ) -> None:
         super().__init__(batch_size=batch_size, lru_size=lru_size)
         if importlib.util.find_spec("sentence_transformers") is None:
             raise EmbedderUnavailable(
@@ -60,6 +62,7 @@ class SentenceTransformerEmbedder(ThreadedEmbedderBase):
         self.name = f"sentence-transformers/{model}"
 
     def _embed_blocking(self, texts: list[str]) -> npt.ArrayLike:
-        return self._model.encode(
+        vectors: npt.ArrayLike = self._model.encode(
             texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
         )
+        return vectors

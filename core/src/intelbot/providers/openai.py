@@ -98,7 +98,7 @@ class OpenAIProvider:
             params["top_p"] = request.top_p
         return params
 
-    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:  # noqa: ASYNC109 (the Provider protocol)
+    async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """One chat completion; raises ProviderError (never an SDK exception) on failure."""
         seconds = timeout if timeout is not None else self._config.timeout
         try:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from intelbot.embedding import Vectors
+from intelbot.embedding import Vectors, l2_normalize
 
 IdArray = npt.NDArray[np.int64]
 INDEX_KINDS = ("exact", "approximate", "hybrid")
@@ -43,6 +43,8 @@ class VectorIndex(Protocol):
     def __len__(self) -> int: ...
 
     def ids(self) -> IdArray: ...
+
+    def vectors_of(self, ids: IdArray) -> Vectors: ...
 
     def memory_bytes(self) -> int: ...
 
@@ -114,10 +116,7 @@ class ExactIndex:
         if self._count == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         similarities = self._vectors[: self._count] @ np.asarray(vector, dtype=np.float32).reshape(-1)
-        if self._count > k:
-            top = np.argpartition(-similarities, k - 1)[:k]
-        else:
-            top = np.arange(self._count)
+        top = np.argpartition(-similarities, k - 1)[:k] if self._count > k else np.arange(self._count)
         order = top[np.argsort(-similarities[top], kind="stable")]
         return self._ids[order].copy(), similarities[order].astype(np.float32)
 
@@ -198,6 +197,11 @@ class ApproximateIndex:
     def ids(self) -> IdArray:
         return np.sort(np.asarray(self._index.keys, dtype=np.int64))
 
+    def vectors_of(self, ids: IdArray) -> Vectors:
+        """The stored vectors of ``ids`` (int8, so approximate), as unit float32 rows."""
+        rows: list[Any] = [self._index.get(int(entry_id), dtype="f32") for entry_id in ids]
+        return l2_normalize(np.vstack(rows))
+
     def memory_bytes(self) -> int:
         return int(self._index.memory_usage)
 
@@ -266,6 +270,9 @@ class HybridIndex:
     def ids(self) -> IdArray:
         return self.exact.ids()
 
+    def vectors_of(self, ids: IdArray) -> Vectors:
+        return self.exact.vectors_of(ids)
+
     def memory_bytes(self) -> int:
         return self.exact.memory_bytes() + (self.graph.memory_bytes() if self.graph is not None else 0)
 
@@ -312,4 +319,3 @@ def load_index(
     if kind == "hybrid":
         return HybridIndex.load(arrays, dimensions, switch_at=switch_at, threads=threads)
     raise ValueError(f"unknown index kind {kind!r}")
-

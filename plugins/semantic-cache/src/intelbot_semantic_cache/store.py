@@ -13,7 +13,21 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, fields
 
-from sqlalchemy import BigInteger, Connection, Float, Integer, LargeBinary, MetaData, String, Table, Text, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -45,6 +59,7 @@ class CacheRow(CacheTable):
     hits: Mapped[int] = mapped_column(Integer, default=0)
     last_used_at: Mapped[float] = mapped_column(Float)
     vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    embedder: Mapped[str] = mapped_column(String(128), default="")
 
 
 @dataclass(slots=True)
@@ -101,17 +116,23 @@ class CacheStore:
         async with self._writing() as connection:
             await connection.run_sync(create_schema)
 
-    async def load_all(self) -> list[tuple[CacheEntry, bytes | None]]:
-        """Every row, oldest first, with its vector bytes."""
+    async def load_all(self) -> list[tuple[CacheEntry, bytes | None, str]]:
+        """Every row, oldest first, with its vector bytes and the name of the embedder that made them."""
         table = ENTRIES
         async with self.engine.connect() as connection:
             result = await connection.execute(select(table).order_by(table.c.id))
             return [
-                (CacheEntry(**{name: row._mapping[name] for name in _ENTRY_FIELDS}), row._mapping["vector"])
+                (
+                    CacheEntry(**{name: row._mapping[name] for name in _ENTRY_FIELDS}),
+                    row._mapping["vector"],
+                    row._mapping["embedder"],
+                )
                 for row in result
             ]
 
-    async def insert(self, entries: Sequence[CacheEntry], vectors: Sequence[bytes | None]) -> list[int]:
+    async def insert(
+        self, entries: Sequence[CacheEntry], vectors: Sequence[bytes | None], embedder: str = ""
+    ) -> list[int]:
         """Insert rows (replacing rows with the same prompt key); returns their new ids and sets ``entry.id``."""
         table = ENTRIES
         ids: list[int] = []
@@ -120,7 +141,7 @@ class CacheStore:
             await connection.execute(delete(table).where(table.c.prompt_key.in_(keys)))
             for entry, vector in zip(entries, vectors, strict=True):
                 values = {name: getattr(entry, name) for name in _ENTRY_FIELDS if name != "id"}
-                result = await connection.execute(insert(table).values(**values, vector=vector))
+                result = await connection.execute(insert(table).values(**values, vector=vector, embedder=embedder))
                 primary_key = result.inserted_primary_key
                 assert primary_key is not None
                 entry.id = int(primary_key[0])

@@ -1,0 +1,477 @@
+"""The semantic cache: exact match on the prompt, then nearest stored question by meaning.
+
+One :class:`SemanticCache` holds the entries of every scope (see :mod:`.scope`):
+the rows live in the database (:mod:`.store`), the vectors in one index per scope
+(:mod:`.index`), the decision in a :class:`.matching.MatchRule`.
+
+Lifetimes: an entry lives ``ttl_seconds``; each hit extends it to
+``ttl_seconds * ttl_growth ** hits`` from now, capped at ``max_ttl_seconds``.
+Expired entries are never served and are swept out. Above ``max_entries`` or
+``max_memory_mb`` the least valuable entries go first, where the value of an entry
+is ``(1 + hits) * (1 + tokens it saves) / (1 + idle seconds / ttl_seconds)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intelbot.catalog import ModelSpec
+from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
+from intelbot.embedding import Embedder, Vectors
+from intelbot_semantic_cache.index import VectorIndex, new_index
+from intelbot_semantic_cache.index_file import load_indexes, save_indexes
+from intelbot_semantic_cache.matching import MatchRule
+from intelbot_semantic_cache.metrics import CacheMetrics
+from intelbot_semantic_cache.scope import embedding_text, prompt_key, scope_key
+from intelbot_semantic_cache.settings import CacheSettings
+from intelbot_semantic_cache.store import CacheEntry, CacheStore
+
+log = logging.getLogger("intelbot_semantic_cache")
+PLUGIN_NAME = "semantic_cache"
+SWEEP_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A stored entry that answers a lookup. ``score`` is what the rule compared with its threshold."""
+
+    entry: CacheEntry
+    kind: str  # "exact" or "semantic"
+    similarity: float
+    score: float
+
+
+@dataclass(slots=True)
+class PendingStore:
+    """What a lookup learnt that the store after the provider call can reuse (kept in ``ctx.annotations``)."""
+
+    scope: str
+    vector: Vectors | None
+
+
+class SemanticCache:
+    """Lookup, store, expiry, eviction and persistence of cached answers.
+
+    Call :meth:`open` before use and :meth:`close` at the end (it saves the index
+    file). ``clock`` returns wall-clock seconds (tests pass a controllable one).
+    ``catalog`` prices what a hit saves at current prices.
+    """
+
+    def __init__(
+        self,
+        settings: CacheSettings,
+        store: CacheStore,
+        embedder: Embedder | None,
+        *,
+        rule: MatchRule | None = None,
+        metrics: CacheMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+        index_path: Path | None = None,
+        catalog: Mapping[str, ModelSpec] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.rule = rule or MatchRule(settings.similarity_threshold, embedder=embedder.name if embedder else "")
+        self.metrics = metrics or CacheMetrics()
+        self.clock = clock
+        self.index_path = index_path
+        self.catalog = catalog or {}
+        self.entries: dict[int, CacheEntry] = {}
+        self.by_key: dict[str, int] = {}
+        self.indexes: dict[str, VectorIndex] = {}
+        self.text_bytes = 0
+        self.index_status = "empty"
+        self._mutating = asyncio.Lock()
+        self._last_sweep = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the tables, load the entries, restore the index file or rebuild it from the database."""
+        await self.store.create_schema()
+        rows = await self.store.load_all()
+        vectors: dict[str, list[tuple[int, bytes]]] = {}
+        for entry, vector, embedder_name in rows:
+            self._remember(entry)
+            usable = self.embedder is not None and embedder_name == self.embedder.name
+            if usable and vector is not None and len(vector) == self.embedder.dimensions * 4:  # type: ignore[union-attr]
+                vectors.setdefault(entry.scope, []).append((entry.id, vector))
+        if self.embedder is None:
+            self.index_status = "none (no embedder: exact matches only)"
+            return
+        expected = {
+            scope: np.asarray([entry_id for entry_id, _ in items], dtype=np.int64) for scope, items in vectors.items()
+        }
+        restored: dict[str, VectorIndex] = {}
+        reason = ""
+        if self.index_path is not None:
+            restored, reason = await asyncio.to_thread(
+                load_indexes,
+                self.index_path,
+                expected,
+                embedder=self.embedder.name,
+                dimensions=self.embedder.dimensions,
+                kind=self.settings.index,
+                switch_at=self.settings.hybrid_switch_at,
+            )
+        self.indexes.update(restored)
+        rebuilt = 0
+        for scope, items in vectors.items():
+            if scope in restored:
+                continue
+            index = self._new_index()
+            ids = np.asarray([entry_id for entry_id, _ in items], dtype=np.int64)
+            matrix = np.frombuffer(b"".join(vector for _, vector in items), dtype=np.float32).reshape(len(items), -1)
+            await asyncio.to_thread(index.add, ids, matrix)
+            self.indexes[scope] = index
+            rebuilt += len(items)
+        if rebuilt:
+            self.index_status = f"rebuilt {rebuilt} vectors from the database ({reason})"
+            log.warning("semantic cache: %s", self.index_status)
+        else:
+            self.index_status = f"restored {sum(len(i) for i in restored.values())} vectors from {self.index_path}"
+        self._update_size()
+
+    async def close(self) -> None:
+        """Save the index file (when there is a path and an embedder)."""
+        await self.save_index()
+
+    async def save_index(self) -> None:
+        if self.index_path is None or self.embedder is None:
+            return
+        async with self._mutating:
+            await asyncio.to_thread(
+                save_indexes,
+                self.index_path,
+                dict(self.indexes),
+                embedder=self.embedder.name,
+                dimensions=self.embedder.dimensions,
+                kind=self.settings.index,
+            )
+
+    def _new_index(self) -> VectorIndex:
+        assert self.embedder is not None
+        return new_index(self.settings.index, self.embedder.dimensions, switch_at=self.settings.hybrid_switch_at)
+
+    # -- the hooks' work -----------------------------------------------------------------
+
+    def scope_of(self, request: LLMRequest, ctx: TurnContext) -> str:
+        return scope_key(request, ctx.guild_id, share_across_guilds=self.settings.share_across_guilds)
+
+    async def lookup(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
+        """The cached answer for ``request``, or None (and notes for :meth:`store_response` in ``ctx``)."""
+        if not request.cacheable:
+            self.metrics.bypass()
+            return None
+        started = time.perf_counter()
+        notes = ctx.annotations.get(PLUGIN_NAME)
+        if not isinstance(notes, PendingStore):
+            notes = PendingStore(self.scope_of(request, ctx), None)
+            ctx.annotations[PLUGIN_NAME] = notes
+        prompt = request.prompt
+        hit = self.exact_match(prompt, notes.scope)
+        if hit is None and self.embedder is not None and prompt.strip():
+            if notes.vector is None:
+                notes.vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
+            hit = self.nearest(notes.scope, notes.vector, prompt_text=prompt)
+            if hit is not None and hit.score < self.rule.threshold:
+                hit = None
+        if hit is None:
+            self.metrics.miss()
+            self.metrics.lookup_took(time.perf_counter() - started)
+            return None
+        response = await self._serve(hit)
+        elapsed = time.perf_counter() - started
+        self.metrics.lookup_took(elapsed)
+        response.latency_ms = elapsed * 1000
+        return response
+
+    def exact_match(self, prompt: str, scope: str) -> CacheHit | None:
+        entry_id = self.by_key.get(prompt_key(scope, prompt))
+        if entry_id is None:
+            return None
+        entry = self.entries[entry_id]
+        if entry.expires_at <= self.clock():
+            return None
+        return CacheHit(entry, "exact", 1.0, math.inf)
+
+    def nearest(self, scope: str, vector: Vectors, *, prompt_text: str = "") -> CacheHit | None:
+        """The best live candidate of ``scope`` by the rule's score, whatever the threshold (None when empty)."""
+        index = self.indexes.get(scope)
+        if index is None or len(index) == 0:
+            return None
+        started = time.perf_counter()
+        ids, cosines = index.search(vector, self.settings.candidates)
+        self.metrics.search_took(time.perf_counter() - started)
+        now = self.clock()
+        live = [position for position, entry_id in enumerate(ids.tolist()) if self._live(entry_id, now)]
+        if not live:
+            return None
+        ids, cosines = ids[live], cosines[live]
+        if self.rule.weights is None:
+            scores = np.asarray(cosines, dtype=np.float64)
+        else:
+            candidates = index.vectors_of(ids)
+            scores = self.rule.scores(vector, candidates, cosines)
+        best = int(np.argmax(scores))
+        return CacheHit(self.entries[int(ids[best])], "semantic", float(cosines[best]), float(scores[best]))
+
+    def _live(self, entry_id: int, now: float) -> bool:
+        entry = self.entries.get(entry_id)
+        return entry is not None and entry.expires_at > now
+
+    async def _serve(self, hit: CacheHit) -> LLMResponse:
+        entry = hit.entry
+        now = self.clock()
+        entry.hits += 1
+        entry.last_used_at = now
+        entry.expires_at = max(entry.expires_at, now + self.ttl_after(entry.hits))
+        await self.store.record_hit(entry)
+        saved_usd = self.saved_usd(entry)
+        self.metrics.hit(hit.kind, entry.tokens, saved_usd)
+        return LLMResponse(
+            text=entry.answer,
+            model=entry.model,
+            provider=entry.provider,
+            usage=Usage(0, 0),
+            stop_reason=StopReason.END,
+            source=Source.CACHE,
+            served_by=PLUGIN_NAME,
+            cost_usd=0.0,
+            metadata={
+                "cache_hit": hit.kind,
+                "similarity": round(hit.similarity, 6),
+                "match_score": None if math.isinf(hit.score) else round(hit.score, 6),
+                "match_rule": "exact" if hit.kind == "exact" else self.rule.kind,
+                "cache_entry_id": entry.id,
+                "saved_input_tokens": entry.input_tokens,
+                "saved_output_tokens": entry.output_tokens,
+                "saved_usd": saved_usd,
+            },
+        )
+
+    def ttl_after(self, hits: int) -> float:
+        """Lifetime granted from now to an entry hit ``hits`` times (adaptive TTL)."""
+        settings = self.settings
+        return float(min(settings.max_ttl_seconds, settings.ttl_seconds * settings.ttl_growth ** min(hits, 64)))
+
+    def saved_usd(self, entry: CacheEntry) -> float:
+        spec = self.catalog.get(entry.model)
+        if spec is None:
+            return entry.cost_usd
+        return spec.cost(Usage(entry.input_tokens, entry.output_tokens))
+
+    async def store_response(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> CacheEntry | None:
+        """Store a provider's complete answer to a cacheable request; returns the entry or None (and counts why)."""
+        if response.source is not Source.PROVIDER:
+            return None
+        if not request.cacheable:
+            self.metrics.skip("uncacheable")
+            return None
+        if not response.complete:
+            self.metrics.skip(response.stop_reason.value)
+            return None
+        prompt = request.prompt
+        if not prompt.strip() or not response.text.strip():
+            self.metrics.skip("empty")
+            return None
+        notes = ctx.annotations.get(PLUGIN_NAME)
+        scope = notes.scope if isinstance(notes, PendingStore) else self.scope_of(request, ctx)
+        vector = notes.vector if isinstance(notes, PendingStore) else None
+        if vector is None and self.embedder is not None:
+            vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
+        entries = await self.put_many(
+            [
+                (
+                    scope,
+                    ctx.guild_id,
+                    prompt,
+                    response.text,
+                    response.model,
+                    response.provider,
+                    response.usage,
+                    response.cost_usd,
+                )
+            ],
+            None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1),
+        )
+        return entries[0]
+
+    async def put_many(
+        self,
+        items: list[tuple[str, int | None, str, str, str, str, Usage, float]],
+        vectors: Vectors | None,
+    ) -> list[CacheEntry]:
+        """Store answers: each item is (scope, guild_id, prompt, answer, model, provider, usage, cost_usd).
+
+        ``vectors`` holds one embedding per item (None: embed them here, or store
+        for exact matching only when there is no embedder). A prompt already stored
+        in the same scope is replaced.
+        """
+        if not items:
+            return []
+        if vectors is None and self.embedder is not None:
+            vectors = await self.embedder.embed([embedding_text(item[2]) for item in items])
+        now = self.clock()
+        entries = [
+            CacheEntry(
+                id=0,
+                scope=scope,
+                guild_id=guild_id,
+                prompt_key=prompt_key(scope, prompt),
+                prompt=prompt,
+                answer=answer,
+                model=model,
+                provider=provider,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost_usd=cost,
+                created_at=now,
+                expires_at=now + self.settings.ttl_seconds,
+                hits=0,
+                last_used_at=now,
+            )
+            for scope, guild_id, prompt, answer, model, provider, usage, cost in items
+        ]
+        # the same prompt twice in one batch: keep the last
+        last_of_key = {entry.prompt_key: position for position, entry in enumerate(entries)}
+        keep = sorted(last_of_key.values())
+        entries = [entries[position] for position in keep]
+        blobs: list[bytes | None] = [None] * len(entries)
+        if vectors is not None:
+            matrix = np.asarray(vectors, dtype=np.float32)[keep]
+            blobs = [row.tobytes() for row in matrix]
+        async with self._mutating:
+            replaced = [self.by_key[entry.prompt_key] for entry in entries if entry.prompt_key in self.by_key]
+            self._forget(replaced)
+            await self.store.insert(entries, blobs, self.embedder.name if self.embedder else "")
+            for entry in entries:
+                self._remember(entry)
+            if vectors is not None:
+                by_scope: dict[str, list[int]] = {}
+                for position, entry in enumerate(entries):
+                    by_scope.setdefault(entry.scope, []).append(position)
+                for scope, positions in by_scope.items():
+                    index = self.indexes.get(scope)
+                    if index is None:
+                        index = self.indexes[scope] = self._new_index()
+                    ids = np.asarray([entries[p].id for p in positions], dtype=np.int64)
+                    if len(positions) > 1000:
+                        await asyncio.to_thread(index.add, ids, matrix[positions])
+                    else:
+                        index.add(ids, matrix[positions])
+            for _ in entries:
+                self.metrics.stored()
+        await self.enforce_limits()
+        return entries
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def _remember(self, entry: CacheEntry) -> None:
+        self.entries[entry.id] = entry
+        self.by_key[entry.prompt_key] = entry.id
+        self.text_bytes += entry.size_bytes()
+
+    def _forget(self, ids: Iterable[int]) -> list[int]:
+        removed: list[int] = []
+        by_scope: dict[str, list[int]] = {}
+        for entry_id in ids:
+            entry = self.entries.pop(entry_id, None)
+            if entry is None:
+                continue
+            removed.append(entry_id)
+            if self.by_key.get(entry.prompt_key) == entry_id:
+                del self.by_key[entry.prompt_key]
+            self.text_bytes -= entry.size_bytes()
+            by_scope.setdefault(entry.scope, []).append(entry_id)
+        for scope, scope_ids in by_scope.items():
+            index = self.indexes.get(scope)
+            if index is not None:
+                index.remove(scope_ids)
+                if len(index) == 0:
+                    del self.indexes[scope]
+        return removed
+
+    async def remove(self, ids: Iterable[int], reason: str) -> int:
+        """Delete entries from memory, index and database; returns how many there were."""
+        async with self._mutating:
+            removed = self._forget(list(ids))
+            await self.store.delete(removed)
+        self.metrics.evicted(reason, len(removed))
+        self._update_size()
+        return len(removed)
+
+    async def clear(self, guild_id: int | None = None, *, everything: bool = False) -> int:
+        """Remove the entries stored for ``guild_id`` (for ``everything``, all entries); returns the count."""
+        if everything:
+            ids = list(self.entries)
+        else:
+            ids = [entry.id for entry in self.entries.values() if entry.guild_id == guild_id]
+        return await self.remove(ids, "cleared")
+
+    def size_bytes(self) -> int:
+        return self.text_bytes + sum(index.memory_bytes() for index in self.indexes.values())
+
+    def _update_size(self) -> None:
+        self.metrics.size(len(self.entries), self.size_bytes())
+
+    async def enforce_limits(self) -> None:
+        """Sweep expired entries (at most once a minute of clock time), then evict down to the limits."""
+        now = self.clock()
+        if now - self._last_sweep >= SWEEP_INTERVAL:
+            self._last_sweep = now
+            expired = [entry.id for entry in self.entries.values() if entry.expires_at <= now]
+            if expired:
+                await self.remove(expired, "expired")
+        max_bytes = self.settings.max_memory_mb * 1024 * 1024
+        over_entries = len(self.entries) - self.settings.max_entries
+        size = self.size_bytes()
+        if over_entries <= 0 and size <= max_bytes:
+            self._update_size()
+            return
+        ranked = sorted(self.entries.values(), key=lambda entry: self.value(entry, now))
+        if over_entries > 0:
+            # evict a little more than needed so the next stores do not each pay for a sort
+            count = min(len(ranked), over_entries + max(1, self.settings.max_entries // 100))
+            await self.remove([entry.id for entry in ranked[:count]], "entries")
+            ranked = ranked[count:]
+        if self.size_bytes() > max_bytes and ranked:
+            average = max(1, self.size_bytes() // max(1, len(self.entries)))
+            excess = self.size_bytes() - max_bytes * 0.95
+            count = min(len(ranked), max(1, math.ceil(excess / average)))
+            await self.remove([entry.id for entry in ranked[:count]], "memory")
+        self._update_size()
+
+    def value(self, entry: CacheEntry, now: float) -> float:
+        """How much keeping ``entry`` is worth (expired entries are worth nothing)."""
+        if entry.expires_at <= now:
+            return -1.0
+        idle = max(0.0, now - entry.last_used_at)
+        return (1 + entry.hits) * (1 + entry.tokens) / (1 + idle / max(1.0, self.settings.ttl_seconds))
+
+    def stats(self) -> dict[str, Any]:
+        """Flat JSON-able figures for ``collect_stats``."""
+        figures = self.metrics.summary()
+        figures.update(
+            {
+                "entries": len(self.entries),
+                "bytes": self.size_bytes(),
+                "scopes": len({entry.scope for entry in self.entries.values()}),
+                "index": self.settings.index,
+                "embedder": self.embedder.name if self.embedder else "none (exact matches only)",
+                "match_rule": self.rule.kind,
+                "threshold": self.rule.threshold,
+                "index_status": self.index_status,
+            }
+        )
+        return figures

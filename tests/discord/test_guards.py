@@ -1,0 +1,97 @@
+"""Guards and settings of the Discord front end, without Discord."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from intelbot.discord.config import DiscordSettings
+from intelbot.discord.guards import Guards, SlidingWindowLimit
+from intelbot.errors import ConfigurationError
+from intelbot.settings import load_settings
+from intelbot.testing.discord import ManualClock
+
+SETTINGS = DiscordSettings(token="t", max_question_chars=10, daily_guild_cap_usd=1.0)
+
+
+def test_sliding_window_counts_only_recent_events() -> None:
+    clock = ManualClock()
+    limit = SlidingWindowLimit(2, 10.0, clock=clock)
+    assert limit.acquire(1) is None
+    clock.advance(4)
+    assert limit.acquire(1) is None
+    assert limit.acquire(1) == pytest.approx(6.0)  # refused: the first event leaves the window in 6 s
+    assert limit.acquire(2) is None  # other users have their own window
+    clock.advance(6)
+    assert limit.acquire(1) is None
+    assert limit.acquire(1) is not None
+
+
+def test_zero_means_no_rate_limit() -> None:
+    limit = SlidingWindowLimit(0, 10.0)
+    assert all(limit.acquire(1) is None for _ in range(100))
+
+
+@pytest.mark.parametrize(("question", "refused"), [("", True), ("  \n", True), ("x" * 11, True), ("é" * 10, False)])
+def test_question_checks(question: str, refused: bool) -> None:
+    async def spent(guild_id: int, since: datetime) -> float:
+        return 0.0
+
+    assert (Guards(SETTINGS, spent).check_question(question) is not None) is refused
+
+
+async def test_spending_is_counted_from_utc_midnight() -> None:
+    seen: list[datetime] = []
+
+    async def spent(guild_id: int, since: datetime) -> float:
+        seen.append(since)
+        return 1.0 if guild_id == 1 else 0.99
+
+    now = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
+    guards = Guards(SETTINGS, spent, now=lambda: now)
+    assert await guards.check_spending(1) is not None
+    assert await guards.check_spending(2) is None
+    assert await guards.check_spending(None) is None  # DMs are not capped
+    assert seen == [datetime(2026, 3, 4, tzinfo=UTC)] * 2
+    uncapped = Guards(dataclasses.replace(SETTINGS, daily_guild_cap_usd=0.0), spent)
+    assert await uncapped.check_spending(1) is None
+
+
+def test_settings_are_read_and_checked() -> None:
+    table = {"discord": {"token": "abc", "mode": "interactions", "dev_guilds": [1, "2"], "port": "8081"}}
+    config = DiscordSettings.from_settings(table)
+    assert (config.mode, config.dev_guilds, config.port) == ("interactions", (1, 2), 8081)
+    assert "abc" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("discord", "key"),
+    [
+        ({}, "discord.token"),
+        ({"token": "abc", "mode": "websocket"}, "discord.mode"),
+        ({"token": "abc", "public_key": "nothex"}, "discord.public_key"),
+        ({"token": "abc", "port": "eighty"}, "discord.port"),
+        ({"token": "abc", "max_question_chars": 0}, "discord.max_question_chars"),
+    ],
+)
+def test_bad_settings_name_the_key_and_never_the_token(discord: dict, key: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DiscordSettings.from_settings({"discord": discord})
+    assert raised.value.key == key
+    assert key in str(raised.value)
+    assert "abc" not in str(raised.value)
+
+
+def test_bad_mode_in_settings_toml_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text('[default.discord]\nmode = "websocket"\n', encoding="utf-8")
+    (tmp_path / ".secrets.toml").write_text('[default.discord]\ntoken = "sekrit-token"\n', encoding="utf-8")
+
+    with pytest.raises(ConfigurationError) as raised:
+        DiscordSettings.from_settings(load_settings(tmp_path))
+
+    assert raised.value.key == "discord.mode"
+    assert str(tmp_path / "settings.toml") in str(raised.value)
+    assert "sekrit" not in str(raised.value)
