@@ -16,8 +16,12 @@ Figures per scenario and system: share of turns answered, p50/p99 turn latency,
 calls sent to the primary while it was failing ("wasted"), time from a fault's
 start until turns go straight to the fallback ("time to open") and from its end
 until the primary answers again ("time to close"), each the median over the
-scenario's fault periods; for ``all_down``, the p99 time to the error message of
-turns after the breakers opened.
+scenario's fault periods ("-": it did not happen within the scenario); the turns
+refused without any provider call and the p99 time to their error message; and the
+p99 time to the error of every failed turn after the first 10% of the scenario.
+
+Both systems work on the same compressed time scale: a 1 s call timeout, and 2 s
+for the breaker's first wait in open state and for LiteLLM's ``cooldown_time``.
 
 Run: ``.venv/bin/python benchmarks/circuit_breaker_faults.py`` (a table) or with
 ``--json`` (one JSON object). LiteLLM comes from benchmarks/requirements-litellm.txt;
@@ -115,7 +119,9 @@ class Figures:
     fallback_calls: int
     time_to_open_s: float | None
     time_to_close_s: float | None
-    p99_error_ms: float | None
+    p99_refused_ms: float | None
+    refused_turns: int
+    p99_failed_ms: float | None
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -139,7 +145,9 @@ def turn_index(recorded: RecordedRequest) -> int | None:
     return None
 
 
-async def drive(scenario: Scenario, primary: LoopbackLLMServer, fallback: LoopbackLLMServer, ask: Ask, spacing: float) -> tuple[list[Turn], float, list[bool]]:
+async def drive(
+    scenario: Scenario, primary: LoopbackLLMServer, fallback: LoopbackLLMServer, ask: Ask, spacing: float
+) -> tuple[list[Turn], float, list[bool]]:
     """Run the scenario's turns and fault timeline; return the turns, the start time and the scripted failures."""
     scripted: list[bool] = []
     if scenario.random_failure_share:
@@ -187,7 +195,14 @@ async def drive(scenario: Scenario, primary: LoopbackLLMServer, fallback: Loopba
     return turns, start, scripted
 
 
-def measure(scenario: Scenario, turns: list[Turn], start: float, primary: LoopbackLLMServer, fallback: LoopbackLLMServer, scripted: list[bool]) -> Figures:
+def measure(
+    scenario: Scenario,
+    turns: list[Turn],
+    start: float,
+    primary: LoopbackLLMServer,
+    fallback: LoopbackLLMServer,
+    scripted: list[bool],
+) -> Figures:
     latencies = [turn.seconds * 1000 for turn in turns]
     primary_requests = primary.requests
     windows = [(start + begin, start + end) for begin, end in scenario.faults]
@@ -216,11 +231,10 @@ def measure(scenario: Scenario, turns: list[Turn], start: float, primary: Loopba
             back = [request.received_at - end for request in primary_requests if request.received_at >= end]
             if back:
                 closes.append(min(back))
-    errors_after_open = [turn.seconds * 1000 for turn in turns if turn.rejected_fast]
-    if scenario.fallback_down and not errors_after_open:
-        # a system without fast rejection: time to the error of turns after the first 10% (its cooldowns had time)
-        cutoff = start + scenario.duration * 0.1
-        errors_after_open = [turn.seconds * 1000 for turn in turns if not turn.answered and turn.started >= cutoff]
+    # turns refused without any provider call (every breaker open / every deployment cooling down)
+    refused = [turn.seconds * 1000 for turn in turns if not turn.answered and turn.index not in first_hit]
+    cutoff = start + scenario.duration * 0.1
+    failed_late = [turn.seconds * 1000 for turn in turns if not turn.answered and turn.started >= cutoff]
     return Figures(
         turns=len(turns),
         answered_share=sum(turn.answered for turn in turns) / len(turns),
@@ -231,13 +245,20 @@ def measure(scenario: Scenario, turns: list[Turn], start: float, primary: Loopba
         fallback_calls=len(fallback.requests),
         time_to_open_s=statistics.median(opens) if opens else None,
         time_to_close_s=statistics.median(closes) if closes else None,
-        p99_error_ms=percentile(errors_after_open, 0.99) if scenario.fallback_down and errors_after_open else None,
+        p99_refused_ms=percentile(refused, 0.99) if refused else None,
+        refused_turns=len(refused),
+        p99_failed_ms=percentile(failed_late, 0.99) if failed_late else None,
     )
 
 
 def intelbot_settings(openai_server: LoopbackLLMServer, anthropic_server: LoopbackLLMServer) -> dict[str, Any]:
     return {
-        "llm": {"default_model": "primary", "timeout_seconds": CALL_TIMEOUT, "turn_timeout_seconds": 10.0, "max_attempts": 4},
+        "llm": {
+            "default_model": "primary",
+            "timeout_seconds": CALL_TIMEOUT,
+            "turn_timeout_seconds": 10.0,
+            "max_attempts": 4,
+        },
         "providers": {
             "openai": {"api_key": OPENAI_TEST_KEY, "base_url": openai_server.base_url, "max_retries": 0},
             "anthropic": {"api_key": ANTHROPIC_TEST_KEY, "base_url": anthropic_server.base_url, "max_retries": 0},
@@ -249,16 +270,21 @@ def intelbot_settings(openai_server: LoopbackLLMServer, anthropic_server: Loopba
         "plugins": {
             "circuit_breaker": {
                 "breaker": {
-                    "window_size": 20,
+                    "window_size": 10,
                     "minimum_calls": 5,
-                    "failure_rate_threshold": 0.5,
+                    "failure_rate_threshold": 0.3,
                     "wait_in_open_seconds": BREAKER_WAIT,
                     "wait_growth_factor": 2.0,
                     "max_wait_in_open_seconds": 8.0,
                     "growth_memory_seconds": 30.0,
                     "half_open_probes": 1,
                 },
-                "retry": {"base_delay_seconds": 0.05, "max_delay_seconds": 1.0, "retries_per_model": 1, "max_retry_after_seconds": 2.0},
+                "retry": {
+                    "base_delay_seconds": 0.05,
+                    "max_delay_seconds": 1.0,
+                    "retries_per_model": 1,
+                    "max_retry_after_seconds": 2.0,
+                },
                 "fallbacks": {"primary": ["backup"]},
             }
         },
@@ -268,7 +294,10 @@ def intelbot_settings(openai_server: LoopbackLLMServer, anthropic_server: Loopba
 async def run_intelbot(scenario: Scenario, spacing: float) -> Figures:
     from intelbot.testing.openai_server import OpenAIServer
 
-    async with OpenAIServer(api_key=OPENAI_TEST_KEY) as primary, AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback:
+    async with (
+        OpenAIServer(api_key=OPENAI_TEST_KEY) as primary,
+        AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback,
+    ):
         with tempfile.TemporaryDirectory() as directory:
             factory = KernelFactory(Path(directory))
             try:
@@ -292,12 +321,16 @@ async def run_intelbot(scenario: Scenario, spacing: float) -> Figures:
 async def run_litellm(scenario: Scenario, spacing: float) -> Figures:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
+    from litellm.router import Router
+
     from intelbot.testing.openai_server import OpenAIServer
-    from litellm import Router
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
-    async with OpenAIServer(api_key=OPENAI_TEST_KEY) as primary, AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback:
+    async with (
+        OpenAIServer(api_key=OPENAI_TEST_KEY) as primary,
+        AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback,
+    ):
         router = Router(
             model_list=[
                 {
@@ -347,7 +380,19 @@ def fmt(value: float | None, pattern: str) -> str:
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
-    header = ("scenario", "system", "answered", "p50 ms", "p99 ms", "wasted", "to open s", "to close s", "p99 error ms")
+    header = (
+        "scenario",
+        "system",
+        "answered",
+        "p50 ms",
+        "p99 ms",
+        "wasted",
+        "to open s",
+        "to close s",
+        "refused",
+        "p99 refused ms",
+        "p99 failed ms",
+    )
     rows = [header]
     for scenario, systems in results.items():
         for system, figures in systems.items():
@@ -361,7 +406,9 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
                     str(figures["wasted_calls"]),
                     fmt(figures["time_to_open_s"], ".2f"),
                     fmt(figures["time_to_close_s"], ".2f"),
-                    fmt(figures["p99_error_ms"], ".2f"),
+                    str(figures["refused_turns"]),
+                    fmt(figures["p99_refused_ms"], ".2f"),
+                    fmt(figures["p99_failed_ms"], ".1f"),
                 )
             )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
@@ -420,7 +467,7 @@ def main() -> None:
         print(json.dumps(report, indent=None, sort_keys=True))
     else:
         print(table(report["results"]))
-        if "litellm" not in report["systems"]:
+        if not litellm_available():
             print("\nLiteLLM not installed: pip install -r benchmarks/requirements-litellm.txt")
 
 

@@ -158,7 +158,10 @@ async def test_anthropic_server_validates_like_the_api(anthropic_server: Anthrop
             headers=headers,
         )
         no_max_tokens = await http.post("/v1/messages", json={"model": "m", "messages": HI}, headers=headers)
-    for answer in (no_version, system_role, no_max_tokens):
+        streaming = await http.post(
+            "/v1/messages", json={"model": "m", "max_tokens": 5, "messages": HI, "stream": True}, headers=headers
+        )
+    for answer in (no_version, system_role, no_max_tokens, streaming):
         assert answer.status_code == 400
         assert answer.json()["error"]["type"] == "invalid_request_error"
 
@@ -211,3 +214,15 @@ async def test_error_fields_read_both_body_shapes() -> None:
     with_details = {"type": "rate_limit_error", "message": "m", "details": {"error_code": "ramp_limit_exceeded"}}
     assert error_fields(with_details) == ("rate_limit_error", "ramp_limit_exceeded", "m")
     assert error_fields("not json") == (None, None, None)
+
+
+async def test_benchmark_mode_counts_without_recording() -> None:
+    async with OpenAIServer() as server:
+        server.record_requests = False
+        client = openai.AsyncOpenAI(api_key="any", base_url=server.base_url, max_retries=0)
+        for _ in range(3):
+            await client.chat.completions.create(model="gpt-4o-mini", messages=HI)
+        await client.close()
+        assert (server.request_count, server.requests) == (3, [])
+        server.reset()
+        assert server.request_count == 0

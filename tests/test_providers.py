@@ -7,9 +7,11 @@ category; successes must carry text, usage and stop reason. SDK retries are off
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -25,6 +27,7 @@ from intelbot.providers import openai as openai_module
 from intelbot.providers.anthropic import AnthropicProvider
 from intelbot.providers.openai import OpenAIProvider
 from intelbot.providers.sdk_errors import redact, retry_after_seconds
+from intelbot.settings import load_settings
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import (
     ANTHROPIC_TEST_KEY,
@@ -44,7 +47,7 @@ pytestmark = pytest.mark.asyncio
 
 GPT = ModelSpec("gpt-test", "openai", "gpt-4o-mini", 0.15, 0.6, 128_000, "cheap")
 CLAUDE = ModelSpec("claude-test", "anthropic", "claude-haiku-4-5", 1.0, 5.0, 200_000, "cheap")
-SHORT = 0.4  # seconds: the client timeout of the timeout tests
+SHORT = 0.25  # seconds: the client timeout of the timeout tests
 
 
 def ask(text: str = "what is the capital of France", **fields: Any) -> LLMRequest:
@@ -283,6 +286,32 @@ async def test_openai_malformed_body_is_server_error(
     assert "malformed" in error.message
 
 
+async def test_openai_proxy_html_error_page_is_server_error(openai_server: OpenAIServer, gpt: OpenAIProvider) -> None:
+    openai_server.script(Malformed(body="<html><h1>502 Bad Gateway</h1></html>", status=502, content_type="text/html"))
+    error = await failure(gpt, GPT)
+    assert (error.category, error.status) == (ErrorCategory.SERVER_ERROR, 502)
+
+
+async def test_openai_compatible_server_without_usage_reports_zero(
+    openai_server: OpenAIServer, gpt: OpenAIProvider
+) -> None:
+    body = (
+        '{"id": "c1", "object": "chat.completion", "created": 0, "model": "llama3", "choices": '
+        '[{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}'
+    )
+    openai_server.script(Malformed(body=body))
+    response = await gpt.complete(ask(), GPT, timeout=5)
+    assert (response.text, response.usage.total_tokens) == ("hi", 0)
+    assert response.metadata["usage_reported"] is False
+
+
+async def test_concurrent_calls_each_get_their_own_answer(openai_server: OpenAIServer, gpt: OpenAIProvider) -> None:
+    questions = [f"question number {index}" for index in range(50)]
+    responses = await asyncio.gather(*(gpt.complete(ask(question), GPT, timeout=10) for question in questions))
+    assert [response.text for response in responses] == [f"Echo: {question}" for question in questions]
+    assert len(openai_server.requests) == 50
+
+
 async def test_openai_sdk_retry_honours_retry_after(openai_server: OpenAIServer) -> None:
     provider = OpenAIProvider.from_settings({"providers": {"openai": openai_server.provider_settings(max_retries=1)}})
     openai_server.script(Status(429, retry_after=0.3), Reply("second time lucky"))
@@ -485,6 +514,59 @@ async def test_anthropic_sdk_raises_overloaded_class_for_529(anthropic_server: A
     assert caught.value.type == "overloaded_error"
 
 
+async def test_deadline_while_the_sdk_waits_out_retry_after_reports_the_answer(
+    anthropic_server: AnthropicServer,
+) -> None:
+    """Anthropic's SDK would sleep the whole Retry-After; the call's deadline comes first and says why."""
+    provider = AnthropicProvider.from_settings(
+        {"providers": {"anthropic": anthropic_server.provider_settings(max_retries=2)}}
+    )
+    anthropic_server.script(Status(429, retry_after=30))
+    try:
+        error = await failure(provider, CLAUDE, timeout=SHORT)
+    finally:
+        await provider.aclose()
+    assert error.category is ErrorCategory.RATE_LIMITED
+    assert error.retry_after == 30
+    assert len(anthropic_server.requests) == 1
+    assert "no retry could be made" in error.message
+
+
+async def test_deadline_during_a_retried_request_is_a_timeout(openai_server: OpenAIServer) -> None:
+    provider = OpenAIProvider.from_settings({"providers": {"openai": openai_server.provider_settings(max_retries=1)}})
+    openai_server.script(Status(500, retry_after_ms=10), Hang())
+    try:
+        error = await failure(provider, GPT, timeout=SHORT)
+    finally:
+        await provider.aclose()
+    assert error.category is ErrorCategory.TIMEOUT
+    assert len(openai_server.requests) == 2
+
+
+async def test_openai_gives_up_at_once_on_a_retry_after_beyond_its_cap(openai_server: OpenAIServer) -> None:
+    """The OpenAI SDK does not retry when Retry-After exceeds two minutes; the wait is passed on."""
+    provider = OpenAIProvider.from_settings({"providers": {"openai": openai_server.provider_settings(max_retries=2)}})
+    openai_server.script(Status(429, retry_after=600))
+    try:
+        error = await failure(provider, GPT, timeout=5)
+    finally:
+        await provider.aclose()
+    assert (error.category, error.retry_after) == (ErrorCategory.RATE_LIMITED, 600)
+    assert len(openai_server.requests) == 1
+
+
+async def test_provider_timeout_setting_caps_the_callers_timeout(openai_server: OpenAIServer) -> None:
+    provider = OpenAIProvider.from_settings({"providers": {"openai": openai_server.provider_settings(timeout=SHORT)}})
+    openai_server.script(Hang())
+    started = time.monotonic()
+    try:
+        error = await failure(provider, GPT, timeout=30)
+    finally:
+        await provider.aclose()
+    assert error.category is ErrorCategory.TIMEOUT
+    assert time.monotonic() - started < SHORT + 1.0
+
+
 # -- registration and settings ---------------------------------------------------------------
 
 
@@ -510,6 +592,16 @@ async def test_a_key_in_settings_or_environment_registers(monkeypatch: pytest.Mo
     (provider,) = registered(anthropic_module, {})
     assert provider.name == "anthropic"
     await provider.aclose()
+
+
+async def test_settings_from_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dynaconf keeps the upper case of keys that come from INTELBOT_PROVIDERS__OPENAI__API_KEY and the like."""
+    monkeypatch.setenv("INTELBOT_PROVIDERS__OPENAI__API_KEY", "sk-from-environment-123456")
+    monkeypatch.setenv("INTELBOT_PROVIDERS__OPENAI__TIMEOUT", "7")
+    config = openai_module.openai_settings(load_settings(tmp_path))
+    assert config.api_key == "sk-from-environment-123456"
+    assert config.timeout == 7
+    assert config.options == {}
 
 
 async def test_keyless_openai_compatible_server_is_served() -> None:

@@ -1,5 +1,23 @@
-"""Discord fixtures of the test kit (see intelbot.testing.discord.fixtures)."""
+"""Discord fixtures of the test kit, and a guard run after every test: the bot never allowed a ping."""
 
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from intelbot.testing.discord import LoopbackDiscord
 from intelbot.testing.discord.fixtures import discord, discord_mode, loopback_discord, make_discord
 
 __all__ = ["discord", "discord_mode", "loopback_discord", "make_discord"]
+
+MESSAGE_PATHS = ("/callback", "/messages/", "/webhooks/", "/channels/")
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def every_message_has_no_allowed_mentions(loopback_discord: LoopbackDiscord) -> AsyncIterator[None]:
+    """After each test: every message the bot created or edited carried ``allowed_mentions: {"parse": []}``."""
+    yield
+    for request in loopback_discord.requests:
+        if request.method not in ("POST", "PATCH") or not any(part in request.path for part in MESSAGE_PATHS):
+            continue
+        body = request.body.get("data") if request.path.endswith("/callback") else request.body
+        assert body["allowed_mentions"] == {"parse": []}, f"{request.method} {request.path}: {body}"

@@ -41,7 +41,8 @@ async def test_footer_names_model_source_tokens_and_cost(discord: DiscordHarness
     summary = await discord.kernel.ledger.summary(user_id=discord.default_user.id)
     assert summary.calls == 1
     footer = result.contents[-1].splitlines()[-1]
-    assert footer == f"-# echo · echo · {summary.tokens} tokens · ${summary.cost_usd:.6f}"
+    assert footer.startswith(f"-# echo · echo · {summary.input_tokens}+{summary.output_tokens} tokens · ")
+    assert f" · ${summary.cost_usd:.6f} · " in footer and footer.endswith(" ms")
 
 
 async def test_long_answer_is_split_on_boundaries_under_the_limit(make_kernel, make_discord) -> None:
@@ -90,6 +91,14 @@ async def test_mentions_in_model_output_never_ping(discord: DiscordHarness) -> N
     for request in requests:
         body = request.body.get("data", request.body) if "/callback" in request.path else request.body
         assert body["allowed_mentions"] == {"parse": []}, request
+
+
+async def test_ask_in_a_dm_is_answered(discord: DiscordHarness) -> None:
+    result = await discord.slash("ask", question="private question", guild_id=None)
+
+    assert result.deferred and result.contents[0].startswith("Echo: private question")
+    await discord.kernel.ledger.flush()
+    assert (await discord.kernel.ledger.summary(user_id=discord.default_user.id)).calls == 1
 
 
 async def test_any_unicode_is_accepted(discord: DiscordHarness) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hikari
 import lightbulb
 import pytest
 
 from intelbot import MemoryHit, MemoryQuery, MemoryRecord, TurnContext, hookimpl
-from intelbot.discord.bot import FAILURE_MESSAGE
+from intelbot.discord.bot import FAILURE_MESSAGE, SWITCHED_OFF_MESSAGE
 from intelbot.discord.commands.memory import MEMORY_OFF
 from intelbot.discord.services import DiscordServices
 from intelbot.testing.discord import DiscordHarness
@@ -151,7 +152,7 @@ async def test_remember_recall_forget_through_the_memory_hooks(make_kernel, make
 
 
 @pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
-async def test_plugin_commands_are_loaded_from_discord_loaders(make_kernel, make_discord, discord_mode) -> None:
+async def test_hook_discord_loaders_commands_are_registered_and_run(make_kernel, make_discord, discord_mode) -> None:
     discord = await make_discord(await make_kernel(plugins=[CacheStatsCommands(), BrokenCommands()]))
 
     result = await discord.slash("cache", "stats")
@@ -159,6 +160,20 @@ async def test_plugin_commands_are_loaded_from_discord_loaders(make_kernel, make
     assert result.contents == [f"cache stats for {discord_mode} mode"]
     assert discord.frontend.failed_plugins == {"broken_commands": "RuntimeError"}
     assert (await discord.slash("ask", question="still fine")).contents[0].startswith("Echo: still fine")
+
+
+async def test_plugin_commands_are_refused_where_the_plugin_is_switched_off(make_kernel, make_discord) -> None:
+    discord = await make_discord(await make_kernel(plugins=[CacheStatsCommands()]))
+    admin = discord.member(704, permissions=hikari.Permissions.MANAGE_GUILD)
+    await discord.slash("plugins", "disable", user=admin, name="stats_plugin")
+
+    here = await discord.slash("cache", "stats")
+    elsewhere = await discord.slash("cache", "stats", guild_id=DEFAULT_GUILD + 3)
+
+    [message] = here.messages
+    assert message.ephemeral and message.content == SWITCHED_OFF_MESSAGE.format(plugin="stats_plugin")
+    assert elsewhere.contents == ["cache stats for interactions mode"]
+    assert discord.frontend.tracker.failed == 0
 
 
 async def test_plugin_commands_are_absent_when_the_plugin_is_not_loaded(discord: DiscordHarness) -> None:

@@ -51,9 +51,10 @@ def test_rendered_parts_fit_discord_limit_and_keep_all_words(size: int) -> None:
 
 
 def test_footer_names_model_source_tokens_and_cost() -> None:
-    assert footer(response("x")) == "-# claude-haiku-4-5 · anthropic · 150 tokens · $0.000270"
+    expected = "-# claude-haiku-4-5 · anthropic · 120+30 tokens · $0.000270 · 812 ms"
+    assert footer(response("x", latency_ms=812.4)) == expected
     cached = response("x", source=Source.CACHE, served_by="semantic_cache", cost_usd=0.0)
-    assert footer(cached) == "-# claude-haiku-4-5 · cache · 150 tokens · $0.000000"
+    assert footer(cached).startswith("-# claude-haiku-4-5 · cache · 120+30 tokens · $0.000000")
 
 
 def test_long_answer_becomes_an_attachment() -> None:

@@ -45,6 +45,7 @@ log = logging.getLogger("intelbot.kernel")
 
 TRACE_ENV = "INTELBOT_TRACE_HOOKS"
 OFFLINE_MODEL = "echo"
+BACKSTOP_SECONDS = 0.5
 KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
 
 
@@ -272,7 +273,9 @@ class Kernel:
             )
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
+            # Providers enforce ``timeout`` themselves (and categorise what happens in it,
+            # such as a Retry-After that outlasts it); this is only a backstop for one that does not.
+            async with asyncio.timeout(timeout + BACKSTOP_SECONDS):
                 response = await provider.complete(request, spec, timeout=timeout)
         except IntelbotError as error:
             error.provider = error.provider or spec.provider

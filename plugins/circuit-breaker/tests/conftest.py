@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
+
 from intelbot.testing.llm_servers import anthropic_server, openai_server
 from intelbot_circuit_breaker.manual_clock import ManualClock
 

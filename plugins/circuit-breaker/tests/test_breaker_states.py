@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit
 from intelbot_circuit_breaker.config import BreakerConfig
 from intelbot_circuit_breaker.manual_clock import ManualClock
@@ -262,3 +263,18 @@ def test_record_round_trips_through_json(rules: CircuitBreaker, clock: ManualClo
         other.window.record(failed=True, slow=True, now=clock())
         again = BreakerRecord.from_json(json.loads(json.dumps(other.to_json())))
         assert again.window.totals(clock()) == other.window.totals(clock())
+
+
+def test_retry_after_hold_rejects_calls_in_any_state_without_a_transition(
+    rules: CircuitBreaker, clock: ManualClock
+) -> None:
+    record = rules.new_record(clock())
+    assert rules.hold(record, 3.0, clock())
+    assert not rules.hold(record, 1.0, clock())  # a shorter hold does not shorten it
+    permit, transitions = rules.acquire(record, clock())
+    assert (permit.granted, transitions, record.state) == (False, [], BreakerState.CLOSED)
+    assert rules.acquire(record, clock(), past_hold=True)[0].granted  # the retry that waited it out
+    clock.advance(3.0)
+    assert rules.acquire(record, clock())[0].granted
+    assert rules.hold(record, 1_000.0, clock())
+    assert record.hold_until == clock() + CONFIG.max_wait_in_open_seconds  # capped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from intelbot.errors import ConfigurationError, ErrorCategory
 from intelbot_circuit_breaker.config import DEFAULT_FAILURE_CATEGORIES, PluginConfig, TrendConfig
 from intelbot_circuit_breaker.manual_clock import ManualClock

@@ -6,9 +6,11 @@ Breaker time runs on a manual clock; only the kernel's retry sleeps are real (sh
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+
 from intelbot import hookimpl
 from intelbot.contract import LLMRequest, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, ProviderError
@@ -82,6 +84,25 @@ async def test_429_with_retry_after_is_retried_after_that_delay(
     assert 1.0 <= second.received_at - first.received_at < 2.0
     assert anthropic_server.requests == []
     assert metric(kernel, "intelbot_breaker_retries_total", {"category": "rate_limited"}) == 1
+
+
+async def test_other_turns_go_to_the_fallback_while_a_retry_after_lasts(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server)
+    settings["plugins"]["circuit_breaker"]["breaker"]["minimum_calls"] = 5  # one 429 must not open the breaker
+    kernel, _plugin = await boot(make_kernel, clock, settings)
+    openai_server.script(Status(429, retry_after=1), Reply("after the wait"))
+    waiting = asyncio.create_task(kernel.ask("first", TurnContext()))
+    await openai_server.wait_for_requests(1)
+    await asyncio.sleep(0.05)  # the first turn has seen its 429 and is waiting
+    meanwhile = await kernel.ask("second", TurnContext())
+    assert meanwhile.model == "backup"
+    assert len(openai_server.requests) == 1  # the second turn did not collect the same 429
+    assert (await waiting).text == "after the wait"
+    assert len(openai_server.requests) == 2
+    clock.advance(1.0)
+    assert (await kernel.ask("third", TurnContext())).model == "primary"  # the hold is over
 
 
 async def test_401_is_not_retried_nor_sent_to_the_fallback(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from intelbot.contract import GiveUp, Retry
 from intelbot.errors import ErrorCategory
 from intelbot_circuit_breaker.config import RetryConfig

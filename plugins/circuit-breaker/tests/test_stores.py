@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.breakers import Breakers
 from intelbot_circuit_breaker.config import BreakerConfig

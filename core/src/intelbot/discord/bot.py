@@ -2,8 +2,9 @@
 
 ``mode = "gateway"`` runs a :class:`hikari.GatewayBot` (a long-lived websocket);
 ``mode = "interactions"`` runs a :class:`hikari.RESTBot`, an HTTP interaction
-server that checks Discord's Ed25519 signatures and keeps no state in the
-process, so replicas can run behind a load balancer. Both register the same
+server that checks Discord's Ed25519 signatures and keeps no session state in
+the process (only the per-user rate-limit windows), so replicas can run behind a
+load balancer. Both register the same
 commands: the built-in ones (:mod:`intelbot.discord.commands`) and those that
 enabled plugins return from the ``discord_loaders`` hook.
 
@@ -32,7 +33,20 @@ from intelbot.kernel import Kernel
 log = logging.getLogger("intelbot.discord")
 
 FAILURE_MESSAGE = "Sorry, something went wrong while running this command. It has been logged."
+SWITCHED_OFF_MESSAGE = "`{plugin}` is turned off in this server, so its commands are too (see `/plugins list`)."
 SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class PluginSwitchedOff(Exception):
+    """Raised by the check that stops a plugin's command in a guild where the plugin is switched off."""
+
+
+def command_root(ctx: lightbulb.Context) -> object:
+    """The registered object a command belongs to: its command class, or the group at the top of its path."""
+    parent: Any = ctx.command_data.parent
+    while parent is not None and getattr(parent, "parent", None) is not None:
+        parent = parent.parent
+    return parent if parent is not None else type(ctx.command)
 
 
 def plugin_loaders(kernel: Kernel) -> list[tuple[str, lightbulb.Loader]]:
@@ -49,7 +63,11 @@ def plugin_loaders(kernel: Kernel) -> list[tuple[str, lightbulb.Loader]]:
 
 
 class DiscordFrontEnd:
-    """One kernel's Discord front end. ``await start()``, then ``await stop()`` (or ``await run()``)."""
+    """One kernel's Discord front end. ``await start()``, then ``await stop()`` (or ``await run()``).
+
+    ``clock`` drives the rate-limit windows (tests pass a manual clock); ``listen_socket``
+    is an already bound socket for the interaction server (else ``host``/``port`` are bound).
+    """
 
     def __init__(
         self,
@@ -57,7 +75,7 @@ class DiscordFrontEnd:
         config: DiscordSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
-        socket_: socket.socket | None = None,
+        listen_socket: socket.socket | None = None,
     ) -> None:
         self.kernel = kernel
         self.config = config
@@ -65,13 +83,16 @@ class DiscordFrontEnd:
         self.guards = Guards(config, self._spent_since, clock=clock)
         self.services = DiscordServices(kernel, config, self.guards, self.tracker, set(config.owner_ids))
         self.app: hikari.GatewayBot | hikari.RESTBot = self._build_app()
+        self.command_owners: dict[object, str] = {}
+        self._switched_off: set[int] = set()
         self.client = lightbulb.client_from_app(
-            self.app, default_enabled_guilds=config.dev_guilds, hooks=self._tracking_hooks()
+            self.app, default_enabled_guilds=config.dev_guilds, hooks=self._execution_hooks()
         )
+        self.client.error_handler(self._silence_switched_off)
         registry = self.client.di.registry_for(lightbulb.di.Contexts.DEFAULT)
         registry.register_value(DiscordServices, self.services)
         registry.register_value(Kernel, kernel)
-        self._socket = socket_
+        self._socket = listen_socket
         self.interaction_url: str | None = None
         self.failed_plugins: dict[str, str] = {}
 
@@ -85,28 +106,45 @@ class DiscordFrontEnd:
         }
         if self.config.mode == "interactions":
             return hikari.RESTBot(self.config.token, "Bot", public_key=self.config.public_key, **common)
-        # Slash commands need no privileged intents; the gateway only has to deliver interactions.
-        return hikari.GatewayBot(self.config.token, intents=hikari.Intents.GUILDS, **common)
+        # Interactions arrive whatever the intents: subscribe to nothing else (no guild or member data).
+        return hikari.GatewayBot(self.config.token, intents=hikari.Intents.NONE, **common)
 
-    def _tracking_hooks(self) -> list[lightbulb.ExecutionHook]:
+    def _execution_hooks(self) -> list[lightbulb.ExecutionHook]:
+        """Hooks run for every command: count it, refuse switched-off plugins' commands, report failures."""
         tracker = self.tracker
 
         async def command_started(_pipeline: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
             tracker.start(int(ctx.interaction.id))
 
+        async def plugin_switched_on(_pipeline: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            plugin = self.command_owners.get(command_root(ctx))
+            if plugin is None or ctx.guild_id is None or self.kernel.plugin_enabled_for(int(ctx.guild_id), plugin):
+                return
+            self._switched_off.add(int(ctx.interaction.id))
+            await replies.tell(ctx, SWITCHED_OFF_MESSAGE.format(plugin=plugin))
+            raise PluginSwitchedOff(plugin)
+
         async def command_settled(pipeline: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            interaction_id = int(ctx.interaction.id)
+            refused = interaction_id in self._switched_off
+            self._switched_off.discard(interaction_id)
             try:
-                if pipeline.failed:
+                if pipeline.failed and not refused:
                     await _report_failure(ctx)
             finally:
-                tracker.settle(int(ctx.interaction.id), failed=pipeline.failed)
+                tracker.settle(interaction_id, failed=pipeline.failed and not refused)
 
+        steps = lightbulb.ExecutionSteps
         return [
-            lightbulb.ExecutionHook(
-                lightbulb.ExecutionSteps.MAX_CONCURRENCY, False, "intelbot-started", command_started
-            ),
-            lightbulb.ExecutionHook(lightbulb.ExecutionSteps.POST_INVOKE, False, "intelbot-settled", command_settled),
+            lightbulb.ExecutionHook(steps.MAX_CONCURRENCY, False, "intelbot-started", command_started),
+            lightbulb.ExecutionHook(steps.CHECKS, True, "intelbot-plugin-switched-on", plugin_switched_on),
+            lightbulb.ExecutionHook(steps.POST_INVOKE, False, "intelbot-settled", command_settled),
         ]
+
+    @staticmethod
+    def _silence_switched_off(failure: lightbulb.exceptions.ExecutionPipelineFailedException) -> bool:
+        """Handled: a switched-off plugin's command was refused on purpose (the user was told)."""
+        return bool(failure.causes) and all(isinstance(cause, PluginSwitchedOff) for cause in failure.causes)
 
     async def _spent_since(self, guild_id: int, since: Any) -> float:
         return await self.kernel.ledger.spent_usd(guild_id=guild_id, since=since)
@@ -130,11 +168,15 @@ class DiscordFrontEnd:
 
     async def _add_plugin_loaders(self, loaders: Iterable[tuple[str, lightbulb.Loader]]) -> None:
         for plugin, loader in loaders:
+            before = set(self.client.registered_commands)
             try:
                 await loader.add_to_client(self.client)
             except Exception as error:  # noqa: BLE001 - one plugin's commands must not stop the bot
                 self.failed_plugins[plugin] = type(error).__name__
                 log.error("commands of plugin %r not loaded: %s: %s", plugin, type(error).__name__, error)
+                await loader.remove_from_client(self.client)
+            for command in set(self.client.registered_commands) - before:
+                self.command_owners[command] = plugin
 
     async def _on_started(self, _event_or_app: object) -> None:
         await self.client.start()
@@ -149,13 +191,20 @@ class DiscordFrontEnd:
         if not await self.tracker.wait_idle(grace):
             log.warning("stopping with %d command(s) still running", self.tracker.in_flight)
         await self.client.stop()
-        if self.app.is_alive:
+        if not self.app.is_alive:
+            return
+        try:
             await self.app.close()
+        except hikari.ComponentStateConflictError:
+            # Cancelled after the startup callbacks but before the interaction server opened:
+            # hikari cannot close that state, so release its HTTP client ourselves.
+            if self.app.rest.is_alive:
+                await self.app.rest.close()
 
     async def run(self) -> None:
         """Start, then serve until the app closes or the task is cancelled; always stop cleanly."""
-        await self.start()
         try:
+            await self.start()
             await self.app.join()
         finally:
             await self.stop()

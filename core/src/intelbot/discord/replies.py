@@ -4,7 +4,7 @@ Discord refuses message content over 2,000 characters. An answer is split on
 paragraph boundaries, then line, sentence and word boundaries, and only cut
 mid-word when a single word is longer than a message. Past
 ``attach_after_chars`` the answer is sent as a Markdown file instead. The
-footer (model, source, tokens, cost) goes at the end of the last message.
+footer (model, source, tokens, cost, latency) goes at the end of the last message.
 Every message the bot sends uses :data:`NO_MENTIONS`.
 """
 
@@ -18,7 +18,8 @@ import hikari
 import lightbulb
 from lightbulb.internal.constants import INITIAL_RESPONSE_IDENTIFIER
 
-from intelbot.contract import LLMResponse, Source
+from intelbot.contract import LLMResponse
+from intelbot.footer import describe
 
 MESSAGE_LIMIT: Final = 2000
 ANSWER_FILENAME: Final = "answer.md"
@@ -43,9 +44,8 @@ class ReplyPart:
 
 
 def footer(response: LLMResponse) -> str:
-    """``-# model · source · N tokens · $cost`` (Discord's small-text line)."""
-    source = "cache" if response.source is Source.CACHE else response.served_by or response.provider
-    return f"-# {response.model} · {source} · {response.usage.total_tokens} tokens · ${response.cost_usd:.6f}"
+    """The console's footer line (model, source, tokens, cost, latency) as Discord small text (``-# ``)."""
+    return f"-# {describe(response)}"
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

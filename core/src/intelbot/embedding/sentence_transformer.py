@@ -55,7 +55,8 @@ class SentenceTransformerEmbedder(ThreadedEmbedderBase):
                 f"cannot load sentence-transformers model {model!r}: {type(error).__name__}: {error}",
                 key="embedding.model",
             ) from error
-        dimensions = self._model.get_sentence_embedding_dimension()
+        measure = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimensions = measure()
         if not dimensions:
             raise EmbedderUnavailable(f"model {model!r} does not state its embedding dimension", key="embedding.model")
         self.dimensions = int(dimensions)

@@ -25,9 +25,13 @@ from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
     connection_error,
     malformed_response,
+    out_of_time,
     redact,
     status_error,
     timeout_error,
+    trace_request,
+    trace_response,
+    tracing,
 )
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
@@ -66,6 +70,9 @@ class AnthropicProvider:
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                event_hooks={"request": [trace_request], "response": [trace_response]}
+            ),
         )
 
     @classmethod
@@ -95,10 +102,11 @@ class AnthropicProvider:
 
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """One Messages call; raises ProviderError (never an SDK exception) on failure."""
-        seconds = timeout if timeout is not None else self._config.timeout
+        seconds = min(timeout, self._config.timeout) if timeout is not None else self._config.timeout
         try:
-            async with asyncio.timeout(seconds):
-                message: Any = await self._client.messages.create(**self._params(request, model), timeout=seconds)
+            with tracing() as trace:
+                async with asyncio.timeout(seconds):
+                    message: Any = await self._client.messages.create(**self._params(request, model), timeout=seconds)
         except anthropic.APIStatusError as error:
             raise status_error(
                 provider=self.name,
@@ -112,7 +120,9 @@ class AnthropicProvider:
         except anthropic.APITimeoutError:
             raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
         except TimeoutError:
-            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+            raise out_of_time(
+                provider=self.name, model=model.name, seconds=seconds, trace=trace, secrets=self._config.secrets
+            ) from None
         except anthropic.APIConnectionError as error:
             raise connection_error(
                 provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
@@ -157,7 +167,7 @@ class AnthropicProvider:
             metadata={
                 "api_model": message.model,
                 "response_id": message.id,
-                "stop_reason": stop,
+                "provider_stop_reason": stop,
                 "cache_creation_input_tokens": getattr(usage, "cache_creation_input_tokens", None) or 0,
                 "cache_read_input_tokens": getattr(usage, "cache_read_input_tokens", None) or 0,
             },

@@ -27,9 +27,9 @@ class Provider(Protocol):
 
 
 def provider_settings(settings: Any, name: str) -> dict[str, Any]:
-    """The ``[default.providers.<name>]`` table as a plain dict ({} when absent)."""
+    """The ``[default.providers.<name>]`` table as a plain dict with lower-case keys ({} when absent)."""
     providers = settings.get("providers") or {}
     for key, value in providers.items():
         if str(key).lower() == name.lower():
-            return dict(value)
+            return {str(item).lower(): setting for item, setting in dict(value).items()}
     return {}

@@ -27,9 +27,13 @@ from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
     connection_error,
     malformed_response,
+    out_of_time,
     redact,
     status_error,
     timeout_error,
+    trace_request,
+    trace_response,
+    tracing,
 )
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
@@ -76,6 +80,9 @@ class OpenAIProvider:
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(
+                event_hooks={"request": [trace_request], "response": [trace_response]}
+            ),
         )
 
     @classmethod
@@ -100,12 +107,13 @@ class OpenAIProvider:
 
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """One chat completion; raises ProviderError (never an SDK exception) on failure."""
-        seconds = timeout if timeout is not None else self._config.timeout
+        seconds = min(timeout, self._config.timeout) if timeout is not None else self._config.timeout
         try:
-            async with asyncio.timeout(seconds):
-                completion: Any = await self._client.chat.completions.create(
-                    **self._params(request, model), timeout=seconds
-                )
+            with tracing() as trace:
+                async with asyncio.timeout(seconds):
+                    completion: Any = await self._client.chat.completions.create(
+                        **self._params(request, model), timeout=seconds
+                    )
         except openai.APIStatusError as error:
             raise status_error(
                 provider=self.name,
@@ -119,7 +127,9 @@ class OpenAIProvider:
         except openai.APITimeoutError:
             raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
         except TimeoutError:
-            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
+            raise out_of_time(
+                provider=self.name, model=model.name, seconds=seconds, trace=trace, secrets=self._config.secrets
+            ) from None
         except openai.APIConnectionError as error:
             raise connection_error(
                 provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
@@ -172,7 +182,7 @@ class OpenAIProvider:
             metadata={
                 "api_model": completion.model,
                 "response_id": completion.id,
-                "finish_reason": finish_reason,
+                "provider_stop_reason": finish_reason,
                 "usage_reported": usage is not None,
             },
         )

@@ -11,7 +11,11 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
 
 from intelbot.errors import ErrorCategory, ProviderError, category_for_status
 
@@ -157,3 +161,71 @@ def malformed_response(*, provider: str, model: str, reason: str, status: int | 
         model=model,
         status=status,
     )
+
+
+@dataclass(slots=True)
+class CallTrace:
+    """What the HTTP client saw during one provider call, across the SDK's own retries.
+
+    Filled by :func:`trace_request` and :func:`trace_response` (httpx event hooks on the
+    SDK's client) while :func:`tracing` is active. It lets a call that runs out of time
+    while the SDK sleeps before a retry report the answer it was waiting out (a 429 with
+    ``Retry-After``) instead of a bare timeout.
+    """
+
+    requests: int = 0
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    waiting_after_failure: bool = False
+
+
+_TRACE: ContextVar[CallTrace | None] = ContextVar("intelbot_provider_call_trace", default=None)
+
+
+@contextmanager
+def tracing() -> Iterator[CallTrace]:
+    """Trace the HTTP traffic of the provider call made inside the block (same task)."""
+    trace = CallTrace()
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
+
+
+async def trace_request(request: Any) -> None:
+    """httpx ``request`` event hook: count the attempt."""
+    trace = _TRACE.get()
+    if trace is not None:
+        trace.requests += 1
+        trace.waiting_after_failure = False
+
+
+async def trace_response(response: Any) -> None:
+    """httpx ``response`` event hook: remember error answers (status and headers, never the body)."""
+    trace = _TRACE.get()
+    if trace is not None and response.status_code >= 400:
+        headers = {str(name).lower(): str(value) for name, value in response.headers.items()}
+        trace.failures.append((response.status_code, headers))
+        trace.waiting_after_failure = True
+
+
+def out_of_time(
+    *, provider: str, model: str, seconds: float | None, trace: CallTrace, secrets: Iterable[str | None]
+) -> ProviderError:
+    """The error for a call cut off by its deadline: the answer being waited out, else a timeout."""
+    if not trace.waiting_after_failure or not trace.failures:
+        return timeout_error(provider=provider, model=model, seconds=seconds)
+    status, headers = trace.failures[-1]
+    error = status_error(
+        provider=provider,
+        model=model,
+        status=status,
+        body=None,
+        headers=headers,
+        request_id=headers.get("x-request-id") or headers.get("request-id"),
+        secrets=secrets,
+    )
+    within = f" within {seconds:g} s" if seconds is not None else ""
+    error.message = f"{error.message}; no retry could be made{within}"
+    error.args = (error.message,)
+    return error

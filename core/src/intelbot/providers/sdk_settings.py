@@ -1,8 +1,9 @@
 """The settings an SDK-backed provider reads from ``[default.providers.<name>]``, validated.
 
 Keys: ``api_key`` (else the provider's environment variable, such as ``OPENAI_API_KEY``),
-``base_url``, ``max_retries`` (the SDK's own retries, default 2), ``timeout`` (seconds per
-attempt, default 60) and ``requires_key`` (default true). A server that needs no key
+``base_url``, ``max_retries`` (the SDK's own retries, default 2), ``timeout`` (seconds one
+call may take, SDK retries included, default 60; the kernel's ``llm.timeout_seconds`` applies
+too, the smaller wins) and ``requires_key`` (default true). A server that needs no key
 (Ollama, a local vLLM) is configured with ``base_url`` and ``api_key = "none"`` or
 ``requires_key = false``. Bad values raise :class:`ConfigurationError` naming the key.
 """
@@ -48,7 +49,8 @@ class SDKSettings:
 
 def read_sdk_settings(settings: Any, name: str, *, env_var: str) -> SDKSettings:
     """Read and validate ``[providers.<name>]``; the key falls back to the ``env_var`` environment variable."""
-    config = provider_settings(settings, name)
+    # Dynaconf keeps the case of keys set from the environment (INTELBOT_PROVIDERS__OPENAI__API_KEY -> "API_KEY").
+    config = {str(key).lower(): value for key, value in provider_settings(settings, name).items()}
     prefix = f"providers.{name}"
 
     api_key = config.get("api_key")

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from intelbot.testing.loopback_server import BadRequest, LoopbackLLMServer, count_words
+from intelbot.testing.loopback_server import BadRequest, LoopbackLLMServer, count_words, serve_from_command_line
 from intelbot.testing.scripted_replies import RecordedRequest, Reply, Status
 
 ANTHROPIC_TEST_KEY = "sk-ant-loopback-anthropic-test-key"
@@ -106,6 +106,8 @@ class AnthropicServer(LoopbackLLMServer):
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise BadRequest("max_tokens: Field required (a positive integer)")
+        if body.get("stream"):
+            raise BadRequest("the loopback server does not stream; send stream=false")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BadRequest("messages: at least one message is required")
@@ -152,3 +154,7 @@ class AnthropicServer(LoopbackLLMServer):
             return self._validate(body)
 
         return await self.serve(request, prompt_tokens=validate, render=self._render)
+
+
+if __name__ == "__main__":
+    serve_from_command_line(AnthropicServer, "loopback Anthropic server")

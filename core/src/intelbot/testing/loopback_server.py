@@ -9,6 +9,7 @@ format. The server listens on a random free port of 127.0.0.1 only. Use it as
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import socket
@@ -58,7 +59,9 @@ class LoopbackLLMServer:
     missing field); with ``context_window`` set, a prompt of more words than that gets
     the provider's context-length error; then the outcome is chosen: the ``fail_all``
     outcome while one is set, else the next scripted outcome, else ``default``
-    (an echo :class:`Reply` unless changed). Every request is recorded in ``requests``.
+    (an echo :class:`Reply` unless changed). Every request is counted in ``request_count``
+    and recorded in ``requests``; a long benchmark sets ``record_requests = False`` to
+    keep only the count.
     """
 
     def __init__(
@@ -67,11 +70,15 @@ class LoopbackLLMServer:
         *,
         default: Outcome | None = None,
         context_window: int | None = None,
+        port: int = 0,
     ) -> None:
         self.api_key = api_key
+        self.requested_port = port
         self.default: Outcome = default if default is not None else Reply()
         self.context_window = context_window
         self.requests: list[RecordedRequest] = []
+        self.request_count = 0
+        self.record_requests = True
         self._script: deque[Outcome] = deque()
         self._failing: Outcome | None = None
         self._runner: web.AppRunner | None = None
@@ -92,11 +99,15 @@ class LoopbackLLMServer:
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((LOOPBACK_HOST, 0))
-        self._port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock)
-        await site.start()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((LOOPBACK_HOST, self.requested_port))
+            self._port = sock.getsockname()[1]
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
         self._runner = runner
         return self
 
@@ -158,10 +169,11 @@ class LoopbackLLMServer:
         self._failing = None
 
     def reset(self) -> None:
-        """Forget scripted outcomes, failure mode and recorded requests."""
+        """Forget scripted outcomes, failure mode, recorded requests and the request count."""
         self._script.clear()
         self._failing = None
         self.requests.clear()
+        self.request_count = 0
 
     def _next_outcome(self) -> Outcome:
         if self._failing is not None:
@@ -181,7 +193,7 @@ class LoopbackLLMServer:
         if self._arrived is None:
             raise RuntimeError("the server is not started")
         async with asyncio.timeout(within):
-            while len(self.requests) < count:
+            while self.request_count < count:
                 self._arrived.clear()
                 await self._arrived.wait()
         return list(self.requests)
@@ -203,7 +215,9 @@ class LoopbackLLMServer:
             body=body,
             received_at=time.monotonic(),
         )
-        self.requests.append(recorded)
+        self.request_count += 1
+        if self.record_requests:
+            self.requests.append(recorded)
         if self._arrived is not None:
             self._arrived.set()
         return recorded
@@ -240,7 +254,6 @@ class LoopbackLLMServer:
         *,
         prompt_tokens: Callable[[Any], int],
         render: Callable[[RecordedRequest, Reply], dict[str, Any]],
-        check_auth: bool = True,
         scripted: bool = True,
     ) -> web.StreamResponse:
         """The common path of every endpoint: record, authenticate, validate, then play an outcome.
@@ -249,7 +262,7 @@ class LoopbackLLMServer:
         returns its size in tokens; ``render`` turns a :class:`Reply` into the JSON answer.
         """
         recorded = await self._record(request)
-        if check_auth and self.api_key is not None and recorded.api_key != self.api_key:
+        if self.api_key is not None and recorded.api_key != self.api_key:
             return self.error_response(self.authentication_failure(recorded.api_key))
         try:
             if request.method == "POST" and not isinstance(recorded.body, dict):
@@ -316,3 +329,24 @@ class LoopbackLLMServer:
             headers["retry-after-ms"] = str(status.retry_after_ms)
         headers.update(status.headers)
         return web.json_response(self.error_body(status), status=status.code, headers=headers)
+
+
+def serve_from_command_line(server_class: type[LoopbackLLMServer], description: str) -> None:
+    """``python -m intelbot.testing.<x>_server [--port N] [--api-key KEY]``: serve until interrupted.
+
+    Prints the ``base_url`` to give a client (for example ``[providers.openai] base_url``).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--api-key", default=None, help="require this key (default: accept any)")
+    arguments = parser.parse_args()
+
+    async def serve() -> None:
+        async with server_class(api_key=arguments.api_key, port=arguments.port) as server:
+            print(f"{description} at {server.base_url} (Ctrl-C stops it)", flush=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass

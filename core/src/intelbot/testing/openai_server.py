@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from intelbot.testing.loopback_server import BadRequest, LoopbackLLMServer, count_words
+from intelbot.testing.loopback_server import BadRequest, LoopbackLLMServer, count_words, serve_from_command_line
 from intelbot.testing.scripted_replies import Outcome, RecordedRequest, Reply, Status
 
 OPENAI_TEST_KEY = "sk-loopback-openai-test-key"
@@ -78,10 +78,11 @@ class OpenAIServer(LoopbackLLMServer):
         *,
         default: Outcome | None = None,
         context_window: int | None = None,
+        port: int = 0,
         models: Iterable[str] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small"),
         embedding_dimensions: int = 64,
     ) -> None:
-        super().__init__(api_key, default=default, context_window=context_window)
+        super().__init__(api_key, default=default, context_window=context_window, port=port)
         self.models = list(models)
         self.embedding_dimensions = embedding_dimensions
         self.embeddings: dict[str, list[float]] = {}
@@ -145,6 +146,8 @@ class OpenAIServer(LoopbackLLMServer):
     def _chat_prompt_tokens(body: Any) -> int:
         if not isinstance(body.get("model"), str):
             raise BadRequest("you must provide a model parameter")
+        if body.get("stream"):
+            raise BadRequest("the loopback server does not stream; send stream=false")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BadRequest("'messages' must be a non-empty array")
@@ -253,3 +256,7 @@ class OpenAIServer(LoopbackLLMServer):
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return await self.serve(request, prompt_tokens=lambda body: 0, render=self._render_models, scripted=False)
+
+
+if __name__ == "__main__":
+    serve_from_command_line(OpenAIServer, "loopback OpenAI server")

@@ -7,7 +7,19 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from intelbot.testing.discord.fixtures import discord, discord_mode, loopback_discord, make_discord
 from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.llm_servers import anthropic_server, openai_server
+
+__all__ = [
+    "anthropic_server",
+    "discord",
+    "discord_mode",
+    "loopback_discord",
+    "make_discord",
+    "make_kernel",
+    "openai_server",
+]
 
 
 @pytest_asyncio.fixture

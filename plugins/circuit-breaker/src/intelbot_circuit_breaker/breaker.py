@@ -14,6 +14,10 @@ process, or in Redis so that several processes share one breaker).
 - HALF_OPEN: ``half_open_probes`` calls are let through; when all have reported, the
   breaker closes (rates under the thresholds) or opens again. If they have not all
   reported within ``max_wait_in_half_open_seconds``, it opens again.
+
+Beyond resilience4j: a provider's ``Retry-After`` (429, overloaded) puts the breaker
+on *hold* until then, whatever its state: calls are rejected without a change of
+state, so other turns go to a fallback instead of collecting the same refusal.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class BreakerRecord:
     generation: int = 0
     probes_issued: int = 0
     probe_outcomes: list[list[bool]] = field(default_factory=list)
+    hold_until: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,7 @@ class BreakerRecord:
             "generation": self.generation,
             "probes_issued": self.probes_issued,
             "probe_outcomes": [list(item) for item in self.probe_outcomes],
+            "hold_until": self.hold_until,
         }
 
     @classmethod
@@ -104,6 +110,7 @@ class BreakerRecord:
             generation=int(data["generation"]),
             probes_issued=int(data["probes_issued"]),
             probe_outcomes=[[bool(failed), bool(slow)] for failed, slow in data["probe_outcomes"]],
+            hold_until=float(data.get("hold_until", 0.0)),
         )
 
 
@@ -120,7 +127,9 @@ class CircuitBreaker:
     # -- questions ---------------------------------------------------------------------------
 
     def is_rejecting(self, record: BreakerRecord, now: float) -> bool:
-        """True when a call now would be rejected (open and waiting, or half-open with every probe out)."""
+        """True when a call now would be rejected (on hold, open and waiting, or half-open with every probe out)."""
+        if now < record.hold_until:
+            return True
         if record.state is BreakerState.OPEN:
             return now < record.open_until
         if record.state is BreakerState.HALF_OPEN:
@@ -137,9 +146,14 @@ class CircuitBreaker:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def acquire(self, record: BreakerRecord, now: float) -> tuple[Permit, list[Transition]]:
-        """Ask to make one call now; may move OPEN -> HALF_OPEN (or HALF_OPEN -> OPEN on a probe timeout)."""
+    def acquire(self, record: BreakerRecord, now: float, *, past_hold: bool = False) -> tuple[Permit, list[Transition]]:
+        """Ask to make one call now; may move OPEN -> HALF_OPEN (or HALF_OPEN -> OPEN on a probe timeout).
+
+        ``past_hold``: the caller is the retry that waited out the Retry-After which set the hold.
+        """
         transitions: list[Transition] = []
+        if now < record.hold_until and not past_hold:
+            return Permit(granted=False), transitions
         if record.state is BreakerState.CLOSED:
             return Permit(granted=True), transitions
         self._expire_half_open(record, now, transitions)
@@ -183,6 +197,14 @@ class CircuitBreaker:
                 recent = record.closed_at is not None and now - record.closed_at <= self.config.growth_memory_seconds
                 transitions.append(self._to_open(record, now, reason, grow=recent))
         return transitions
+
+    def hold(self, record: BreakerRecord, seconds: float, now: float) -> bool:
+        """Reject calls for ``seconds`` (a Retry-After, capped at the longest open wait); True if extended."""
+        until = now + min(seconds, self.config.max_wait_in_open_seconds)
+        if until <= record.hold_until:
+            return False
+        record.hold_until = until
+        return True
 
     # -- internals ---------------------------------------------------------------------------
 

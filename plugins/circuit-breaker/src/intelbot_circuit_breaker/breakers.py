@@ -39,6 +39,7 @@ class BreakerView:
     state: BreakerState
     rejecting: bool
     open_until: float
+    hold_until: float
     trips: int
     totals: WindowTotals
     changed_at: float
@@ -61,13 +62,13 @@ class Breakers:
             for listener in self.listeners:
                 listener(name, transition)
 
-    async def acquire(self, name: str) -> Permit:
-        """Ask breaker ``name`` for one call now."""
+    async def acquire(self, name: str, *, past_hold: bool = False) -> Permit:
+        """Ask breaker ``name`` for one call now (``past_hold``: a retry that waited out the Retry-After)."""
         now = self.clock()
 
         def change(record: BreakerRecord) -> tuple[tuple[Permit, list[Transition]], bool]:
             before = (record.state, record.probes_issued)
-            permit, transitions = self.rules.acquire(record, now)
+            permit, transitions = self.rules.acquire(record, now, past_hold=past_hold)
             return (permit, transitions), (record.state, record.probes_issued) != before or bool(transitions)
 
         permit, transitions = await self.store.update(name, self._new, change)
@@ -85,6 +86,15 @@ class Breakers:
         transitions = await self.store.update(name, self._new, change)
         self._announce(name, transitions)
 
+    async def hold(self, name: str, seconds: float) -> None:
+        """Put breaker ``name`` on hold for ``seconds`` (a Retry-After): calls are rejected until then."""
+        now = self.clock()
+
+        def change(record: BreakerRecord) -> tuple[None, bool]:
+            return None, self.rules.hold(record, seconds, now)
+
+        await self.store.update(name, self._new, change)
+
     async def is_rejecting(self, name: str) -> bool:
         """True when breaker ``name`` would reject a call now (it is not changed)."""
         record = await self.store.read(name)
@@ -99,6 +109,7 @@ class Breakers:
             state=record.state,
             rejecting=self.rules.is_rejecting(record, now),
             open_until=record.open_until,
+            hold_until=record.hold_until,
             trips=record.trips,
             totals=self.rules.totals(record, now),
             changed_at=record.changed_at,

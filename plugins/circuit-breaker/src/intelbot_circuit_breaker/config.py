@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intelbot.errors import ConfigurationError, ErrorCategory
-
 from intelbot_circuit_breaker.window import WindowKind
 
 PREFIX = "plugins.circuit_breaker"
@@ -54,9 +53,9 @@ class BreakerConfig:
     """
 
     window_type: WindowKind = "count"
-    window_size: int = 20
+    window_size: int = 10
     minimum_calls: int = 5
-    failure_rate_threshold: float = 0.5
+    failure_rate_threshold: float = 0.3
     slow_call_duration_seconds: float = 20.0
     slow_call_rate_threshold: float = 1.0
     wait_in_open_seconds: float = 10.0
@@ -131,6 +130,7 @@ class PluginConfig:
     def from_settings(cls, raw: Mapping[str, Any] | None) -> PluginConfig:
         """Read and validate the settings table; raises ConfigurationError naming the bad key."""
         table = _lower_keys(raw or {})
+        default = cls()
         return cls(
             breaker=_breaker(_table(table, "breaker")),
             retry=_retry(_table(table, "retry")),
@@ -138,8 +138,8 @@ class PluginConfig:
             fallbacks=_chains(_table(table, "fallbacks"), "fallbacks"),
             tier_fallbacks=_chains(_table(table, "tier_fallbacks"), "tier_fallbacks"),
             redis_url=_optional_str(table, "redis_url", ""),
-            redis_prefix=_str(table, "redis_prefix", "", "intelbot:breaker"),
-            set_provider_max_retries=_bool(table, "set_provider_max_retries", "", True),
+            redis_prefix=_str(table, "redis_prefix", "", default.redis_prefix),
+            set_provider_max_retries=_bool(table, "set_provider_max_retries", "", default.set_provider_max_retries),
         )
 
 
@@ -230,31 +230,31 @@ def _categories(
 
 def _breaker(table: Mapping[str, Any]) -> BreakerConfig:
     section = "breaker"
-    window_type = table.get("window_type", "count")
+    default = BreakerConfig()
+    window_type = table.get("window_type", default.window_type)
     if window_type not in ("count", "time"):
         raise ConfigurationError(f"must be 'count' or 'time', got {window_type!r}", key=_key(section, "window_type"))
+
+    def rate(name: str) -> float:
+        return _number(table, name, section, getattr(default, name), low=0, high=1, low_inclusive=False)
+
+    def seconds(name: str, *, positive: bool = False) -> float:
+        return _number(table, name, section, getattr(default, name), low=0, low_inclusive=not positive)
+
     return BreakerConfig(
         window_type=window_type,
-        window_size=_int(table, "window_size", section, 20, low=1),
-        minimum_calls=_int(table, "minimum_calls", section, 5, low=1),
-        failure_rate_threshold=_number(
-            table, "failure_rate_threshold", section, 0.5, low=0, high=1, low_inclusive=False
-        ),
-        slow_call_duration_seconds=_number(
-            table, "slow_call_duration_seconds", section, 20.0, low=0, low_inclusive=False
-        ),
-        slow_call_rate_threshold=_number(
-            table, "slow_call_rate_threshold", section, 1.0, low=0, high=1, low_inclusive=False
-        ),
-        wait_in_open_seconds=_number(table, "wait_in_open_seconds", section, 10.0, low=0),
-        wait_growth_factor=_number(table, "wait_growth_factor", section, 2.0, low=1),
-        max_wait_in_open_seconds=_number(table, "max_wait_in_open_seconds", section, 300.0, low=0),
-        growth_memory_seconds=_number(table, "growth_memory_seconds", section, 300.0, low=0),
-        half_open_probes=_int(table, "half_open_probes", section, 1, low=1),
-        max_wait_in_half_open_seconds=_number(
-            table, "max_wait_in_half_open_seconds", section, 60.0, low=0, low_inclusive=False
-        ),
-        failure_categories=_categories(table, "failure_categories", section, DEFAULT_FAILURE_CATEGORIES),
+        window_size=_int(table, "window_size", section, default.window_size, low=1),
+        minimum_calls=_int(table, "minimum_calls", section, default.minimum_calls, low=1),
+        failure_rate_threshold=rate("failure_rate_threshold"),
+        slow_call_duration_seconds=seconds("slow_call_duration_seconds", positive=True),
+        slow_call_rate_threshold=rate("slow_call_rate_threshold"),
+        wait_in_open_seconds=seconds("wait_in_open_seconds"),
+        wait_growth_factor=_number(table, "wait_growth_factor", section, default.wait_growth_factor, low=1),
+        max_wait_in_open_seconds=seconds("max_wait_in_open_seconds"),
+        growth_memory_seconds=seconds("growth_memory_seconds"),
+        half_open_probes=_int(table, "half_open_probes", section, default.half_open_probes, low=1),
+        max_wait_in_half_open_seconds=seconds("max_wait_in_half_open_seconds", positive=True),
+        failure_categories=_categories(table, "failure_categories", section, default.failure_categories),
     )
 
 
@@ -282,11 +282,12 @@ def _trends(table: Mapping[str, Any]) -> TrendConfig:
         raise ConfigurationError(
             f"must be a Discord channel id (integer), got {channel!r}", key=_key(section, "alert_channel_id")
         )
+    default = TrendConfig()
     return TrendConfig(
-        window_seconds=_int(table, "window_seconds", section, 300, low=1),
-        alert_rate=_number(table, "alert_rate", section, 0.2, low=0, high=1, low_inclusive=False),
-        alert_min_calls=_int(table, "alert_min_calls", section, 10, low=1),
-        novelty_seconds=_number(table, "novelty_seconds", section, 3600.0, low=0),
+        window_seconds=_int(table, "window_seconds", section, default.window_seconds, low=1),
+        alert_rate=_number(table, "alert_rate", section, default.alert_rate, low=0, high=1, low_inclusive=False),
+        alert_min_calls=_int(table, "alert_min_calls", section, default.alert_min_calls, low=1),
+        novelty_seconds=_number(table, "novelty_seconds", section, default.novelty_seconds, low=0),
         alert_channel_id=channel or None,
     )
 

@@ -23,12 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
+
 from intelbot.catalog import ModelCatalog
 from intelbot.contract import GiveUp, LLMRequest, LLMResponse, RecoveryDecision, Retry, Source, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, IntelbotError
 from intelbot.hookspecs import hookimpl
-from prometheus_client import CollectorRegistry
-
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit, Transition
 from intelbot_circuit_breaker.breakers import Breakers, breaker_name
 from intelbot_circuit_breaker.config import PluginConfig
@@ -206,7 +206,7 @@ class CircuitBreakerPlugin:
             if model not in self.catalog:
                 continue
             name = self._breaker_for(model)
-            permit = await self.breakers.acquire(name)
+            permit = await self.breakers.acquire(name, past_hold=notes.pop("waited_out_hold", None) == model)
             if not permit.granted:
                 self.metrics.rejected.labels(name).inc()
                 refused.append(model)
@@ -270,17 +270,20 @@ class CircuitBreakerPlugin:
         slow = self.clock() - started >= self.config.breaker.slow_call_duration_seconds
         outcome = Outcome.FAILURE if category in self.config.breaker.failure_categories else Outcome.IGNORED
         await self.breakers.record(name, permit, outcome, slow=slow)
+        if error.retry_after is not None and category in self.config.retry.honour_retry_after:
+            await self.breakers.hold(name, error.retry_after)
         provider = name.split("/", 1)[0]
         self.metrics.errors.labels(provider, category.value).inc()
         self._raise_alerts(self.trends.record(provider, category, self.clock()))
 
         later = self._candidates_after(notes, model)
         spec = self.catalog.get(model)
+        view = await self.breakers.view(name)
         facts = FailureFacts(
             category=category,
             retry_after=error.retry_after,
             attempts_on_model=int(notes["attempts"].get(model, 1)),
-            breaker_open=await self.breakers.is_rejecting(name),
+            breaker_open=view.state is not BreakerState.CLOSED and view.rejecting,
             remaining=ctx.remaining(),
             fallback=await self._next_open_for_calls(later),
             larger_fallback=(
@@ -291,6 +294,8 @@ class CircuitBreakerPlugin:
         )
         decision = decide(facts, self.config.retry, self.rng)
         if isinstance(decision, Retry):
+            if decision.model is None and facts.retry_after is not None and decision.delay >= facts.retry_after:
+                notes["waited_out_hold"] = model  # this retry waited the Retry-After: it may pass the hold
             self.metrics.retries.labels(category.value).inc()
             log.info("turn %s: %s", ctx.request_id, decision.reason)
         elif facts.breaker_open and facts.fallback is None:
@@ -349,6 +354,8 @@ class CircuitBreakerPlugin:
                 status = f"OPEN, probe in {left:.0f}s" if left > 0 else "OPEN, probe due"
             else:
                 status = view.state.value.upper().replace("_", "-")
+            if view.hold_until > now:
+                status += f", on hold (Retry-After) for {view.hold_until - now:.0f}s"
             lines.append(
                 f"breaker {view.name}: {status}; {view.totals.calls} recent calls, "
                 f"failure rate {view.totals.failure_rate:.0%}, trips {view.trips}"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from intelbot.contract import GiveUp, RecoveryDecision, Retry
 from intelbot.errors import ErrorCategory
-
 from intelbot_circuit_breaker.config import RetryConfig
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from intelbot.errors import ErrorCategory
-
 from intelbot_circuit_breaker.config import TrendConfig
 
 AlertKind = Literal["rate", "new_category"]

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,7 +309,7 @@ class SemanticCache:
 
     async def put_many(
         self,
-        items: list[tuple[str, int | None, str, str, str, str, Usage, float]],
+        items: Sequence[tuple[str, int | None, str, str, str, str, Usage, float]],
         vectors: Vectors | None,
     ) -> list[CacheEntry]:
         """Store answers: each item is (scope, guild_id, prompt, answer, model, provider, usage, cost_usd).

@@ -56,7 +56,7 @@ class ExactIndex:
 
     kind = "exact"
 
-    def __init__(self, dimensions: int, capacity: int = 1024) -> None:
+    def __init__(self, dimensions: int, capacity: int = 16) -> None:
         self.dimensions = dimensions
         self._vectors = np.zeros((max(capacity, 1), dimensions), dtype=np.float32)
         self._ids = np.zeros(max(capacity, 1), dtype=np.int64)
@@ -136,13 +136,13 @@ class ExactIndex:
         vectors = np.asarray(arrays["vectors"], dtype=np.float32)
         if vectors.shape != (len(ids), dimensions):
             raise ValueError(f"vectors have shape {vectors.shape}, expected ({len(ids)}, {dimensions})")
-        index = cls(dimensions, capacity=max(len(ids), 1024))
+        index = cls(dimensions, capacity=max(len(ids), 16))
         index.add(ids, vectors)
         return index
 
 
 class ApproximateIndex:
-    """HNSW graph from usearch over int8 vectors (cosine metric)."""
+    """HNSW graph from usearch over int8 vectors (cosine metric); ``dtype="f32"`` keeps float32 (for comparisons)."""
 
     kind = "approximate"
 
@@ -154,6 +154,7 @@ class ApproximateIndex:
         expansion_add: int = 64,
         expansion_search: int = 64,
         threads: int = 0,
+        dtype: str = "i8",
     ) -> None:
         from usearch.index import Index
 
@@ -162,7 +163,7 @@ class ApproximateIndex:
         self._index = Index(
             ndim=dimensions,
             metric="cos",
-            dtype="i8",
+            dtype=dtype,
             connectivity=connectivity,
             expansion_add=expansion_add,
             expansion_search=expansion_search,

@@ -1,1 +1,227 @@
-"""placeholder"""
+"""The intelbot hooks of the semantic cache (entry point ``semantic_cache``).
+
+- ``startup``: reads ``[default.plugins.semantic_cache]``, picks the embedder
+  (``[default.embedding]`` plus this plugin's ``embedding`` overrides; with none
+  available the cache keeps working on exact matches and says so), opens the
+  tables in the kernel's database and the index file in the data directory.
+- ``before_llm_call`` (``tryfirst``): exact match, then semantic match; a hit is
+  returned as an ``LLMResponse`` with ``source=cache`` and ends the call.
+- ``after_llm_call``: stores complete provider answers to cacheable requests.
+- ``collect_stats`` / ``health_lines``: the figures of :meth:`SemanticCache.stats`.
+- ``register_commands``: ``intelbot cache stats|clear|calibrate``.
+- ``discord_loaders``: ``/cache stats`` and ``/cache clear``.
+
+The module-level hooks drive one :class:`SemanticCachePlugin`; tests and programs
+embedding the kernel may register their own instance instead. An instance reads
+the same settings (``[default.plugins.semantic_cache]``) but registers under its
+own ``name`` (default ``semantic_cache_instance``), because the kernel blocks the
+name ``semantic_cache`` when the entry point is not selected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from intelbot.contract import LLMRequest, LLMResponse, TurnContext
+from intelbot.embedding import Embedder, embedder_from_settings
+from intelbot.errors import ConfigurationError
+from intelbot.hookspecs import hookimpl
+from intelbot_semantic_cache.cache import PLUGIN_NAME, SemanticCache
+from intelbot_semantic_cache.matching import MatchRule
+from intelbot_semantic_cache.metrics import CacheMetrics
+from intelbot_semantic_cache.settings import CacheSettings
+from intelbot_semantic_cache.store import CacheStore, create_schema
+
+if TYPE_CHECKING:
+    import click
+
+    from intelbot.kernel import Kernel
+
+log = logging.getLogger("intelbot_semantic_cache")
+_UNSET: Any = object()
+
+
+def data_dir(settings: Any) -> Path:
+    """The kernel's data directory (``data_dir``, relative to the settings directory)."""
+    path = Path(str(settings.get("data_dir", "data")))
+    if not path.is_absolute():
+        path = Path(str(settings.get("settings_dir", "."))) / path
+    return path
+
+
+def cache_paths(settings: Any, cache_settings: CacheSettings) -> tuple[Path, Path]:
+    """(index file, calibration file) for these settings."""
+    base = data_dir(settings) / "semantic_cache"
+    index = Path(cache_settings.index_file) if cache_settings.index_file else base / "index.npz"
+    calibration = (
+        Path(cache_settings.calibration_file) if cache_settings.calibration_file else base / "calibration.json"
+    )
+    return index, calibration
+
+
+def match_rule(cache_settings: CacheSettings, calibration: Path, embedder: Embedder | None) -> MatchRule:
+    """The calibration file's rule when there is one (an explicitly named file must exist), else plain cosine."""
+    if embedder is None:
+        return MatchRule(cache_settings.similarity_threshold)
+    if calibration.exists():
+        return MatchRule.load(calibration, embedder=embedder.name, dimensions=embedder.dimensions)
+    if cache_settings.calibration_file:
+        raise ConfigurationError(
+            "the calibration file does not exist", key="plugins.semantic_cache.calibration_file", file=str(calibration)
+        )
+    return MatchRule(cache_settings.similarity_threshold, embedder=embedder.name)
+
+
+class SemanticCachePlugin:
+    """One cache bound to one kernel between ``startup`` and ``shutdown``.
+
+    ``clock`` is the wall clock the cache uses for lifetimes; ``embedder`` replaces
+    the one from settings (None: no embedder, exact matches only).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        embedder: Embedder | None = _UNSET,
+        name: str = "semantic_cache_instance",
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.embedder_override = embedder
+        self.cache: SemanticCache | None = None
+        self.kernel: Kernel | None = None
+        self.notices: list[str] = []
+
+    @hookimpl
+    async def startup(self, kernel: Kernel) -> None:
+        settings = CacheSettings.from_mapping(kernel.plugin_settings(PLUGIN_NAME))
+        if self.embedder_override is _UNSET:
+            embedder = await asyncio.to_thread(embedder_from_settings, kernel.settings, settings.embedding)
+        else:
+            embedder = self.embedder_override
+        self.notices = []
+        if embedder is None:
+            self.notices.append("semantic cache: no embedder available, serving exact matches only")
+            log.warning(self.notices[-1])
+        index_path, calibration_path = cache_paths(kernel.settings, settings)
+        await kernel.database.migrate(PLUGIN_NAME, (create_schema,))
+        cache = SemanticCache(
+            settings,
+            CacheStore(kernel.database.engine, kernel.database.write_lock),
+            embedder,
+            rule=match_rule(settings, calibration_path, embedder),
+            metrics=CacheMetrics(kernel.metrics),
+            clock=self.clock,
+            index_path=index_path,
+            catalog=kernel.catalog,
+        )
+        await cache.open()
+        self.cache = cache
+        self.kernel = kernel
+        _active.append(self)
+        log.info(
+            "semantic cache: %d entries, index %s (%s), rule %s at %.4f, embedder %s",
+            len(cache.entries),
+            settings.index,
+            cache.index_status,
+            cache.rule.kind,
+            cache.rule.threshold,
+            embedder.name if embedder else "none",
+        )
+
+    @hookimpl
+    async def shutdown(self, kernel: Kernel) -> None:
+        if self.cache is not None:
+            await self.cache.close()
+        self.cache = None
+        self.kernel = None
+        if self in _active:
+            _active.remove(self)
+
+    @hookimpl(tryfirst=True)
+    async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
+        if self.cache is None:
+            return None
+        return await self.cache.lookup(request, ctx)
+
+    @hookimpl
+    async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+        if self.cache is not None:
+            await self.cache.store_response(request, response, ctx)
+
+    @hookimpl
+    def collect_stats(self) -> dict[str, Any] | None:
+        return None if self.cache is None else self.cache.stats()
+
+    @hookimpl
+    def health_lines(self) -> list[str] | None:
+        if self.cache is None:
+            return None
+        figures = self.cache.stats()
+        lines = [
+            f"semantic cache: {figures['entries']} entries, hit rate {figures['hit_rate']:.1%}, "
+            f"{figures['tokens_saved']} tokens / ${figures['usd_saved']:.4f} saved"
+        ]
+        return lines + self.notices
+
+
+_active: list[SemanticCachePlugin] = []
+_default = SemanticCachePlugin(name=PLUGIN_NAME)
+
+
+def cache_of(kernel: Kernel) -> SemanticCache | None:
+    """The cache running in ``kernel`` (None when the plugin is not loaded there)."""
+    for plugin in reversed(_active):
+        if plugin.kernel is kernel and plugin.cache is not None:
+            return plugin.cache
+    return None
+
+
+@hookimpl
+async def startup(kernel: Kernel) -> None:
+    await _default.startup(kernel)
+
+
+@hookimpl
+async def shutdown(kernel: Kernel) -> None:
+    await _default.shutdown(kernel)
+
+
+@hookimpl(tryfirst=True)
+async def before_llm_call(request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
+    return await _default.before_llm_call(request, ctx)
+
+
+@hookimpl
+async def after_llm_call(request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+    await _default.after_llm_call(request, response, ctx)
+
+
+@hookimpl
+def collect_stats() -> dict[str, Any] | None:
+    return _default.collect_stats()
+
+
+@hookimpl
+def health_lines() -> list[str] | None:
+    return _default.health_lines()
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from intelbot_semantic_cache.cli import cache_group
+
+    cli.add_command(cache_group)
+
+
+@hookimpl
+def discord_loaders() -> Any:
+    from intelbot_semantic_cache.discord_commands import loader
+
+    return loader()

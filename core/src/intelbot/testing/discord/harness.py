@@ -58,7 +58,6 @@ class SlashResult:
     interaction: InteractionRecord
     status: int | None
     reply: InteractionReply | None = None
-    sent_at: float = 0.0
 
     @property
     def callback(self) -> Callback | None:

@@ -12,6 +12,7 @@ as Discord would (see :class:`Pings`). Every request is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,19 @@ class DiscordRest:
         self.channel_messages: list[SentMessage] = []
         self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
         self._messages_by_id: dict[int, SentMessage] = {}
+        self._new_request = asyncio.Event()
+
+    async def wait_for_request(
+        self, matches: Callable[[RecordedRequest], bool], within: float = 10.0
+    ) -> RecordedRequest:
+        """The first recorded request that ``matches``, waiting up to ``within`` seconds for it to arrive."""
+        async with asyncio.timeout(within):
+            while True:
+                found = next((request for request in self.requests if matches(request)), None)
+                if found is not None:
+                    return found
+                await self._new_request.wait()
+                self._new_request.clear()
 
     # -- registration of routes -------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -141,6 +155,7 @@ class DiscordRest:
                     status=response.status,
                 )
             )
+            self._new_request.set()
             return response
 
         return recorded
@@ -248,9 +263,7 @@ class DiscordRest:
             if response_type == CALLBACK_DEFERRED_MESSAGE:
                 flags |= LOADING
             record.callbacks.append(Callback(response_type, now, 200, data))
-            record.original = self._new_message(
-                record.id, "callback", data, request[FILES], flags=flags, channel_id=0
-            )
+            record.original = self._new_message(record.id, "callback", data, request[FILES], flags=flags, channel_id=0)
             if request.query.get("with_response", "").lower() != "true":
                 return web.Response(status=204)
             return web.json_response(

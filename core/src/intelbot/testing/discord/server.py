@@ -42,6 +42,7 @@ class LoopbackDiscord:
         self.signing_key = signing_key or nacl.signing.SigningKey.generate()
         self.public_key_hex = self.signing_key.verify_key.encode().hex()
         self.owner_id = owner_id
+        self.clock = clock
         self.rest = DiscordRest(
             application_id=self.application_id,
             token=self.token,

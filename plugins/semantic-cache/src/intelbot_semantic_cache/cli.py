@@ -1,0 +1,176 @@
+"""``intelbot cache stats|clear|calibrate``: the cache from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from intelbot.embedding import embedder_from_settings
+from intelbot.errors import ConfigurationError
+from intelbot.settings import load_settings, lookup
+from intelbot_semantic_cache.cache import PLUGIN_NAME
+from intelbot_semantic_cache.calibration import calibrate, read_pairs
+from intelbot_semantic_cache.index import INDEX_KINDS
+from intelbot_semantic_cache.plugin import cache_of, cache_paths
+from intelbot_semantic_cache.settings import CacheSettings
+
+NOT_LOADED = "the semantic cache is not loaded (is [default.plugins.semantic_cache] enabled = false?)"
+CURVE_COLUMNS = (
+    "threshold",
+    "hit_rate",
+    "precision",
+    "precision_conservative",
+    "false_hit_rate",
+    "unlabelled_hit_share",
+)
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """The semantic cache: figures, clearing, threshold calibration."""
+
+
+@cache_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats(as_json: bool) -> None:
+    """Print entries, hits, hit rate, latency and savings."""
+    from intelbot.cli import open_kernel, run_async
+
+    async def work() -> dict[str, Any] | None:
+        async with open_kernel() as kernel:
+            cache = cache_of(kernel)
+            return None if cache is None else cache.stats()
+
+    figures = run_async(work)
+    if figures is None:
+        click.echo(NOT_LOADED, err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@cache_group.command("clear")
+@click.option("--guild", "guild_id", type=int, default=None, help="Clear only this guild's entries.")
+def clear(guild_id: int | None) -> None:
+    """Remove cached answers (all of them, or one guild's)."""
+    from intelbot.cli import open_kernel, run_async
+
+    async def work() -> int | None:
+        async with open_kernel() as kernel:
+            cache = cache_of(kernel)
+            if cache is None:
+                return None
+            return await cache.clear(guild_id, everything=guild_id is None)
+
+    removed = run_async(work)
+    if removed is None:
+        click.echo(NOT_LOADED, err=True)
+        sys.exit(1)
+    where = f" of guild {guild_id}" if guild_id is not None else ""
+    click.echo(f"removed {removed} entries{where}")
+
+
+@cache_group.command("calibrate")
+@click.argument("pairs_file", metavar="PAIRS.jsonl", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target-precision", default=0.95, show_default=True, type=click.FloatRange(0.0, 1.0))
+@click.option(
+    "--threshold", type=float, default=None, help="Report the figures at this threshold instead of picking one."
+)
+@click.option("--rule", "rule_kind", type=click.Choice(["learned", "cosine"]), default="learned", show_default=True)
+@click.option(
+    "--holdout",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="Share of the pairs (the last rows) kept for reporting; 0 fits and reports on the same rows.",
+)
+@click.option("--index", type=click.Choice(INDEX_KINDS), default="exact", show_default=True)
+@click.option("--save", is_flag=True, help="Write the rule to the calibration file the plugin reads at start-up.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def calibrate_command(
+    pairs_file: Path,
+    target_precision: float,
+    threshold: float | None,
+    rule_kind: str,
+    holdout: float,
+    index: str,
+    save: bool,
+    as_json: bool,
+) -> None:
+    """Fit and check the match rule on labelled pairs (JSON lines: q1, q2, duplicate 0|1).
+
+    Every q1 goes into a fresh cache, every q2 is looked up; the rule is fitted and
+    its threshold picked on the first rows, the figures come from the held-out rows.
+    """
+    try:
+        pairs = read_pairs(pairs_file)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="PAIRS.jsonl") from None
+    settings = load_settings()
+    try:
+        cache_settings = CacheSettings.from_mapping(lookup(settings.get("plugins") or {}, PLUGIN_NAME, {}) or {})
+    except ConfigurationError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
+    embedder = embedder_from_settings(settings, cache_settings.embedding)
+    if embedder is None:
+        click.echo("no embedder is available (see the warning above); calibration needs one", err=True)
+        sys.exit(2)
+    say = (lambda _message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    try:
+        result = asyncio.run(
+            calibrate(
+                pairs,
+                embedder,
+                rule_kind=rule_kind,
+                target_precision=target_precision,
+                threshold=threshold,
+                holdout=holdout,
+                index=index,
+                progress=say,
+            )
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    report = result.report
+    if save:
+        _, calibration_path = cache_paths(settings, cache_settings)
+        result.rule.save(calibration_path)
+        report["saved_to"] = str(calibration_path)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(format_report(report))
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The curve as a table, then the chosen operating point and the cosine baseline."""
+    lines = ["  ".join(f"{column:>22}" for column in CURVE_COLUMNS)]
+    for row in report["curve"]:
+        lines.append("  ".join(f"{row[column]:>22.4f}" for column in CURVE_COLUMNS))
+    start, end = report["reported_on_rows"]
+    sample = "same rows as fitted (in-sample)" if report["in_sample"] else f"held-out rows {start}..{end - 1}"
+    lines.append("")
+    lines.append(
+        f"rule {report['rule']} at threshold {report['threshold']:.4f} on {sample}: hit rate {report['hit_rate']:.4f}, "
+        f"precision {report['precision']:.4f} (conservative {report['precision_conservative']:.4f}), "
+        f"false hits {report['false_hit_rate']:.4f}, unlabelled share {report['unlabelled_hit_share']:.4f}"
+    )
+    baseline = report.get("baseline_cosine")
+    if baseline and report["rule"] != "cosine":
+        lines.append(
+            f"plain cosine at threshold {baseline['threshold']:.4f} on the same rows: "
+            f"hit rate {baseline['hit_rate']:.4f}, precision {baseline['precision']:.4f}"
+        )
+    if "saved_to" in report:
+        lines.append(f"saved to {report['saved_to']}")
+    return "\n".join(lines)
