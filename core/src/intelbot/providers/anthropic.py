@@ -10,8 +10,6 @@ Every SDK exception becomes a :class:`ProviderError` whose category says what ha
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import anthropic
@@ -20,22 +18,24 @@ from anthropic.types import TextBlock
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
-from intelbot.errors import ErrorCategory, ProviderError
 from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
-    connection_error,
+    SDKExceptions,
+    call_sdk,
     malformed_response,
-    out_of_time,
-    redact,
-    status_error,
-    timeout_error,
     trace_request,
     trace_response,
-    tracing,
 )
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
 NAME = "anthropic"
+SDK_EXCEPTIONS = SDKExceptions(
+    status=anthropic.APIStatusError,
+    timeout=anthropic.APITimeoutError,
+    connection=anthropic.APIConnectionError,
+    validation=anthropic.APIResponseValidationError,
+    base=anthropic.AnthropicError,
+)
 ENV_KEY = "ANTHROPIC_API_KEY"
 
 _STOP_REASONS = {
@@ -103,43 +103,14 @@ class AnthropicProvider:
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """One Messages call; raises ProviderError (never an SDK exception) on failure."""
         seconds = min(timeout, self._config.timeout) if timeout is not None else self._config.timeout
-        try:
-            with tracing() as trace:
-                async with asyncio.timeout(seconds):
-                    message: Any = await self._client.messages.create(**self._params(request, model), timeout=seconds)
-        except anthropic.APIStatusError as error:
-            raise status_error(
-                provider=self.name,
-                model=model.name,
-                status=error.status_code,
-                body=error.body,
-                headers=error.response.headers,
-                request_id=getattr(error, "request_id", None),
-                secrets=self._config.secrets,
-            ) from None
-        except anthropic.APITimeoutError:
-            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
-        except TimeoutError:
-            raise out_of_time(
-                provider=self.name, model=model.name, seconds=seconds, trace=trace, secrets=self._config.secrets
-            ) from None
-        except anthropic.APIConnectionError as error:
-            raise connection_error(
-                provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
-            ) from None
-        except anthropic.APIResponseValidationError as error:
-            raise malformed_response(
-                provider=self.name, model=model.name, reason="schema validation failed", status=error.status_code
-            ) from None
-        except json.JSONDecodeError:
-            raise malformed_response(provider=self.name, model=model.name, reason="the body is not JSON") from None
-        except anthropic.AnthropicError as error:
-            raise ProviderError(
-                f"{self.name} client failed: {type(error).__name__}",
-                category=ErrorCategory.SERVER_ERROR,
-                provider=self.name,
-                model=model.name,
-            ) from None
+        message: Any = await call_sdk(
+            SDK_EXCEPTIONS,
+            lambda: self._client.messages.create(**self._params(request, model), timeout=seconds),
+            provider=self.name,
+            model=model.name,
+            seconds=seconds,
+            secrets=self._config.secrets,
+        )
         return self._response(message, model)
 
     def _response(self, message: Any, model: ModelSpec) -> LLMResponse:

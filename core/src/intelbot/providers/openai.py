@@ -13,8 +13,6 @@ Every SDK exception becomes a :class:`ProviderError` whose category says what ha
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import openai
@@ -22,22 +20,25 @@ from openai.types.chat import ChatCompletion
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
-from intelbot.errors import ConfigurationError, ErrorCategory, ProviderError
+from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
-    connection_error,
+    SDKExceptions,
+    call_sdk,
     malformed_response,
-    out_of_time,
-    redact,
-    status_error,
-    timeout_error,
     trace_request,
     trace_response,
-    tracing,
 )
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
 NAME = "openai"
+SDK_EXCEPTIONS = SDKExceptions(
+    status=openai.APIStatusError,
+    timeout=openai.APITimeoutError,
+    connection=openai.APIConnectionError,
+    validation=openai.APIResponseValidationError,
+    base=openai.OpenAIError,
+)
 ENV_KEY = "OPENAI_API_KEY"
 
 _STOP_REASONS = {
@@ -108,45 +109,14 @@ class OpenAIProvider:
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """One chat completion; raises ProviderError (never an SDK exception) on failure."""
         seconds = min(timeout, self._config.timeout) if timeout is not None else self._config.timeout
-        try:
-            with tracing() as trace:
-                async with asyncio.timeout(seconds):
-                    completion: Any = await self._client.chat.completions.create(
-                        **self._params(request, model), timeout=seconds
-                    )
-        except openai.APIStatusError as error:
-            raise status_error(
-                provider=self.name,
-                model=model.name,
-                status=error.status_code,
-                body=error.body,
-                headers=error.response.headers,
-                request_id=getattr(error, "request_id", None),
-                secrets=self._config.secrets,
-            ) from None
-        except openai.APITimeoutError:
-            raise timeout_error(provider=self.name, model=model.name, seconds=seconds) from None
-        except TimeoutError:
-            raise out_of_time(
-                provider=self.name, model=model.name, seconds=seconds, trace=trace, secrets=self._config.secrets
-            ) from None
-        except openai.APIConnectionError as error:
-            raise connection_error(
-                provider=self.name, model=model.name, reason=redact(error.message, self._config.secrets)
-            ) from None
-        except openai.APIResponseValidationError as error:
-            raise malformed_response(
-                provider=self.name, model=model.name, reason="schema validation failed", status=error.status_code
-            ) from None
-        except json.JSONDecodeError:
-            raise malformed_response(provider=self.name, model=model.name, reason="the body is not JSON") from None
-        except openai.OpenAIError as error:
-            raise ProviderError(
-                f"{self.name} client failed: {type(error).__name__}",
-                category=ErrorCategory.SERVER_ERROR,
-                provider=self.name,
-                model=model.name,
-            ) from None
+        completion: Any = await call_sdk(
+            SDK_EXCEPTIONS,
+            lambda: self._client.chat.completions.create(**self._params(request, model), timeout=seconds),
+            provider=self.name,
+            model=model.name,
+            seconds=seconds,
+            secrets=self._config.secrets,
+        )
         return self._response(completion, model)
 
     def _response(self, completion: Any, model: ModelSpec) -> LLMResponse:

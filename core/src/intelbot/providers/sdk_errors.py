@@ -8,17 +8,20 @@ request object carries the credentials.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from intelbot.errors import ErrorCategory, ProviderError, category_for_status
 
+T = TypeVar("T")
 _MAX_MESSAGE = 300
 _KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{8,}|\bBearer\s+[A-Za-z0-9_\-*.]{8,}")
 
@@ -229,3 +232,68 @@ def out_of_time(
     error.message = f"{error.message}; no retry could be made{within}"
     error.args = (error.message,)
     return error
+
+
+@dataclass(frozen=True, slots=True)
+class SDKExceptions:
+    """The exception classes of one official provider SDK.
+
+    The OpenAI and Anthropic SDKs are generated from the same template, so their
+    hierarchies line up one to one; :func:`call_sdk` translates either through this.
+    """
+
+    status: type[Exception]
+    timeout: type[Exception]
+    connection: type[Exception]
+    validation: type[Exception]
+    base: type[Exception]
+
+
+async def call_sdk(
+    sdk: SDKExceptions,
+    call: Callable[[], Awaitable[T]],
+    *,
+    provider: str,
+    model: str,
+    seconds: float | None,
+    secrets: Iterable[str | None],
+) -> T:
+    """Await ``call()`` within ``seconds``; whatever the SDK raises becomes a categorised ProviderError."""
+    secrets = tuple(secrets)
+    try:
+        with tracing() as trace:
+            async with asyncio.timeout(seconds):
+                return await call()
+    except sdk.timeout:  # before ``connection``: the SDK's timeout error is a connection error
+        raise timeout_error(provider=provider, model=model, seconds=seconds) from None
+    except sdk.status as error:
+        raise status_error(
+            provider=provider,
+            model=model,
+            status=error.status_code,  # type: ignore[attr-defined]
+            body=error.body,  # type: ignore[attr-defined]
+            headers=error.response.headers,  # type: ignore[attr-defined]
+            request_id=getattr(error, "request_id", None),
+            secrets=secrets,
+        ) from None
+    except TimeoutError:
+        raise out_of_time(provider=provider, model=model, seconds=seconds, trace=trace, secrets=secrets) from None
+    except sdk.connection as error:
+        reason = redact(str(getattr(error, "message", "") or type(error).__name__), secrets)
+        raise connection_error(provider=provider, model=model, reason=reason) from None
+    except sdk.validation as error:
+        raise malformed_response(
+            provider=provider,
+            model=model,
+            reason="schema validation failed",
+            status=getattr(error, "status_code", None),
+        ) from None
+    except json.JSONDecodeError:
+        raise malformed_response(provider=provider, model=model, reason="the body is not JSON") from None
+    except sdk.base as error:
+        raise ProviderError(
+            f"{provider} client failed: {type(error).__name__}",
+            category=ErrorCategory.SERVER_ERROR,
+            provider=provider,
+            model=model,
+        ) from None
