@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from intelbot.testing.distributions import install_into
 
 SAMPLE_PLUGIN = Path(__file__).parent / "sample-plugin"
 
@@ -16,23 +17,7 @@ SAMPLE_PLUGIN = Path(__file__).parent / "sample-plugin"
 @pytest.fixture(scope="session")
 def sample_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample plugin distribution, installed with pip into a directory of its own."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(SAMPLE_PLUGIN),
-        ],
-        check=True,
-    )
-    return target
+    return install_into(SAMPLE_PLUGIN, tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture

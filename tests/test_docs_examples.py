@@ -8,29 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from intelbot.testing.distributions import install_into
+
 ROOT = Path(__file__).parents[1]
 
 
 def code_blocks(markdown: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.DOTALL)
-
-
-def pip_install(source: Path, target: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-    )
 
 
 def test_readme_minimal_plugin_installs_and_runs(tmp_path: Path) -> None:
@@ -42,7 +26,7 @@ def test_readme_minimal_plugin_installs_and_runs(tmp_path: Path) -> None:
     (package / "pyproject.toml").write_text(pyproject)
     (package / "intelbot_shout" / "__init__.py").write_text(plugin)
     site = tmp_path / "site"
-    pip_install(package, site)
+    install_into(package, site)
     script = (
         "import asyncio, sys\n"
         "from intelbot import TurnContext\n"
@@ -75,7 +59,7 @@ def test_writing_plugins_walkthrough_passes_its_own_test(tmp_path: Path) -> None
     (project / "src" / "intelbot_blocklist" / "plugin.py").write_text(plugin)
     (project / "tests" / "test_blocklist.py").write_text(test)
     site = tmp_path / "site"
-    pip_install(project, site)
+    install_into(project, site)
     env = {**os.environ, "PYTHONPATH": str(site)}
     result = subprocess.run(
         [
