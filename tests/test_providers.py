@@ -703,3 +703,29 @@ async def test_kernel_raises_the_providers_category(
     assert overloaded.value.category is ErrorCategory.OVERLOADED
     assert (limited.value.category, limited.value.retry_after) == (ErrorCategory.RATE_LIMITED, 3)
     assert len(anthropic_server.requests) == 2
+
+
+async def test_several_openai_compatible_servers_serve_side_by_side(
+    make_kernel: KernelFactory, openai_server: OpenAIServer
+) -> None:
+    async with OpenAIServer() as local:  # a keyless local server, as Ollama or vLLM
+        kernel = await make_kernel(
+            settings={
+                "llm": {"default_model": "gpt-4o-mini"},
+                "providers": {
+                    "openai": openai_server.provider_settings(),
+                    "ollama": {"kind": "openai", "base_url": local.base_url, "requires_key": False, "max_retries": 0},
+                },
+                "models": {"llama3": {"provider": "ollama", "api_model": "llama3.2", "tier": "small"}},
+            }
+        )
+        assert {"openai", "ollama"} <= set(kernel.providers)
+        local.script(Reply("from the local server", input_tokens=5, output_tokens=4))
+        openai_server.script(Reply("from openai", input_tokens=5, output_tokens=4))
+        local_answer = await kernel.ask("hi", TurnContext(), model="llama3")
+        remote_answer = await kernel.ask("hi", TurnContext())
+        assert (local_answer.text, local_answer.provider) == ("from the local server", "ollama")
+        assert local_answer.cost_usd == 0  # the catalog entry gives no price
+        assert (remote_answer.text, remote_answer.provider) == ("from openai", "openai")
+        assert local.requests[0].body["model"] == "llama3.2"
+        assert local.requests[0].api_key == "none"  # a keyless server gets a placeholder, never the OpenAI key

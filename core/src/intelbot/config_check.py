@@ -43,7 +43,9 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
     except ConfigurationError as error:
         problem(error.key or "models", str(error.message).split(" (key")[0])
         catalog = ModelCatalog({})
-    known_providers = set(BUILTIN_PROVIDERS) | set(extra_providers)
+    from intelbot.providers.openai import compatible_servers
+
+    known_providers = set(BUILTIN_PROVIDERS) | set(extra_providers) | set(compatible_servers(settings))
     for spec in catalog.values():
         if spec.provider not in known_providers:
             problem(

@@ -161,9 +161,29 @@ class OpenAIProvider:
         await self._client.close()
 
 
+def compatible_servers(settings: Any) -> list[str]:
+    """Names of ``[providers.<name>]`` tables with ``kind = "openai"``: more OpenAI-compatible servers."""
+    tables = settings.get("providers") or {}
+    return sorted(
+        str(name).lower()
+        for name, table in tables.items()
+        if str(name).lower() != NAME and hasattr(table, "get") and str(_kind(table)).lower() == NAME
+    )
+
+
+def _kind(table: Any) -> Any:
+    return next((value for key, value in table.items() if str(key).lower() == "kind"), None)
+
+
 @hookimpl
 def register_providers(register: Any, settings: Any) -> None:
-    """Register the OpenAI provider when it is configured (see :func:`is_configured`); else nothing."""
-    config = openai_settings(settings)
-    if config.configured:
-        register(OpenAIProvider(config))
+    """Register ``openai`` and every ``kind = "openai"`` server that is configured; skip the others.
+
+    Each compatible server is its own provider, named by its table (``[providers.ollama]``
+    gives provider ``ollama``), with its own client, key (or ``<NAME>_API_KEY``) and base URL.
+    """
+    for name in (NAME, *compatible_servers(settings)):
+        env_var = ENV_KEY if name == NAME else f"{name.upper()}_API_KEY"
+        config = read_sdk_settings(settings, name, env_var=env_var)
+        if config.configured:
+            register(OpenAIProvider(config))
