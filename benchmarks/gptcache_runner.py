@@ -50,7 +50,9 @@ def main() -> int:
     parser.add_argument("--vectors", required=True)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--end", type=int, default=None)
-    parser.add_argument("--threshold", type=float, default=None, help="GPTCache similarity_threshold (default: its own)")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="GPTCache similarity_threshold (default: its own)"
+    )
     arguments = parser.parse_args()
 
     with open(arguments.pairs, encoding="utf-8") as handle:
@@ -61,7 +63,9 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         cache = Cache()
-        data_manager = manager_factory("sqlite,faiss", data_dir=directory, vector_params={"dimension": embedding.dimension})
+        data_manager = manager_factory(
+            "sqlite,faiss", data_dir=directory, vector_params={"dimension": embedding.dimension}
+        )
         init_similar_cache(cache_obj=cache, embedding=embedding, data_manager=data_manager, config=config)
         first_row: dict[str, int] = {}
         for position, row in enumerate(rows):
@@ -71,12 +75,17 @@ def main() -> int:
         lookups = []
         for row in rows:
             seen: list[float] = []
-            answer = get(row["q2"], cache_obj=cache, hit_callback=lambda found, seen=seen: seen.extend(s for _, s in found))
+            answer = get(
+                row["q2"], cache_obj=cache, hit_callback=lambda found, seen=seen: seen.extend(s for _, s in found)
+            )
             if answer is None:
                 lookups.append([-1, 0.0])
             else:
                 lookups.append([int(answer), max(seen) * 4.0 if seen else 0.0])
-    json.dump({"lookups": lookups, "seconds": time.perf_counter() - started, "config_threshold": config.similarity_threshold}, sys.stdout)
+    json.dump(
+        {"lookups": lookups, "seconds": time.perf_counter() - started, "config_threshold": config.similarity_threshold},
+        sys.stdout,
+    )
     return 0
 
 

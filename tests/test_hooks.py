@@ -457,3 +457,47 @@ async def test_per_guild_switch_skips_the_plugin_for_that_guild_only(make_kernel
     await kernel.set_guild_plugin(1, "counts", True)
     await kernel.ask("q", TurnContext(guild_id=1))
     assert seen == [2, 1]
+
+
+async def test_intelbot_order_sorts_within_a_mark(make_kernel: KernelFactory) -> None:
+    calls: list[str] = []
+
+    def marked(name: str, order: int | None, **mark: bool) -> object:
+        class Plugin:
+            @hookimpl(**mark)
+            def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+                calls.append(name)
+
+        plugin = Plugin()
+        plugin.name = name  # type: ignore[attr-defined]
+        if order is not None:
+            plugin.intelbot_order = order  # type: ignore[attr-defined]
+        return plugin
+
+    kernel = await make_kernel(
+        plugins=[
+            marked("veto", 100, trylast=True),
+            marked("router", None, trylast=True),
+            marked("memory", None),
+            marked("cache", None, tryfirst=True),
+            marked("early_router", -5, trylast=True),
+        ]
+    )
+    await kernel.ask("order", TurnContext())
+    assert calls == ["cache", "memory", "early_router", "router", "veto"]
+
+
+async def test_an_object_given_directly_is_registered_even_when_an_entry_point_of_that_name_is_off(
+    sample_plugin: object, make_kernel: KernelFactory
+) -> None:
+    class Named:
+        name = "sample"  # the installed sample plugin's entry-point name, not selected here: blocked
+
+        @hookimpl
+        def collect_stats(self) -> dict[str, int]:
+            return {"given directly": 1}
+
+    kernel = await make_kernel(plugins=[Named()])
+    info = next(info for info in kernel.plugins if info.name == "sample" and info.distribution is None)
+    assert info.loaded and info.hooks == ["collect_stats"]
+    assert (await kernel.stats())["sample"] == {"given directly": 1}

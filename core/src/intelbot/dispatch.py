@@ -24,6 +24,9 @@ from intelbot.errors import CallRejected
 log = logging.getLogger("intelbot.hooks")
 
 FailureListener = Callable[[str, str], None]
+ORDER_ATTRIBUTE = "intelbot_order"
+"""A plugin may set ``intelbot_order = N`` (module or object attribute) to run later (higher)
+or earlier (lower) than others of the same mark; the default is 0."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +42,9 @@ class HookDispatcher:
     """Calls hook implementations in order, awaits results, isolates failures.
 
     Call order: ``tryfirst`` implementations, then unmarked ones, then ``trylast``;
-    within a group, in plugin registration order (the loader registers third-party
-    plugins alphabetically before built-ins run). A plugin disabled for a guild
+    within a mark, by the plugin's ``intelbot_order`` (default 0, lower first), then in
+    registration order (objects given directly, then installed plugins alphabetically,
+    then built-ins). A plugin disabled for a guild
     (``disabled_for_guild``) is skipped for turns of that guild.
     """
 
@@ -62,11 +66,14 @@ class HookDispatcher:
         if cached is not None:
             return cached
         caller = getattr(self.manager.hook, hook, None)
-        found: list[Implementation] = []
+        ranked: list[tuple[int, int, Implementation]] = []
         if caller is not None:
             for impl in reversed(caller.get_hookimpls()):
-                found.append(Implementation(impl.plugin_name, impl.function, tuple(impl.argnames)))
-        result = tuple(found)
+                mark = 0 if impl.tryfirst else 2 if impl.trylast else 1
+                order = int(getattr(impl.plugin, ORDER_ATTRIBUTE, 0))
+                ranked.append((mark, order, Implementation(impl.plugin_name, impl.function, tuple(impl.argnames))))
+        ranked.sort(key=lambda item: (item[0], item[1]))  # stable: registration order breaks ties
+        result = tuple(item[2] for item in ranked)
         self._cache[hook] = result
         return result
 

