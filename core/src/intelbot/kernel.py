@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from dynaconf import Dynaconf
@@ -46,6 +46,8 @@ log = logging.getLogger("intelbot.kernel")
 TRACE_ENV = "INTELBOT_TRACE_HOOKS"
 OFFLINE_MODEL = "echo"
 BACKSTOP_SECONDS = 0.5
+AlertSender = Callable[[str, int | None], Awaitable[None]]
+"""``await sender(message, channel_id)``: deliver an operator alert (a front end adds one)."""
 KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
 
 
@@ -74,6 +76,7 @@ class Kernel:
         self.call_timeout = float(lookup(llm, "timeout_seconds", 60.0))
         self.turn_timeout = float(lookup(llm, "turn_timeout_seconds", 120.0))
         self.max_attempts = int(lookup(llm, "max_attempts", 4))
+        self.alert_senders: list[AlertSender] = []
         self._running = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -388,6 +391,22 @@ class Kernel:
         for _plugin, result in await self.dispatch.call_all("health_lines"):
             lines.extend(str(line) for line in result)
         return lines
+
+    async def alert(self, message: str, *, channel_id: int | None = None) -> int:
+        """Deliver an operator alert to every sender in ``alert_senders``; return how many delivered it.
+
+        Plugins raise alerts (a provider failing, say); front ends deliver them (the Discord
+        front end posts to ``channel_id``, with no mentions). A failing sender is logged.
+        """
+        delivered = 0
+        for sender in list(self.alert_senders):
+            try:
+                await sender(message, channel_id)
+            except Exception as error:  # noqa: BLE001 - an alert must never break the caller
+                log.error("alert sender failed: %s", type(error).__name__)
+                continue
+            delivered += 1
+        return delivered
 
     # -- per-guild plugin switches ---------------------------------------------------------------
 

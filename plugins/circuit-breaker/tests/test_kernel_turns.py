@@ -287,12 +287,20 @@ async def test_alerts_reach_the_optional_channel_sender_and_a_failing_sender_is_
     def broken(alert: Alert, channel_id: int | None) -> None:
         raise RuntimeError("discord is down")
 
+    through_kernel: list[tuple[str, int | None]] = []
+
+    async def front_end(message: str, channel_id: int | None) -> None:  # as the Discord front end does
+        through_kernel.append((message, channel_id))
+
     plugin.add_alert_sender(broken)
     plugin.add_alert_sender(post)
+    kernel.alert_senders.append(front_end)
     openai_server.script(Status(500), Reply("recovered"))
     assert (await kernel.ask("hi", TurnContext())).text == "recovered"
-    await asyncio.sleep(0)  # let the sender's task run
+    await asyncio.sleep(0.01)  # let the senders' tasks run
     assert received == [("new_category", "openai", "server_error", 4242)]
+    assert len(through_kernel) == 1 and through_kernel[0][1] == 4242
+    assert "openai" in through_kernel[0][0] and "server_error" in through_kernel[0][0]
     assert (
         metric(
             kernel,

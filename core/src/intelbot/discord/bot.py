@@ -178,8 +178,18 @@ class DiscordFrontEnd:
             for command in set(self.client.registered_commands) - before:
                 self.command_owners[command] = plugin
 
+    async def post_alert(self, message: str, channel_id: int | None) -> None:
+        """Kernel alert sender: post ``message`` to ``channel_id`` (nothing without one), pinging nobody."""
+        if channel_id is None:
+            return
+        await self.app.rest.create_message(
+            channel_id, message[:2000], mentions_everyone=False, user_mentions=False, role_mentions=False
+        )
+
     async def _on_started(self, _event_or_app: object) -> None:
         await self.client.start()
+        if self.post_alert not in self.kernel.alert_senders:
+            self.kernel.alert_senders.append(self.post_alert)
         application = await self.app.rest.fetch_application()
         self.services.owner_ids.add(int(application.owner.id))
         if application.team is not None:
@@ -188,6 +198,8 @@ class DiscordFrontEnd:
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Let running commands finish (up to ``grace`` seconds), then disconnect."""
+        if self.post_alert in self.kernel.alert_senders:
+            self.kernel.alert_senders.remove(self.post_alert)
         if not await self.tracker.wait_idle(grace):
             log.warning("stopping with %d command(s) still running", self.tracker.in_flight)
         await self.client.stop()

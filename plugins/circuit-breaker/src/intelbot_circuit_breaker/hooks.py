@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -129,6 +130,7 @@ class CircuitBreakerPlugin:
     def startup(self, kernel: Kernel) -> None:
         config = self.given_config or PluginConfig.from_settings(kernel.plugin_settings(NAME))
         self.configure(config, kernel.catalog, kernel.metrics, providers=set(kernel.providers))
+        self.add_alert_sender(partial(_through_kernel, kernel))
         if config.set_provider_max_retries:
             for provider in kernel.providers.values():
                 disable = getattr(provider, "disable_sdk_retries", None)
@@ -406,6 +408,11 @@ class CircuitBreakerPlugin:
             task = asyncio.ensure_future(_logged(result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+async def _through_kernel(kernel: Kernel, alert: Alert, channel_id: int | None) -> None:
+    """Deliver ``alert`` through the kernel's alert senders (the Discord front end posts it)."""
+    await kernel.alert(alert.message, channel_id=channel_id)
 
 
 async def _logged(awaitable: Awaitable[None]) -> None:
