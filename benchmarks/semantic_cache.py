@@ -6,6 +6,7 @@ Run with the project's environment (one command prints every table)::
     .venv/bin/python benchmarks/semantic_cache.py quality PAIRS.jsonl [--json]
     .venv/bin/python benchmarks/semantic_cache.py scale [--sizes 10000,100000,1000000] [--json]
     .venv/bin/python benchmarks/semantic_cache.py turn [--latency-ms 800] [--json]
+    .venv/bin/python benchmarks/semantic_cache.py render RESULT.json [...]   # tables of saved --json output
 
 ``quality`` follows the protocol of ``intelbot_semantic_cache.calibration`` (the same
 code ``intelbot cache calibrate`` runs): the first half of the pairs file fits the
@@ -153,7 +154,8 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
     half = len(pairs) // 2
     fit_pairs, report_pairs = pairs[:half], pairs[half:]
     embedder, vectors_path, embed_seconds = await pair_embedder(pairs_path, pairs)
-    log(f"vectors: {vectors_path} ({'computed in %.0f s' % embed_seconds if embed_seconds else 'from cache'})")
+    origin = f"computed in {embed_seconds:.0f} s" if embed_seconds else "from cache"
+    log(f"vectors: {vectors_path} ({origin})")
     vectors = await embed_all(embedder, pairs)
     report_groups = QuestionGroups(report_pairs)
     rows: list[dict[str, Any]] = []
@@ -182,7 +184,7 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
     reference = [figures(pairs, all_cosine, all_groups, threshold) for threshold in (0.96, 0.98)]
 
     gptcache: dict[str, Any] = {"available": False}
-    if gptcache_python is not None and gptcache_python.exists():
+    if gptcache_python is not None and os.path.exists(gptcache_python):  # noqa: ASYNC240
         log("GPTCache: default threshold on the second half")
         default_raw = run_gptcache(gptcache_python, pairs_path, vectors_path, half, len(pairs), None)
         default_lookups = gptcache_lookups(report_pairs, default_raw)
@@ -308,6 +310,39 @@ def scale(sizes: Sequence[int], dimensions: int, queries: int, log: Any) -> dict
 
 # -- turn latency -------------------------------------------------------------------------------
 
+TOPICS = [
+    "volcanoes",
+    "banking",
+    "violins",
+    "glaciers",
+    "taxation",
+    "poetry",
+    "steam-engines",
+    "saffron",
+    "rugby",
+    "satellites",
+    "chess",
+    "vaccines",
+    "bridges",
+    "jazz",
+    "deserts",
+    "origami",
+    "cheese",
+    "elections",
+    "spiders",
+    "tattoos",
+    "sailing",
+    "coffee",
+    "dinosaurs",
+    "marathons",
+    "pottery",
+    "submarines",
+    "libraries",
+    "tea",
+    "windmills",
+    "perfume",
+]
+
 
 async def turn_latency(latency_ms: float, turns: int, log: Any) -> dict[str, Any]:
     from intelbot import TurnContext
@@ -327,8 +362,9 @@ async def turn_latency(latency_ms: float, turns: int, log: Any) -> dict[str, Any
         )
         kernel = await Kernel.start(settings, load_plugins=["semantic_cache"])
         try:
-            questions = [f"What is the population of city number {number}?" for number in range(turns)]
-            paraphrases = [f"How many people live in city number {number}?" for number in range(turns)]
+            chosen = (TOPICS * (turns // len(TOPICS) + 1))[:turns]
+            questions = [f"Can you explain the history of {topic}?" for topic in chosen]
+            paraphrases = [f"Please explain the history of {topic}." for topic in chosen]
             timings: dict[str, list[float]] = {"miss": [], "exact_hit": [], "semantic_hit": []}
             sources: dict[str, list[str]] = {"miss": [], "exact_hit": [], "semantic_hit": []}
             for kind, texts in (("miss", questions), ("exact_hit", questions), ("semantic_hit", paraphrases)):
@@ -362,7 +398,8 @@ async def turn_latency(latency_ms: float, turns: int, log: Any) -> dict[str, Any
 def quality_table(result: dict[str, Any]) -> str:
     start, end = result["report_rows"]
     lines = [
-        f"Quality: {result['pairs']} labelled pairs, thresholds picked on rows 0..{start - 1} for precision {result['target_precision']},"
+        f"Quality: {result['pairs']} labelled pairs, thresholds picked on rows 0..{start - 1} "
+        f"for precision {result['target_precision']},"
         f" figures on rows {start}..{end - 1} ({result['embedder']})",
         "| method | threshold | hit rate | precision | precision (conservative) | false-hit rate | unlabelled share |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -375,7 +412,8 @@ def quality_table(result: dict[str, Any]) -> str:
     for reference in result["reference_all_rows_plain_cosine"]:
         lines.append(
             f"| (reference) plain cosine, all rows | {reference['threshold']:.4f} | {reference['hit_rate']:.4f} | "
-            f"{reference['precision']:.4f} | {reference['precision_conservative']:.4f} | {reference['false_hit_rate']:.4f} | "
+            f"{reference['precision']:.4f} | {reference['precision_conservative']:.4f} | "
+            f"{reference['false_hit_rate']:.4f} | "
             f"{reference['unlabelled_hit_share']:.4f} |"
         )
     return "\n".join(lines)
@@ -390,26 +428,30 @@ def scale_table(result: dict[str, Any]) -> str:
     ]
     for row in result["results"]:
         lines.append(
-            f"| {row['entries']} | {row['kind']} | {row['p50_ms']:.4f} | {row['p99_ms']:.4f} | {row['recall_at_1']:.4f} | "
+            f"| {row['entries']} | {row['kind']} | {row['p50_ms']:.4f} | {row['p99_ms']:.4f} | "
+            f"{row['recall_at_1']:.4f} | "
             f"{row['bytes_per_entry']:.0f} | {row['build_s']:.1f} |"
         )
     vector = result["vector_bytes"]
     lines.append(
-        f"Vector bytes per entry: float32 {vector['float32']}, int8 {vector['int8']} ({vector['int8'] / vector['float32']:.0%})."
+        f"Vector bytes per entry: float32 {vector['float32']}, int8 {vector['int8']} "
+        f"({vector['int8'] / vector['float32']:.0%})."
     )
     return "\n".join(lines)
 
 
 def turn_table(result: dict[str, Any]) -> str:
     lines = [
-        f"Turn latency through the kernel (echo model at {result['provider_latency_ms']:.0f} ms, {result['turns_per_kind']} turns each)",
+        f"Turn latency through the kernel (echo model at {result['provider_latency_ms']:.0f} ms, "
+        f"{result['turns_per_kind']} turns each)",
         "| turn | p50 ms | p99 ms | served as intended |",
         "|---|---:|---:|---:|",
     ]
     for kind in ("miss", "exact_hit", "semantic_hit"):
         row = result[kind]
         lines.append(
-            f"| {kind.replace('_', ' ')} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['served_as_intended']:.0%} |"
+            f"| {kind.replace('_', ' ')} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['served_as_intended']:.0%} |"
         )
     return "\n".join(lines)
 
@@ -432,31 +474,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--turns", type=int, default=20)
     for command in commands.choices.values():
         command.add_argument("--json", action="store_true", help="print one JSON object")
+    render = commands.add_parser("render", help="print the tables of saved --json results (merged in order)")
+    render.add_argument("results", type=Path, nargs="+")
     arguments = parser.parse_args(argv)
+    if arguments.command == "render":
+        merged: dict[str, Any] = {}
+        for path in arguments.results:
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+        print("\n\n".join(render_tables(merged)))
+        return 0
     log = (
         (lambda _message: None)
         if arguments.json
         else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     )
     result: dict[str, Any] = {}
-    tables: list[str] = []
     if arguments.command in ("all", "quality"):
         if not arguments.pairs.is_file():
             parser.error(f"no such pairs file: {arguments.pairs}")
         result["quality"] = asyncio.run(quality(arguments.pairs, arguments.gptcache_python, log))
-        tables.append(quality_table(result["quality"]))
     if arguments.command in ("all", "scale"):
         sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
         result["scale"] = scale(sizes, arguments.dimensions, arguments.queries, log)
-        tables.append(scale_table(result["scale"]))
     if arguments.command in ("all", "turn"):
         result["turn"] = asyncio.run(turn_latency(arguments.latency_ms, arguments.turns, log))
-        tables.append(turn_table(result["turn"]))
     if arguments.json:
         print(json.dumps(result, sort_keys=True))
     else:
-        print("\n\n".join(tables))
+        print("\n\n".join(render_tables(result)))
     return 0
+
+
+def render_tables(result: dict[str, Any]) -> list[str]:
+    tables = []
+    if "quality" in result:
+        tables.append(quality_table(result["quality"]))
+    if "scale" in result:
+        tables.append(scale_table(result["scale"]))
+    if "turn" in result:
+        tables.append(turn_table(result["turn"]))
+    return tables
 
 
 if __name__ == "__main__":

@@ -95,3 +95,42 @@ def test_bad_mode_in_settings_toml_names_the_file(tmp_path: Path) -> None:
     assert raised.value.key == "discord.mode"
     assert str(tmp_path / "settings.toml") in str(raised.value)
     assert "sekrit" not in str(raised.value)
+
+
+async def test_replicas_share_each_users_window_through_redis() -> None:
+    import os
+    import uuid
+
+    import redis.asyncio
+
+    from intelbot.discord.guards import RedisSlidingWindowLimit
+
+    url = os.environ.get("INTELBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"intelbot-test:{uuid.uuid4().hex}"
+    clock = ManualClock(start=1_700_000_000.0)
+    replicas = [
+        RedisSlidingWindowLimit(redis.asyncio.Redis.from_url(url), 2, 10.0, prefix=prefix, clock=clock)
+        for _ in range(2)
+    ]
+    try:
+        first, second = (Guards(SETTINGS, _no_spend, rate=replica) for replica in replicas)
+        assert await first.check_rate(7) is None
+        clock.advance(4)
+        assert await second.check_rate(7) is None
+        refused = await first.check_rate(7)  # the third call within 10 s, whichever replica gets it
+        assert refused is not None and "Try again in 6 s" in refused
+        assert await second.check_rate(8) is None  # other users have their own window
+        clock.advance(6)
+        assert await second.check_rate(7) is None
+        assert await replicas[0].acquire(7) == pytest.approx(4.0)
+    finally:
+        cleanup = replicas[0].client
+        keys = [key async for key in cleanup.scan_iter(f"{prefix}:*")]
+        if keys:
+            await cleanup.delete(*keys)
+        for replica in replicas:
+            await replica.aclose()
+
+
+async def _no_spend(guild_id: int, since: datetime) -> float:
+    return 0.0

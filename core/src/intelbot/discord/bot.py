@@ -25,7 +25,7 @@ import lightbulb
 from intelbot.discord import replies
 from intelbot.discord.commands import LOADERS
 from intelbot.discord.config import DiscordSettings
-from intelbot.discord.guards import Guards
+from intelbot.discord.guards import Guards, RedisSlidingWindowLimit
 from intelbot.discord.services import DiscordServices
 from intelbot.discord.tracker import CommandTracker
 from intelbot.kernel import Kernel
@@ -80,7 +80,14 @@ class DiscordFrontEnd:
         self.kernel = kernel
         self.config = config
         self.tracker = CommandTracker()
-        self.guards = Guards(config, self._spent_since, clock=clock)
+        shared_window = (
+            RedisSlidingWindowLimit.from_url(
+                config.rate_limit_redis_url, config.rate_limit_requests, config.rate_limit_window_seconds
+            )
+            if config.rate_limit_redis_url
+            else None
+        )
+        self.guards = Guards(config, self._spent_since, clock=clock, rate=shared_window)
         self.services = DiscordServices(kernel, config, self.guards, self.tracker, set(config.owner_ids))
         self.app: hikari.GatewayBot | hikari.RESTBot = self._build_app()
         self.command_owners: dict[object, str] = {}
@@ -203,6 +210,8 @@ class DiscordFrontEnd:
         if not await self.tracker.wait_idle(grace):
             log.warning("stopping with %d command(s) still running", self.tracker.in_flight)
         await self.client.stop()
+        if isinstance(self.guards.rate, RedisSlidingWindowLimit):
+            await self.guards.rate.aclose()
         if not self.app.is_alive:
             return
         try:

@@ -16,6 +16,7 @@ Keys (all optional except ``token`` to start Discord at all)::
     daily_guild_cap_usd = 0.0   # per-guild spending cap per UTC day; 0 = no cap
     rate_limit_requests = 5     # per user, within rate_limit_window_seconds; 0 = no limit
     rate_limit_window_seconds = 60.0
+    rate_limit_redis_url = ""   # share each user's window between replicas through Redis
 
 The token is a secret: ``token`` in ``.secrets.toml`` or ``INTELBOT_DISCORD__TOKEN``.
 """
@@ -50,6 +51,7 @@ class DiscordSettings:
     daily_guild_cap_usd: float = 0.0
     rate_limit_requests: int = 5
     rate_limit_window_seconds: float = 60.0
+    rate_limit_redis_url: str | None = None
 
     def __repr__(self) -> str:
         return f"DiscordSettings(mode={self.mode!r}, application_id={self.application_id}, token='***')"
@@ -110,6 +112,7 @@ class DiscordSettings:
             daily_guild_cap_usd=read("daily_guild_cap_usd", float, 0.0),
             rate_limit_requests=read("rate_limit_requests", int, 5),
             rate_limit_window_seconds=read("rate_limit_window_seconds", float, 60.0),
+            rate_limit_redis_url=read("rate_limit_redis_url", str, None),
         )
         for key in ("max_question_chars", "attach_after_chars", "rate_limit_window_seconds"):
             if getattr(config, key) <= 0:

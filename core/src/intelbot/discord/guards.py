@@ -1,18 +1,22 @@
 """Checks made before any LLM call from Discord: question, per-user rate, per-guild daily spend.
 
 Each check returns None when the call may go on, or the message to show the
-user (ephemerally) when it may not. The rate limit is a sliding window kept in
-this process. The spending cap is read from the usage ledger, so it holds across
+user (ephemerally) when it may not. The rate limit is a sliding window, kept in
+this process, or in Redis (``discord.rate_limit_redis_url``) so that replicas
+behind a load balancer share each user's window. The spending cap is read from the usage ledger, so it holds across
 restarts and replicas: a guild that has spent ``daily_guild_cap_usd`` or more
 since 00:00 UTC is refused until the next UTC day.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from intelbot.discord.config import DiscordSettings
 
@@ -43,6 +47,68 @@ class SlidingWindowLimit:
         return None
 
 
+class RateWindow(Protocol):
+    """A per-key sliding window: ``acquire`` counts one event, or says how long to wait (sync or async)."""
+
+    def acquire(self, key: int) -> float | Awaitable[float | None] | None: ...
+
+
+_ACQUIRE_SCRIPT = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, math.ceil(window * 1000))
+return false
+"""
+
+
+class RedisSlidingWindowLimit:
+    """The same window as :class:`SlidingWindowLimit`, kept in Redis and shared by every replica.
+
+    One sorted set per key (event time as score), trimmed, counted and added to in one
+    Lua script, so concurrent replicas never both take the last place. ``clock`` is wall
+    time (``time.time``): replicas must agree on it.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        limit: int,
+        window: float,
+        *,
+        prefix: str = "intelbot:discord:rate",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.limit = limit
+        self.window = window
+        self.prefix = prefix
+        self.clock = clock
+        self._script = client.register_script(_ACQUIRE_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, limit: int, window: float, **options: Any) -> RedisSlidingWindowLimit:
+        import redis.asyncio
+
+        return cls(redis.asyncio.Redis.from_url(url), limit, window, **options)
+
+    async def acquire(self, key: int) -> float | None:
+        """Count one event for ``key``; return None when allowed, else seconds until one would be."""
+        if self.limit <= 0:
+            return None
+        wait = await self._script(
+            keys=[f"{self.prefix}:{key}"], args=[self.clock(), self.window, self.limit, uuid.uuid4().hex]
+        )
+        return None if wait is None else float(wait)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
 class Guards:
     """The checks of one Discord front end, configured from :class:`DiscordSettings`."""
 
@@ -53,9 +119,12 @@ class Guards:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rate: RateWindow | None = None,
     ) -> None:
         self.config = config
-        self.rate = SlidingWindowLimit(config.rate_limit_requests, config.rate_limit_window_seconds, clock=clock)
+        self.rate: RateWindow = rate or SlidingWindowLimit(
+            config.rate_limit_requests, config.rate_limit_window_seconds, clock=clock
+        )
         self._spent_since = spent_since
         self._now = now
 
@@ -70,9 +139,11 @@ class Guards:
             )
         return None
 
-    def check_rate(self, user_id: int) -> str | None:
+    async def check_rate(self, user_id: int) -> str | None:
         """Count one request for ``user_id``; refuse when the sliding window is full."""
         wait = self.rate.acquire(user_id)
+        if inspect.isawaitable(wait):
+            wait = await wait
         if wait is None:
             return None
         return (

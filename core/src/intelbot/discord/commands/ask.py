@@ -37,7 +37,7 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
 
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
-        refusal = services.guards.check_question(self.question) or services.guards.check_rate(int(ctx.user.id))
+        refusal = services.guards.check_question(self.question) or await services.guards.check_rate(int(ctx.user.id))
         if refusal is not None:
             await replies.tell(ctx, refusal)
             return
