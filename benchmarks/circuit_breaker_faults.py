@@ -24,8 +24,17 @@ Both systems work on the same compressed time scale: a 1 s call timeout, and 2 s
 for the breaker's first wait in open state and for LiteLLM's ``cooldown_time``.
 
 Run: ``.venv/bin/python benchmarks/circuit_breaker_faults.py`` (a table) or with
-``--json`` (one JSON object). LiteLLM comes from benchmarks/requirements-litellm.txt;
-without it only intelbot runs. ``--quick`` runs shorter scenarios.
+``--json`` (one JSON object). ``--quick`` runs shorter scenarios.
+
+LiteLLM lives in the benchmark's own environment, never in the main ``.venv``::
+
+    python3 -m venv benchmarks/.venv-litellm
+    benchmarks/.venv-litellm/bin/pip install -e core -e plugins/circuit-breaker -r benchmarks/requirements-litellm.txt
+
+When ``benchmarks/.venv-litellm`` exists, the LiteLLM side of each scenario runs there,
+in a subprocess (this script again, with ``--system litellm --json``), and its figures
+join the same table. Without it, LiteLLM runs in this process if it can be imported
+here; otherwise only intelbot runs and the script says how to create the environment.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import logging
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,22 +59,23 @@ from typing import Any
 
 from intelbot.contract import TurnContext
 from intelbot.errors import CallRejected, IntelbotError
+from intelbot.testing.anthropic_server import ANTHROPIC_TEST_KEY, AnthropicServer
 from intelbot.testing.kernels import KernelFactory
-from intelbot.testing.llm_servers import (
-    ANTHROPIC_TEST_KEY,
-    OPENAI_TEST_KEY,
-    AnthropicServer,
-    Hang,
-    LoopbackLLMServer,
-    Outcome,
-    RecordedRequest,
-    Reply,
-    Status,
-)
+from intelbot.testing.loopback_server import LoopbackLLMServer
+from intelbot.testing.openai_server import OPENAI_TEST_KEY
+from intelbot.testing.scripted_replies import Hang, Outcome, RecordedRequest, Reply, Status
 from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
 
 CALL_TIMEOUT = 1.0
 BREAKER_WAIT = 2.0
+SYSTEMS = ("intelbot", "litellm")
+SCRIPT = Path(__file__).resolve()
+LITELLM_VENV = SCRIPT.parent / ".venv-litellm"
+LITELLM_PYTHON = LITELLM_VENV / "bin" / "python"
+LITELLM_SETUP = (
+    "python3 -m venv benchmarks/.venv-litellm && benchmarks/.venv-litellm/bin/pip install "
+    "-e core -e plugins/circuit-breaker -r benchmarks/requirements-litellm.txt"
+)
 
 Ask = Callable[[str], Awaitable[str]]
 
@@ -375,6 +386,62 @@ def litellm_available() -> bool:
     return importlib.util.find_spec("litellm") is not None
 
 
+def in_litellm_venv() -> bool:
+    """True when this interpreter is the one of ``benchmarks/.venv-litellm``."""
+    return Path(sys.prefix).resolve() == LITELLM_VENV.resolve()
+
+
+def litellm_runner(args: argparse.Namespace) -> tuple[Callable[[Scenario, float], Awaitable[Figures]] | None, str]:
+    """How to run the LiteLLM side: in benchmarks/.venv-litellm (a subprocess), here, or not at all (and why)."""
+    if in_litellm_venv() or args.system == ["litellm"]:
+        return (run_litellm, "in process") if litellm_available() else (None, "litellm is not importable here")
+    if LITELLM_PYTHON.exists():
+
+        async def elsewhere(scenario: Scenario, spacing: float) -> Figures:
+            return await run_litellm_in_venv(scenario, spacing, quick=args.quick)
+
+        return elsewhere, f"in {LITELLM_VENV}"
+    if litellm_available():
+        return run_litellm, "in process (benchmarks/.venv-litellm does not exist)"
+    return None, f"LiteLLM not installed; create its environment with: {LITELLM_SETUP}"
+
+
+def _litellm_version_in_venv() -> str | None:
+    result = subprocess.run(
+        [str(LITELLM_PYTHON), "-c", "from importlib.metadata import version; print(version('litellm'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+async def run_litellm_in_venv(scenario: Scenario, spacing: float, *, quick: bool) -> Figures:
+    """Run one scenario's LiteLLM side with benchmarks/.venv-litellm/bin/python and read its JSON figures."""
+    command = [
+        str(LITELLM_PYTHON),
+        str(SCRIPT),
+        "--json",
+        "--system",
+        "litellm",
+        "--scenario",
+        scenario.name,
+        "--spacing-ms",
+        str(spacing * 1000),
+    ]
+    if quick:
+        command.append("--quick")
+    child = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await child.communicate()
+    if child.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"LiteLLM run in {LITELLM_VENV} failed ({child.returncode}): " + " | ".join(tail))
+    report = json.loads(out.decode())
+    return Figures(**report["results"][scenario.name]["litellm"])
+
+
 def fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None or value != value else format(value, pattern)
 
@@ -419,9 +486,21 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     spacing = args.spacing_ms / 1000
-    systems: list[tuple[str, Callable[[Scenario, float], Awaitable[Figures]]]] = [("intelbot", run_intelbot)]
-    if litellm_available() and not args.no_litellm:
-        systems.append(("litellm", run_litellm))
+    wanted = args.system or (["intelbot"] if args.no_litellm else list(SYSTEMS))
+    systems: list[tuple[str, Callable[[Scenario, float], Awaitable[Figures]]]] = []
+    if "intelbot" in wanted:
+        systems.append(("intelbot", run_intelbot))
+    litellm_note = "not requested"
+    litellm_version: str | None = None
+    if "litellm" in wanted:
+        runner, litellm_note = litellm_runner(args)
+        if runner is not None:
+            systems.append(("litellm", runner))
+            litellm_version = _litellm_version_in_venv() if runner is not run_litellm else _version("litellm")
+        elif args.system == ["litellm"]:
+            raise SystemExit(f"cannot run LiteLLM: {litellm_note}")
+        if not args.json:
+            print(f"litellm: {litellm_note}", file=sys.stderr)
     chosen = [item for item in scenarios(0.5 if args.quick else 1.0) if not args.scenario or item.name in args.scenario]
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in chosen:
@@ -437,7 +516,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "call_timeout_s": CALL_TIMEOUT,
         "breaker_wait_s": BREAKER_WAIT,
         "systems": [system for system, _ in systems],
-        "litellm_version": _version("litellm"),
+        "litellm_version": litellm_version,
+        "litellm_runs": litellm_note,
         "results": results,
     }
 
@@ -458,6 +538,12 @@ def main() -> None:
     parser.add_argument("--spacing-ms", type=float, default=40.0, help="time between turn arrivals (default 40)")
     parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--no-litellm", action="store_true", help="run intelbot only")
+    parser.add_argument(
+        "--system",
+        action="append",
+        choices=SYSTEMS,
+        help="run only this system (repeatable; the LiteLLM subprocess uses --system litellm)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpx2", "intelbot"):
@@ -467,8 +553,8 @@ def main() -> None:
         print(json.dumps(report, indent=None, sort_keys=True))
     else:
         print(table(report["results"]))
-        if not litellm_available():
-            print("\nLiteLLM not installed: pip install -r benchmarks/requirements-litellm.txt")
+        if "litellm" not in report["systems"] and not args.no_litellm and args.system is None:
+            print(f"\nLiteLLM was not run ({report['litellm_runs']}).")
 
 
 if __name__ == "__main__":

@@ -264,7 +264,7 @@ def time_searches(index: VectorIndex, queries: np.ndarray, expected: np.ndarray,
     }
 
 
-def scale(sizes: Sequence[int], dimensions: int, queries: int, log: Any) -> dict[str, Any]:
+def scale(sizes: Sequence[int], dimensions: int, queries: int, efs: Sequence[int], log: Any) -> dict[str, Any]:
     results = []
     for size in sizes:
         log(f"{size} random unit vectors of {dimensions} dimensions")
@@ -283,15 +283,17 @@ def scale(sizes: Sequence[int], dimensions: int, queries: int, log: Any) -> dict
         log(f"  built in {graph_build:.1f} s")
         hybrid = HybridIndex(dimensions, switch_at=min(size - 1, 20_000))
         hybrid.exact, hybrid.graph = exact, graph  # the same structures the hybrid index builds itself
-        for kind, index, build in (
-            ("exact", exact, exact_build),
-            ("approximate", graph, graph_build),
-            ("hybrid", hybrid, graph_build),
-        ):
-            figures_ = time_searches(index, probe, rows)
+        runs: list[tuple[str, VectorIndex, float, int | None]] = [("exact", exact, exact_build, None)]
+        for breadth in efs:
+            runs += [("approximate", graph, graph_build, breadth), ("hybrid", hybrid, graph_build, breadth)]
+        for kind, index, build, ef in runs:
+            if ef is not None:
+                graph.expansion_search = ef
+            figures_: dict[str, Any] = dict(time_searches(index, probe, rows))
             figures_.update(
                 {
                     "kind": kind,
+                    "ef": ef,
                     "entries": size,
                     "build_s": round(build, 2),
                     "bytes_per_entry": round(index.memory_bytes() / size, 1),
@@ -423,12 +425,13 @@ def scale_table(result: dict[str, Any]) -> str:
     lines = [
         f"Lookup latency (index search only, k=8, {result['queries_per_size']} queries near stored vectors), "
         f"random unit vectors of {result['dimensions']} dimensions",
-        "| entries | index | p50 ms | p99 ms | recall@1 | bytes/entry | build s |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| entries | index | ef | p50 ms | p99 ms | recall@1 | bytes/entry | build s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
         lines.append(
-            f"| {row['entries']} | {row['kind']} | {row['p50_ms']:.4f} | {row['p99_ms']:.4f} | "
+            f"| {row['entries']} | {row['kind']} | {row.get('ef') or '-'} | {row['p50_ms']:.4f} | "
+            f"{row['p99_ms']:.4f} | "
             f"{row['recall_at_1']:.4f} | "
             f"{row['bytes_per_entry']:.0f} | {row['build_s']:.1f} |"
         )
@@ -467,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
         command.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated index sizes")
         command.add_argument("--queries", type=int, default=1000)
+        command.add_argument("--ef", default="64,128,256,512", help="HNSW search breadths (expansion_search) to try")
         command.add_argument("--dimensions", type=int, default=384)
     for name in ("all", "turn"):
         command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
@@ -495,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["quality"] = asyncio.run(quality(arguments.pairs, arguments.gptcache_python, log))
     if arguments.command in ("all", "scale"):
         sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
-        result["scale"] = scale(sizes, arguments.dimensions, arguments.queries, log)
+        efs = [int(ef) for ef in arguments.ef.split(",") if ef.strip()]
+        result["scale"] = scale(sizes, arguments.dimensions, arguments.queries, efs, log)
     if arguments.command in ("all", "turn"):
         result["turn"] = asyncio.run(turn_latency(arguments.latency_ms, arguments.turns, log))
     if arguments.json:

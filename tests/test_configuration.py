@@ -97,3 +97,48 @@ def test_run_with_no_key_answers_with_echo_and_says_why(cli_env: dict[str, str],
     assert "no credentials for provider 'anthropic'" in result.stderr
     assert "starting the console: no Discord token configured" in result.stderr
     assert "echo · echo" in result.stdout  # the footer: model and who served it
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("INTELBOT_PROVIDERS__OPENAI__MAX_RETRIES", '"two"', "providers.openai.max_retries"),
+        ("INTELBOT_PROVIDERS__OPENAI__BASE_URL", "ftp://example", "providers.openai.base_url"),
+        ("INTELBOT_PROVIDERS__ECHO__LATENCY_MS", '"abc"', "providers.echo.latency_ms"),
+        ("INTELBOT_LLM__TIMEOUT_SECONDS", '"fast"', "llm.timeout_seconds"),
+        ("INTELBOT_DATABASE_URL", "notaurl", "database_url"),
+        ("INTELBOT_DATABASE_URL", "postgresql://postgres@127.0.0.1/test", "database_url"),
+        ("INTELBOT_DISCORD__PORT", '"abc"', "discord.port"),
+        ("INTELBOT_DISCORD__RATE_LIMIT_REQUESTS", "-3", "discord.rate_limit_requests"),
+        ("INTELBOT_EMBEDDING__BACKEND", "bogus", "embedding.backend"),
+        ("INTELBOT_GUILD_SWITCH_REFRESH_SECONDS", "-1", "guild_switch_refresh_seconds"),
+    ],
+)
+def test_bad_values_stop_check_and_run_naming_the_key(
+    variable: str, value: str, key: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    cli_env["INTELBOT_PROVIDERS__OPENAI__API_KEY"] = "sk-test-never-printed-0123456789"
+    cli_env[variable] = value
+    for command in (["config", "check"], ["ask", "hi"]):
+        result = run(command, cli_env)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert key in result.stderr and f"environment variable {variable}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "sk-test-never-printed" not in result.stdout + result.stderr
+
+
+def test_unwritable_data_dir_and_unreachable_database_are_messages_not_tracebacks(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    cli_env["INTELBOT_DATA_DIR"] = str(blocker / "data")
+    result = run(["ask", "hi"], cli_env)
+    assert result.returncode == 2 and "data_dir" in result.stderr and "Traceback" not in result.stderr
+    del cli_env["INTELBOT_DATA_DIR"]
+    cli_env["INTELBOT_DATABASE_URL"] = "postgresql+asyncpg://nobody:secret-pw@127.0.0.1:1/none"
+    result = run(["ask", "hi"], cli_env)
+    assert result.returncode == 1 and "error (database)" in result.stderr
+    assert "Traceback" not in result.stderr and "secret-pw" not in result.stderr

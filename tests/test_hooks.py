@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -501,3 +502,104 @@ async def test_an_object_given_directly_is_registered_even_when_an_entry_point_o
     info = next(info for info in kernel.plugins if info.name == "sample" and info.distribution is None)
     assert info.loaded and info.hooks == ["collect_stats"]
     assert (await kernel.stats())["sample"] == {"given directly": 1}
+
+
+async def test_objects_given_directly_run_in_the_order_given(make_kernel: KernelFactory) -> None:
+    calls: list[str] = []
+
+    def named(name: str) -> object:
+        class Plugin:
+            @hookimpl
+            def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+                calls.append(name)
+
+        plugin = Plugin()
+        plugin.name = name  # type: ignore[attr-defined]
+        return plugin
+
+    kernel = await make_kernel(plugins=[named("first"), named("second"), named("third")])
+    await kernel.ask("order", TurnContext())
+    assert calls == ["first", "second", "third"]
+
+
+async def test_recall_in_direct_messages_never_returns_a_guilds_memories(make_kernel: KernelFactory) -> None:
+    class Careless:
+        """A memory plugin that ignores the query's scope: the kernel must still filter."""
+
+        name = "careless"
+
+        @hookimpl
+        def query(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
+            return [
+                MemoryHit(MemoryRecord("guild 1 deploy key", guild_id=1), 0.9),
+                MemoryHit(MemoryRecord("my own note", guild_id=None), 0.5),
+            ]
+
+        @hookimpl
+        def store(self, record: MemoryRecord, ctx: TurnContext) -> None:
+            return None
+
+    kernel = await make_kernel(plugins=[Careless()])
+    in_dm = await kernel.recall(MemoryQuery("key", guild_id=None), TurnContext())
+    assert [hit.record.text for hit in in_dm] == ["my own note"]
+    in_guild = await kernel.recall(MemoryQuery("key", guild_id=1), TurnContext(guild_id=1))
+    assert [hit.record.text for hit in in_guild] == ["guild 1 deploy key"]
+
+
+async def test_hook_check_settings_errors_stop_start_up_naming_the_key(make_kernel: KernelFactory) -> None:
+    from intelbot.errors import ConfigurationError
+
+    class Strict:
+        name = "strict"
+
+        @hookimpl
+        def check_settings(self, settings: Any) -> None:
+            from intelbot.settings import plugin_table
+
+            if not isinstance(plugin_table(settings, "strict").get("level", 1), int):
+                raise ConfigurationError("level must be an integer", key="plugins.strict.level")
+
+    assert (await make_kernel(plugins=[Strict()])).plugin_info("strict") is not None
+    with pytest.raises(ConfigurationError) as caught:
+        await make_kernel(plugins=[Strict()], settings={"plugins": {"strict": {"level": "high"}}})
+    assert caught.value.key == "plugins.strict.level"
+
+
+async def test_a_configuration_error_in_startup_stops_start_up(make_kernel: KernelFactory) -> None:
+    from intelbot.errors import ConfigurationError
+
+    class BadAtStart:
+        name = "bad_at_start"
+
+        @hookimpl
+        def startup(self, kernel: Any) -> None:
+            raise ConfigurationError("threshold must be in [0, 1]", key="plugins.bad_at_start.threshold")
+
+    with pytest.raises(ConfigurationError, match="threshold"):
+        await make_kernel(plugins=[BadAtStart()])
+
+
+async def test_replicas_follow_each_others_guild_switches(make_kernel: KernelFactory, tmp_path: Any) -> None:
+    seen: list[tuple[str, int | None]] = []
+
+    def counting(replica: str) -> object:
+        class Counts:
+            name = "counts"
+
+            @hookimpl
+            def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+                seen.append((replica, ctx.guild_id))
+
+        return Counts()
+
+    shared = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}", "guild_switch_refresh_seconds": 0.05}
+    first = await make_kernel(plugins=[counting("a")], settings=shared)
+    second = await make_kernel(plugins=[counting("b")], settings=shared)
+    await first.set_guild_plugin(7, "counts", False)
+    for _ in range(100):  # the second replica re-reads the switches every 0.05 s
+        if not second.plugin_enabled_for(7, "counts"):
+            break
+        await asyncio.sleep(0.05)
+    await second.ask("q", TurnContext(guild_id=7))
+    await second.ask("q", TurnContext(guild_id=8))
+    assert seen == [("b", 8)]

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from intelbot import TurnContext
+from intelbot import LLMResponse, TurnContext, Usage
+from intelbot.data.ledger import UsageLedger
 from intelbot.data.tables import TurnRecord, UsageEntry
 from intelbot.testing.kernels import KernelFactory
 
@@ -82,14 +83,19 @@ async def test_ledger_is_exact_under_200_concurrent_turns_on_postgresql(
 
 
 async def test_summary_counts_rows_not_yet_written(make_kernel: KernelFactory) -> None:
-    kernel = await make_kernel(
-        settings={"models": {"echo": {"provider": "echo", "input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}}
-    )
-    kernel.ledger.flush_interval = 3600  # keep rows buffered
-    response = await kernel.ask("count me before the flush", TurnContext(guild_id=9))
-    spent = await kernel.ledger.spent_usd(guild_id=9, since=datetime.now(UTC) - timedelta(minutes=1))
-    assert spent == pytest.approx(response.cost_usd) and spent > 0
-    assert await kernel.ledger.spent_usd(guild_id=8, since=datetime.now(UTC) - timedelta(minutes=1)) == 0
+    kernel = await make_kernel()
+    ledger = UsageLedger(kernel.database)  # never started: rows stay in its buffer until flush()
+    response = LLMResponse(text="x", model="echo", provider="echo", usage=Usage(100, 50), cost_usd=0.25)
+    ledger.record_call(response, TurnContext(guild_id=9))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    async with kernel.database.session() as session:
+        assert (await session.execute(select(func.count(UsageEntry.id)))).scalar_one() == 0
+    assert await ledger.spent_usd(guild_id=9, since=since) == pytest.approx(0.25)
+    assert await ledger.spent_usd(guild_id=8, since=since) == 0
+    await ledger.flush()
+    async with kernel.database.session() as session:
+        assert (await session.execute(select(func.count(UsageEntry.id)))).scalar_one() == 1
+    assert (await ledger.summary(guild_id=9, since=since)).tokens == 150  # counted once, not twice
 
 
 async def test_schema_versions_are_recorded_and_migration_is_idempotent(make_kernel: KernelFactory) -> None:

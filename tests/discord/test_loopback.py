@@ -20,9 +20,10 @@ async def clocked() -> AsyncIterator[LoopbackDiscord]:
 
 async def call(loopback: LoopbackDiscord, method: str, path: str, body: object = None, *, bot: bool = False) -> tuple:
     headers = {"Authorization": f"Bot {loopback.token}"} if bot else {}
-    async with aiohttp.ClientSession() as session, session.request(
-        method, loopback.rest_url + path, json=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, loopback.rest_url + path, json=body, headers=headers) as response,
+    ):
         return response.status, await response.json() if response.content_type == "application/json" else None
 
 

@@ -2,21 +2,101 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from intelbot import TurnContext
-from intelbot.testing.discord import DiscordHarness
+from intelbot import CallRejected, ErrorCategory, LLMRequest, TurnContext, hookimpl
+from intelbot.discord.spending import worst_case_cost_of_ask
+from intelbot.kernel import Kernel
+from intelbot.testing.discord import DiscordHarness, SlashResult
 from intelbot.testing.discord.harness import DEFAULT_GUILD
 
 OTHER_GUILD = DEFAULT_GUILD + 1
-PRICED_ECHO = {"models": {"echo": {"input_per_mtok": 1_000_000.0, "output_per_mtok": 1_000_000.0}}}
+QUESTION = "how much is this"
+# One dollar per token, and answers of at most 8 tokens ("Echo: how much is this" is 5 words).
+PRICED_ECHO = {
+    "models": {"echo": {"input_per_mtok": 1_000_000.0, "output_per_mtok": 1_000_000.0}},
+    "llm": {"max_tokens": 8},
+}
 
 
 async def ledger_calls(discord: DiscordHarness, **filters: int) -> int:
     await discord.kernel.ledger.flush()
     return (await discord.kernel.ledger.summary(**filters)).calls
+
+
+async def spent_today(kernel: Kernel, guild_id: int) -> float:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return await kernel.ledger.spent_usd(guild_id=guild_id, since=midnight)
+
+
+def provider_calls(kernel: Kernel) -> float:
+    sample = kernel.metrics.get_sample_value(
+        "intelbot_llm_calls_total", {"provider": "echo", "model": "echo", "outcome": "ok"}
+    )
+    return sample or 0.0
+
+
+def answered(result: SlashResult) -> bool:
+    return bool(result.contents) and result.contents[0].startswith("Echo:")
+
+
+def refused_for_spending(result: SlashResult) -> bool:
+    return [m.ephemeral for m in result.messages] == [True] and "daily spending cap" in result.messages[0].content
+
+
+class Gate:
+    """Holds every call that got past the guards in ``before_llm_call`` until ``opened`` is set.
+
+    ``changed`` is notified when a call arrives at the gate and when a command started
+    through :meth:`ask` finishes, so a test can wait until every call is sorted.
+    """
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.finished = 0
+        self.opened = asyncio.Event()
+        self.changed = asyncio.Condition()
+
+    @hookimpl
+    async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+        async with self.changed:
+            self.waiting += 1
+            self.changed.notify_all()
+        await self.opened.wait()
+
+    async def ask(self, discord: DiscordHarness, **options: Any) -> SlashResult:
+        try:
+            return await discord.slash("ask", question=QUESTION, **options)
+        finally:
+            async with self.changed:
+                self.finished += 1
+                self.changed.notify_all()
+
+    async def wait_until_sorted(self, calls: int) -> None:
+        """Until each of ``calls`` commands has finished (refused) or is waiting at the gate."""
+        async with asyncio.timeout(15), self.changed:
+            await self.changed.wait_for(lambda: self.waiting + self.finished == calls)
+
+
+class RejectFirst:
+    """Refuses the first call on purpose (as a budget plugin would), lets the others through."""
+
+    name = "reject_first"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise CallRejected("refused on purpose", category=ErrorCategory.BUDGET_EXCEEDED)
 
 
 @pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
@@ -45,31 +125,71 @@ async def test_rate_limit_refuses_only_the_call_that_crosses_it(make_kernel, mak
 
 
 @pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
-async def test_daily_spending_cap_refuses_the_call_after_the_guild_reaches_it(make_kernel, make_discord) -> None:
+async def test_spending_cap_refuses_the_call_whose_worst_case_would_cross_it(make_kernel, make_discord) -> None:
     kernel = await make_kernel(settings=PRICED_ECHO)
-    probe = await kernel.ask("how much is this", TurnContext(guild_id=999))
-    assert probe.cost_usd > 0
-    cap = probe.cost_usd * 2.5
+    worst = worst_case_cost_of_ask(kernel, QUESTION)
+    cost = (await kernel.ask(QUESTION, TurnContext(guild_id=999))).cost_usd
+    assert 0 < cost < worst  # the estimate is conservative
+    cap = 2 * cost + worst + cost / 2  # room for a third answer's worst case, not for a fourth's
     discord = await make_discord(kernel, daily_guild_cap_usd=cap, rate_limit_requests=0)
 
-    outcomes = []
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    for _ in range(6):
-        spent_before = await kernel.ledger.spent_usd(guild_id=DEFAULT_GUILD, since=midnight)
-        result = await discord.slash("ask", question="how much is this")
-        outcomes.append((spent_before, result))
-        if not result.contents[0].startswith("Echo:"):
-            break
+    under_the_cap = [await discord.slash("ask", question=QUESTION) for _ in range(3)]
 
-    *answered, (spent_at_refusal, refused) = outcomes
-    assert len(answered) == 3
-    assert all(spent < cap for spent, _ in answered)
-    assert spent_at_refusal >= cap
-    [message] = refused.messages
-    assert message.ephemeral and "daily spending cap" in message.content
-    assert await ledger_calls(discord, guild_id=DEFAULT_GUILD) == 3
-    other = await discord.slash("ask", question="how much is this", guild_id=OTHER_GUILD)
-    assert other.contents[0].startswith("Echo:")
+    assert all(answered(result) for result in under_the_cap)
+    spent = await spent_today(kernel, DEFAULT_GUILD)
+    assert spent == pytest.approx(3 * cost)
+    assert spent < cap < spent + worst  # not reached, but the next call's worst case would cross it
+    calls_before = provider_calls(kernel)
+
+    crossing = await discord.slash("ask", question=QUESTION)
+
+    assert refused_for_spending(crossing)
+    assert provider_calls(kernel) == calls_before  # refused before any provider was asked
+    assert await ledger_calls(discord, guild_id=DEFAULT_GUILD) == 3  # and no ledger row
+    assert await spent_today(kernel, DEFAULT_GUILD) <= cap
+    assert answered(await discord.slash("ask", question=QUESTION, guild_id=OTHER_GUILD))
+    assert answered(await discord.slash("ask", question=QUESTION, guild_id=None))  # DMs are not capped
+    assert refused_for_spending(await discord.slash("ask", question=QUESTION))
+
+
+@pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
+async def test_concurrent_calls_near_the_cap_answer_only_as_many_as_fit(make_kernel, make_discord) -> None:
+    gate = Gate()
+    kernel = await make_kernel(plugins=[gate], settings=PRICED_ECHO)
+    worst = worst_case_cost_of_ask(kernel, QUESTION)
+    fit = 2
+    cap = fit * worst + worst / 2
+    discord = await make_discord(kernel, daily_guild_cap_usd=cap, rate_limit_requests=0)
+    callers = 6
+
+    here = [asyncio.create_task(gate.ask(discord, user=discord.member(800 + n))) for n in range(callers)]
+    elsewhere = asyncio.create_task(gate.ask(discord, guild_id=OTHER_GUILD))
+    await gate.wait_until_sorted(callers + 1)  # refused, or held at the gate with its worst case reserved
+
+    assert gate.waiting == fit + 1  # `fit` calls of this guild, and the other guild's call
+    gate.opened.set()
+    results = await asyncio.gather(*here)
+    assert answered(await elsewhere)
+
+    assert sum(answered(result) for result in results) == fit
+    assert sum(refused_for_spending(result) for result in results) == callers - fit
+    assert await ledger_calls(discord, guild_id=DEFAULT_GUILD) == fit
+    assert await spent_today(kernel, DEFAULT_GUILD) <= cap
+    assert discord.frontend.guards.spending.guilds_tracked == 0  # every reservation was released
+
+
+@pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
+async def test_a_failed_call_releases_its_reservation(make_kernel, make_discord) -> None:
+    kernel = await make_kernel(plugins=[RejectFirst()], settings=PRICED_ECHO)
+    worst = worst_case_cost_of_ask(kernel, QUESTION)
+    discord = await make_discord(kernel, daily_guild_cap_usd=worst * 1.5, rate_limit_requests=0)
+
+    failed = await discord.slash("ask", question=QUESTION)
+    after = await discord.slash("ask", question=QUESTION)
+
+    assert "refused on purpose" in failed.text
+    assert discord.frontend.guards.spending.reserved(DEFAULT_GUILD) == 0
+    assert answered(after)
 
 
 async def test_question_length_cap(make_kernel, make_discord) -> None:
@@ -82,4 +202,3 @@ async def test_question_length_cap(make_kernel, make_discord) -> None:
     [message] = refused.messages
     assert message.ephemeral and "41 characters" in message.content and "40" in message.content
     assert await ledger_calls(discord) == 1
-

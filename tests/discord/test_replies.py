@@ -1,9 +1,12 @@
-"""Splitting, attaching and footers of answers (pure functions, no Discord)."""
+"""Splitting, attaching and footers of answers (pure functions, no Discord), and the one "no mentions" definition."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import intelbot.discord
 from intelbot import LLMResponse, Source, Usage
 from intelbot.discord.replies import MESSAGE_LIMIT, footer, render, split_text
 
@@ -63,3 +66,16 @@ def test_long_answer_becomes_an_attachment() -> None:
     assert part.attachment is not None and part.attachment.filename == "answer.md"
     assert part.attachment.data == text.encode()
     assert "7,000 characters" in part.content
+
+
+def test_no_mentions_has_one_definition() -> None:
+    """Every module of the front end sends with ``replies.NO_MENTIONS``; none spells the mention flags itself."""
+    package = Path(intelbot.discord.__file__).parent
+    modules = sorted(package.rglob("*.py"))
+    assert package / "replies.py" in modules and package / "bot.py" in modules
+    for module in modules:
+        if module == package / "replies.py":
+            continue
+        source = module.read_text(encoding="utf-8")
+        for flag in ("mentions_everyone=", "user_mentions=", "role_mentions="):
+            assert flag not in source, f"{module.relative_to(package)} passes {flag} instead of NO_MENTIONS"

@@ -12,16 +12,21 @@ from typing import Any, TypeVar
 
 import click
 
-from intelbot.config_check import find_problems
+from intelbot.catalog import ModelCatalog
+from intelbot.config_check import ConfigProblem, find_plugin_problems, find_problems, unknown_model_providers
 from intelbot.contract import TurnContext
+from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError, IntelbotError
 from intelbot.footer import describe
 from intelbot.kernel import Kernel
+from intelbot.local_overrides import write_plugin_flag
 from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
-from intelbot.settings import load_settings, lookup, redacted, settings_dir, write_local_flag
+from intelbot.redaction import redacted
+from intelbot.settings import load_settings, lookup, origin_of, settings_dir
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
+EXIT_FAILURE = 1
 
 
 def configure_logging(settings: Any = None) -> None:
@@ -53,6 +58,14 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     except ConfigurationError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(EXIT_CONFIG)
+    except IntelbotError as error:
+        click.echo(f"error ({error.category.value}): {error.user_message or error.message}", err=True)
+        sys.exit(EXIT_FAILURE)
+    except OSError as error:
+        click.echo(f"error: {error.strerror or type(error).__name__}: {error.filename or ''}".rstrip(": "), err=True)
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
@@ -163,7 +176,22 @@ def config_check(as_json: bool) -> None:
     except ConfigurationError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(EXIT_CONFIG)
-    problems = find_problems(settings)
+    problems = find_problems(settings, extra_providers=None)
+    manager = new_plugin_manager()
+    register_plugins(manager, settings)
+    dispatch = HookDispatcher(manager)
+    providers: list[str] = []
+    try:
+        dispatch.call_all_sync(
+            "register_providers", register=lambda provider: providers.append(provider.name), settings=settings
+        )
+    except ConfigurationError:
+        pass  # already among ``problems``: providers' tables are validated there too
+    catalog_problems = [
+        ConfigProblem(key, origin_of(settings, key), message)
+        for key, message in unknown_model_providers(settings, _catalog_or_empty(settings), providers)
+    ]
+    problems += catalog_problems + find_plugin_problems(settings, dispatch)
     effective = redacted({str(key).lower(): value for key, value in settings.as_dict().items()})
     if as_json:
         click.echo(
@@ -182,6 +210,25 @@ def config_check(as_json: bool) -> None:
         if not problems:
             click.echo("configuration is valid")
     sys.exit(EXIT_CONFIG if problems else 0)
+
+
+def _catalog_or_empty(settings: Any) -> ModelCatalog:
+    try:
+        return ModelCatalog.from_settings(settings.get("models") or {})
+    except ConfigurationError:
+        return ModelCatalog({})  # the catalog's own problem is reported by find_problems
+
+
+@cli.command()
+def stats() -> None:
+    """Print every plugin's figures (the ``collect_stats`` hook) as JSON."""
+
+    async def work() -> None:
+        async with open_kernel() as kernel:
+            click.echo(json.dumps(await kernel.stats(), indent=2, default=str))
+
+    configure_logging()
+    run_async(work)
 
 
 def _plugin_infos() -> list[PluginInfo]:
@@ -220,7 +267,7 @@ def _set_flag(name: str, enabled: bool) -> None:
     if info is None:
         click.echo(f"unknown plugin {name!r}; installed: {', '.join(sorted(infos)) or 'none'}", err=True)
         sys.exit(1)
-    path = write_local_flag(settings_dir(), info.name, enabled)
+    path = write_plugin_flag(settings_dir(), info.name, enabled)
     click.echo(f"{info.name}: {'enabled' if enabled else 'disabled'} (written to {path})")
 
 
@@ -251,8 +298,6 @@ def build_cli() -> click.Group:
         return cli
     finally:
         quiet.setLevel(previous)
-    from intelbot.dispatch import HookDispatcher
-
     HookDispatcher(manager).call_all_sync("register_commands", cli=cli)
     return cli
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from dynaconf import Dynaconf
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from intelbot.catalog import ModelCatalog
 from intelbot.errors import ConfigurationError
 from intelbot.plugins import DEFAULT_PLUGINS, discover
+from intelbot.providers.openai import compatible_servers
+from intelbot.providers.sdk_settings import read_sdk_settings
 from intelbot.settings import lookup, origin_of
 
 BUILTIN_PROVIDERS = ("echo", "openai", "anthropic")
 NUMBER_KEYS = ("llm.timeout_seconds", "llm.turn_timeout_seconds")
 INTEGER_KEYS = ("llm.max_tokens", "llm.max_attempts")
-DISCORD_MODES = ("gateway", "interactions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +35,16 @@ class ConfigProblem:
         return f"{self.key}: {self.message} (set in {self.origin})"
 
 
-def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) -> list[ConfigProblem]:
-    """Every problem found in ``settings``; an empty list means they are valid."""
+def find_problems(
+    settings: Dynaconf, *, extra_providers: Collection[str] | None = (), extra_plugins: Collection[str] = ()
+) -> list[ConfigProblem]:
+    """Every problem found in ``settings``; an empty list means they are valid.
+
+    ``extra_providers`` names providers that plugins registered (a catalog model may use
+    them); None skips checking models' providers (before plugins are registered).
+    ``extra_plugins`` names plugin objects given directly, whose tables are not unknown.
+    Plugins' own settings are checked by :func:`find_plugin_problems`.
+    """
     problems: list[ConfigProblem] = []
 
     def problem(key: str, message: str, *, origin_key: str | None = None) -> None:
@@ -41,17 +53,11 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
     try:
         catalog = ModelCatalog.from_settings(settings.get("models") or {})
     except ConfigurationError as error:
-        problem(error.key or "models", str(error.message).split(" (key")[0])
+        problem(error.key or "models", error.reason)
         catalog = ModelCatalog({})
-    from intelbot.providers.openai import compatible_servers
-
-    known_providers = set(BUILTIN_PROVIDERS) | set(extra_providers) | set(compatible_servers(settings))
-    for spec in catalog.values():
-        if spec.provider not in known_providers:
-            problem(
-                f"models.{spec.name}.provider",
-                f"unknown provider {spec.provider!r} (known: {', '.join(sorted(known_providers))})",
-            )
+    if extra_providers is not None:
+        for key, message in unknown_model_providers(settings, catalog, extra_providers):
+            problem(key, message)
     default_model = lookup(settings, "llm.default_model", "echo")
     if catalog and default_model not in catalog:
         problem("llm.default_model", f"unknown model {default_model!r} (catalog has: {', '.join(sorted(catalog))})")
@@ -59,6 +65,9 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
         value = lookup(settings, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             problem(key, f"must be a positive number, got {value!r}")
+    refresh = lookup(settings, "guild_switch_refresh_seconds", 5.0)
+    if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 0:
+        problem("guild_switch_refresh_seconds", f"must be a number of seconds >= 0, got {refresh!r}")
     for key in INTEGER_KEYS:
         value = lookup(settings, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -79,7 +88,21 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
                 f"(.secrets.toml or INTELBOT_PROVIDERS__{str(name).upper()}__API_KEY)",
                 origin_key=f"providers.{name}.enabled",
             )
-    installed = {entry.name.lower() for entry in discover()} | {module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS}
+    for name in ("openai", "anthropic", *compatible_servers(settings)):
+        _collect(problem, partial(read_sdk_settings, settings, name, env_var=f"{name.upper()}_API_KEY"))
+    latency = lookup(settings, "providers.echo.latency_ms", 0)
+    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+        problem("providers.echo.latency_ms", f"must be a number >= 0, got {latency!r}")
+    _check_database(settings, problem)
+    if isinstance(lookup(settings, "discord"), Mapping):
+        _collect(problem, lambda: _check_discord(settings))
+    if isinstance(lookup(settings, "embedding"), Mapping):
+        _collect(problem, lambda: _check_embedding(settings))
+    installed = (
+        {entry.name.lower() for entry in discover()}
+        | {name.lower() for name in extra_plugins}
+        | {module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS}
+    )
     plugins = settings.get("plugins") or {}
     if not isinstance(plugins, Mapping):
         problem("plugins", "must be a table")
@@ -95,10 +118,53 @@ def find_problems(settings: Dynaconf, *, extra_providers: tuple[str, ...] = ()) 
         enabled = lookup(table, "enabled", True)
         if not isinstance(enabled, bool):
             problem(f"{key}.enabled", f"must be true or false, got {enabled!r}")
-    mode = lookup(settings, "discord.mode")
-    if mode is not None and mode not in DISCORD_MODES:
-        problem("discord.mode", f"must be one of {', '.join(DISCORD_MODES)}, got {mode!r}")
     return problems
+
+
+Report = Callable[..., None]
+
+
+def _collect(problem: Report, check: Callable[[], object]) -> None:
+    """Run ``check``; a ConfigurationError it raises becomes a problem naming its key."""
+    try:
+        check()
+    except ConfigurationError as error:
+        problem(error.key or "settings", error.reason)
+
+
+def _check_database(settings: Any, problem: Report) -> None:
+    url = str(lookup(settings, "database_url", "") or "")
+    if url:
+        try:
+            dialect = make_url(url).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError):
+            problem("database_url", "not a database URL SQLAlchemy knows (e.g. postgresql+asyncpg://user@host/db)")
+            return
+        if not getattr(dialect, "is_async", False):
+            drivers = "sqlite+aiosqlite, postgresql+asyncpg"
+            problem("database_url", f"needs an async driver ({drivers}), got {dialect.driver!r}")
+    data_dir = lookup(settings, "data_dir", "data")
+    if not isinstance(data_dir, str) or not data_dir:
+        problem("data_dir", f"must be a directory path, got {data_dir!r}")
+
+
+def _check_discord(settings: Any) -> None:
+    """Validate ``[default.discord]`` as the front end will read it (a missing token only means: console)."""
+    from intelbot.discord.config import DiscordSettings
+
+    table = dict(lookup(settings, "discord", {}) or {})
+    if not lookup(table, "token"):
+        table["token"] = "placeholder-for-validation"
+    try:
+        DiscordSettings.from_settings({"discord": table})
+    except ConfigurationError as error:
+        raise ConfigurationError(error.reason, key=error.key) from None
+
+
+def _check_embedding(settings: Any) -> None:
+    from intelbot.embedding.factory import check_embedding_config, embedding_config
+
+    check_embedding_config(embedding_config(settings))
 
 
 def _has_key(name: str, table: Mapping[str, Any]) -> bool:
@@ -107,10 +173,37 @@ def _has_key(name: str, table: Mapping[str, Any]) -> bool:
     return bool(lookup(table, "api_key")) or bool(os.environ.get(f"{name.upper()}_API_KEY"))
 
 
-def raise_for_problems(settings: Dynaconf) -> None:
+def unknown_model_providers(
+    settings: Any, catalog: ModelCatalog, extra_providers: Collection[str]
+) -> list[tuple[str, str]]:
+    """``(key, message)`` for each catalog model whose provider nobody offers."""
+    known = set(BUILTIN_PROVIDERS) | set(extra_providers) | set(compatible_servers(settings))
+    return [
+        (f"models.{spec.name}.provider", f"unknown provider {spec.provider!r} (known: {', '.join(sorted(known))})")
+        for spec in catalog.values()
+        if spec.provider not in known
+    ]
+
+
+def raise_first(problems: list[ConfigProblem]) -> None:
     """Raise :class:`ConfigurationError` for the first problem, naming its key and origin."""
-    problems = find_problems(settings)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more; run `intelbot config check`)" if len(problems) > 1 else ""
         raise ConfigurationError(first.message + more, key=first.key, file=first.origin)
+
+
+def find_plugin_problems(settings: Dynaconf, dispatch: Any) -> list[ConfigProblem]:
+    """Problems each loaded plugin reports for its own settings through the ``check_settings`` hook."""
+    problems: list[ConfigProblem] = []
+    for impl in dispatch.implementations("check_settings"):
+        try:
+            impl.function(*[{"settings": settings}[name] for name in impl.argnames])
+        except ConfigurationError as error:
+            key = error.key or f"plugins.{impl.plugin}"
+            problems.append(ConfigProblem(key, origin_of(settings, key), error.reason))
+        except Exception as error:  # noqa: BLE001 - a broken check is itself a problem to report
+            key = f"plugins.{impl.plugin}"
+            reason = f"settings check failed: {type(error).__name__}"
+            problems.append(ConfigProblem(key, origin_of(settings, key), reason))
+    return problems

@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from intelbot.contract import TurnContext
-from intelbot.errors import CallRejected
+from intelbot.errors import CallRejected, ConfigurationError
 
 log = logging.getLogger("intelbot.hooks")
 
@@ -105,10 +105,23 @@ class HookDispatcher:
     def _trace(self, hook: str, impl: Implementation, started: float, result: Any) -> None:
         elapsed_us = (time.perf_counter() - started) * 1e6
         kind = "None" if result is None else type(result).__name__
+        if isinstance(result, BaseException):
+            kind = f"raised {kind}"
         print(f"[intelbot trace] {hook} plugin={impl.plugin} {elapsed_us:.1f}us -> {kind}", file=sys.stderr)
 
-    async def call_one(self, impl: Implementation, hook: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
-        """Call one implementation; returns (ok, result). CallRejected propagates."""
+    async def call_one(
+        self,
+        impl: Implementation,
+        hook: str,
+        kwargs: dict[str, Any],
+        *,
+        propagate: tuple[type[Exception], ...] = (),
+    ) -> tuple[bool, Any]:
+        """Call one implementation; returns (ok, result).
+
+        ``CallRejected`` and the exception types in ``propagate`` reach the caller; any
+        other exception is logged, counted and reported as ``(False, None)``.
+        """
         started = time.perf_counter() if self.trace else 0.0
         try:
             result = impl.function(*[kwargs[name] for name in impl.argnames])
@@ -116,7 +129,11 @@ class HookDispatcher:
                 result = await result
         except CallRejected:
             raise
-        except Exception as error:  # noqa: BLE001 - isolation is the point
+        except Exception as error:
+            if propagate and isinstance(error, propagate):
+                raise
+            if self.trace:
+                self._trace(hook, impl, started, error)
             self._failed(impl, hook, error)
             return False, None
         if self.trace:
@@ -141,7 +158,11 @@ class HookDispatcher:
         return None
 
     def call_all_sync(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a registration hook synchronously; an implementation that returns an awaitable is a failure."""
+        """Call a registration hook synchronously; an implementation that returns an awaitable is a failure.
+
+        A ``ConfigurationError`` is not isolated: bad settings must stop start-up with
+        a message naming the key, not leave a provider silently unregistered.
+        """
         results: list[tuple[str, Any]] = []
         for impl in self.implementations(hook):
             started = time.perf_counter()
@@ -151,6 +172,8 @@ class HookDispatcher:
                     if inspect.iscoroutine(result):
                         result.close()
                     raise TypeError(f"hook {hook} must not be async")
+            except ConfigurationError:
+                raise
             except Exception as error:  # noqa: BLE001
                 self._failed(impl, hook, error)
                 continue

@@ -136,6 +136,7 @@ class ConfigurationError(IntelbotError):
     def __init__(self, message: str, *, key: str | None = None, file: str | None = None) -> None:
         where = ", ".join(part for part in (f"key {key}" if key else "", f"in {file}" if file else "") if part)
         super().__init__(f"{message} ({where})" if where else message)
+        self.reason = message
         self.key = key
         self.file = file
 

@@ -57,6 +57,16 @@ def discord_loaders() -> Any:
 
 
 @hookspec
+def check_settings(settings: Any) -> None:
+    """Called by ``intelbot config check`` and at start-up; raise ConfigurationError naming the first bad key.
+
+    Read this plugin's own table (``intelbot.settings.plugin_table(settings, name)``)
+    and validate it without opening anything. A raised ConfigurationError stops
+    start-up with a message naming the key and the file.
+    """
+
+
+@hookspec
 def startup(kernel: Kernel) -> None:
     """Called once after the database and providers are ready; open resources here.
 
@@ -106,13 +116,17 @@ def query(query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit] | None:
     """Called to search long-term memory; return hits.
 
     Results of all implementations are merged, de-duplicated by record id, limited to
-    the query's guild, ranked by score and cut to ``query.limit``.
+    the query's guild (``guild_id`` None means direct messages, and matches only
+    records with no guild), ranked by score and cut to ``query.limit``.
     """
 
 
 @hookspec
 def forget(guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int | None:
-    """Called to delete memories of a guild (and user when given); return how many were deleted."""
+    """Called to delete memories of a guild (and user when given); return how many were deleted.
+
+    ``guild_id`` None means direct messages (records with no guild), never "every guild".
+    """
 
 
 @hookspec

@@ -18,7 +18,13 @@ from dynaconf import Dynaconf
 from sqlalchemy import delete, select
 
 from intelbot.catalog import ModelCatalog, ModelSpec
-from intelbot.config_check import find_problems
+from intelbot.config_check import (
+    ConfigProblem,
+    find_plugin_problems,
+    find_problems,
+    raise_first,
+    unknown_model_providers,
+)
 from intelbot.contract import (
     GiveUp,
     LLMRequest,
@@ -39,7 +45,7 @@ from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, Int
 from intelbot.metrics import KernelMetrics
 from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.providers.base import Provider
-from intelbot.settings import lookup
+from intelbot.settings import lookup, origin_of, plugin_table
 
 log = logging.getLogger("intelbot.kernel")
 
@@ -55,6 +61,7 @@ class Kernel:
     """A running bot core. Create with :meth:`start`, end with :meth:`stop`."""
 
     def __init__(self, settings: Dynaconf) -> None:
+        """Use :meth:`start`, which validates ``settings`` first."""
         self.settings = settings
         self.catalog = ModelCatalog.from_settings(settings.get("models") or {})
         self.metrics_registry_owner = KernelMetrics()
@@ -76,6 +83,8 @@ class Kernel:
         self.call_timeout = float(lookup(llm, "timeout_seconds", 60.0))
         self.turn_timeout = float(lookup(llm, "turn_timeout_seconds", 120.0))
         self.max_attempts = int(lookup(llm, "max_attempts", 4))
+        self.switch_refresh_seconds = float(lookup(settings, "guild_switch_refresh_seconds", 5.0))
+        self._switch_refresher: asyncio.Task[None] | None = None
         self.alert_senders: list[AlertSender] = []
         self._running = False
 
@@ -94,8 +103,16 @@ class Kernel:
         ``load_plugins`` names the installed plugins to load regardless of flags
         (``[]`` loads none); None follows ``INTELBOT_LOAD_PLUGINS`` and the flags.
         """
+        extra_plugins = list(extra_plugins)
+        given = [str(getattr(plugin, "name", "")) for plugin in extra_plugins]
+        raise_first(find_problems(settings, extra_providers=None, extra_plugins=given))
         kernel = cls(settings)
-        await kernel._start(load_plugins, extra_plugins)
+        try:
+            await kernel._start(load_plugins, extra_plugins)
+        except BaseException:
+            await kernel.dispatch.call_all("shutdown", kernel=kernel)
+            await kernel._close_resources()
+            raise
         return kernel
 
     async def _start(self, load_plugins: Sequence[str] | None, extra_plugins: Iterable[object]) -> None:
@@ -105,17 +122,23 @@ class Kernel:
             "register_providers", register=self._collect_provider, settings=self.settings
         ):
             del provider
-        problems = find_problems(self.settings, extra_providers=tuple(self.providers))
-        if problems:
-            first = problems[0]
-            raise ConfigurationError(first.message, key=first.key, file=first.origin)
+        raise_first(
+            [
+                ConfigProblem(key, origin_of(self.settings, key), message)
+                for key, message in unknown_model_providers(self.settings, self.catalog, self.providers)
+            ]
+            + find_plugin_problems(self.settings, self.dispatch)
+        )
         self._choose_default_model()
         await self.database.migrate("kernel", KERNEL_SCHEMA)
         await self._load_guild_switches()
+        if self.switch_refresh_seconds > 0:
+            self._switch_refresher = asyncio.create_task(self._refresh_guild_switches(), name="intelbot-guild-switches")
         self.ledger.start()
         self._running = True
         for impl in self.dispatch.implementations("startup"):
-            ok, _ = await self.dispatch.call_one(impl, "startup", {"kernel": self})
+            # A plugin's bad settings stop start-up (naming the key); any other failure drops the plugin.
+            ok, _ = await self.dispatch.call_one(impl, "startup", {"kernel": self}, propagate=(ConfigurationError,))
             if not ok:
                 self._drop_plugin(impl.plugin, "startup failed (see the log)")
 
@@ -157,7 +180,17 @@ class Kernel:
             return
         self._running = False
         await self.dispatch.call_all("shutdown", kernel=self)
-        await self.ledger.close()
+        await self._close_resources()
+
+    async def _close_resources(self) -> None:
+        """Write the ledger, close providers and the engine; each step runs even if one before failed."""
+        if self._switch_refresher is not None:
+            self._switch_refresher.cancel()
+            await asyncio.gather(self._switch_refresher, return_exceptions=True)
+        try:
+            await self.ledger.close()
+        except Exception as error:  # noqa: BLE001 - keep closing the rest
+            log.error("writing the usage ledger at stop failed: %s", type(error).__name__)
         for provider in self.providers.values():
             try:
                 await provider.aclose()
@@ -175,8 +208,7 @@ class Kernel:
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
         """The ``[default.plugins.<name>]`` table as a plain dict (without case concerns)."""
-        table = lookup(self.settings.get("plugins") or {}, name, {}) or {}
-        return {str(key).lower(): value for key, value in dict(table).items()}
+        return plugin_table(self.settings, name)
 
     def model(self, name: str) -> ModelSpec:
         """The catalog entry for ``name``; ConfigurationError naming the key when unknown."""
@@ -350,7 +382,7 @@ class Kernel:
         best: dict[str, MemoryHit] = {}
         for _plugin, hits in await self.dispatch.call_all("query", ctx, query=query, ctx=ctx):
             for hit in hits:
-                if query.guild_id is not None and hit.record.guild_id != query.guild_id:
+                if hit.record.guild_id != query.guild_id:  # None (a DM) only matches None
                     continue
                 kept = best.get(hit.record.id)
                 if kept is None or hit.score > kept.score:
@@ -415,7 +447,10 @@ class Kernel:
         return next((info for info in self.plugins if info.name.lower() == lowered), None)
 
     async def set_guild_plugin(self, guild_id: int, name: str, enabled: bool) -> None:
-        """Switch a loaded plugin on or off for one guild, persisted and effective at once.
+        """Switch a loaded plugin on or off for one guild, persisted, effective at once here.
+
+        Other kernels on the same database (replicas) follow within
+        ``guild_switch_refresh_seconds``.
 
         Raises ConfigurationError when ``name`` is not a loaded, switchable plugin.
         """
@@ -443,8 +478,20 @@ class Kernel:
         return guild_id is None or info.name not in self.dispatch.disabled_for_guild.get(guild_id, set())
 
     async def _load_guild_switches(self) -> None:
+        """Replace the dispatcher's per-guild switches with what the database says now."""
         async with self.database.session() as session:
             rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
+        disabled: dict[int, set[str]] = {}
         for row in rows:
             if not row.enabled:
-                self.dispatch.disabled_for_guild.setdefault(row.guild_id, set()).add(row.plugin)
+                disabled.setdefault(row.guild_id, set()).add(row.plugin)
+        self.dispatch.disabled_for_guild = disabled
+
+    async def _refresh_guild_switches(self) -> None:
+        """Re-read switches every ``guild_switch_refresh_seconds``, so replicas follow each other's changes."""
+        while True:
+            await asyncio.sleep(self.switch_refresh_seconds)
+            try:
+                await self._load_guild_switches()
+            except Exception as error:  # noqa: BLE001 - keep the last known switches and try again
+                log.warning("reloading per-guild plugin switches failed: %s", type(error).__name__)

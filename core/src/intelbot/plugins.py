@@ -120,9 +120,9 @@ def register_plugins(
 ) -> list[PluginInfo]:
     """Register built-ins, installed plugins allowed by flags or ``only``, and ``extra`` objects.
 
-    Registration order gives the documented call order: built-ins first (called
-    last within their mark), then installed plugins in reverse alphabetical order
-    (called alphabetically), then ``extra`` objects (tests, embedding applications).
+    Registration order gives the documented call order within a mark: ``extra``
+    objects (tests, embedding applications) in the order given, then installed
+    plugins alphabetically, then built-ins (pluggy calls the last registered first).
     """
     import importlib
 
@@ -182,7 +182,8 @@ def register_plugins(
             continue
         info.loaded = True
         info.hooks = hooks_of(manager, plugin)
-    for index, plugin in enumerate(extra):
+    # pluggy calls the last registered first: register in reverse so they run in the order given
+    for index, plugin in reversed(list(enumerate(extra))):
         name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None) or f"extra-{index}"
         if manager.is_blocked(str(name)):
             manager.unblock(str(name))  # an object given directly wins over a disabled entry point

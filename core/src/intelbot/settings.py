@@ -27,7 +27,6 @@ from dynaconf import Dynaconf, LazySettings
 ENV_PREFIX = "INTELBOT"
 SETTINGS_FILES = ("settings.toml", ".secrets.toml")
 LOCAL_OVERRIDE_FILE = "settings.local.toml"
-SECRET_SUFFIXES = ("api_key", "token", "secret", "password", "private_key", "webhook_url")
 
 
 def settings_dir() -> Path:
@@ -114,57 +113,17 @@ def origin_of(settings: Dynaconf, dotted: str) -> str:
     return "built-in default"
 
 
-def redacted(value: Any, key: str = "") -> Any:
-    """A copy of ``value`` with every secret-looking entry replaced by '***'."""
-    if isinstance(value, Mapping):
-        return {str(k): redacted(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redacted(item, key) for item in value]
-    if value and (key.lower() == "key" or key.lower().endswith(SECRET_SUFFIXES)):
-        return "***"
-    if isinstance(value, str) and "://" in value and "@" in value:
-        scheme, _, rest = value.partition("://")
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return value
+def plugin_table(settings: Any, name: str) -> dict[str, Any]:
+    """The ``[default.plugins.<name>]`` table as a plain dict with lower-case keys ({} when absent)."""
+    return _lowered(lookup(settings, f"plugins.{name}", {}) or {})
 
 
-def write_local_flag(root: Path, plugin: str, enabled: bool) -> Path:
-    """Set ``[default.plugins.<plugin>] enabled`` in the local override file, keeping its other lines."""
-    path = root / LOCAL_OVERRIDE_FILE
-    document: dict[str, Any] = {}
-    if path.exists():
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    plugins = document.setdefault("default", {}).setdefault("plugins", {})
-    plugins.setdefault(plugin, {})["enabled"] = enabled
-    path.write_text(_dump_toml(document), encoding="utf-8")
-    return path
+def provider_table(settings: Any, name: str) -> dict[str, Any]:
+    """The ``[default.providers.<name>]`` table as a plain dict with lower-case keys ({} when absent)."""
+    return _lowered(lookup(settings, f"providers.{name}", {}) or {})
 
 
-def _dump_toml(document: Mapping[str, Any], prefix: str = "") -> str:
-    """Write nested tables of scalars as TOML (enough for the local override file)."""
-    scalars: list[str] = []
-    tables: list[str] = []
-    for key, value in document.items():
-        if isinstance(value, Mapping):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            body = _dump_toml(value, name)
-            tables.append(body)
-        else:
-            scalars.append(f"{key} = {_toml_scalar(value)}")
-    head = ""
-    if prefix and scalars:
-        head = f"[{prefix}]\n" + "\n".join(scalars) + "\n\n"
-    elif scalars:
-        head = "\n".join(scalars) + "\n\n"
-    return head + "".join(tables)
-
-
-def _toml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_scalar(item) for item in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def _lowered(table: Any) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        return {}
+    return {str(key).lower(): value for key, value in table.items()}

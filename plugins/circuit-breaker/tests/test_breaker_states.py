@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from intelbot.testing.clock import ManualClock
 from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit
 from intelbot_circuit_breaker.config import BreakerConfig
-from intelbot_circuit_breaker.manual_clock import ManualClock
 
 CONFIG = BreakerConfig(
     window_type="count",
@@ -278,3 +278,44 @@ def test_retry_after_hold_rejects_calls_in_any_state_without_a_transition(
     assert rules.acquire(record, clock())[0].granted
     assert rules.hold(record, 1_000.0, clock())
     assert record.hold_until == clock() + CONFIG.max_wait_in_open_seconds  # capped
+
+
+def test_a_long_outage_of_thousands_of_failed_probes_keeps_the_longest_wait(clock: ManualClock) -> None:
+    """Every failed probe grows the wait; past ~1,025 trips 2**trips overflowed a float and the record stuck."""
+    rules = CircuitBreaker(
+        BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_seconds=10.0, max_wait_in_open_seconds=300.0)
+    )
+    record = rules.new_record(clock())
+    trip(rules, record, clock)
+    for _ in range(3_000):
+        clock.advance(record.open_until - clock())
+        permit, transitions = rules.acquire(record, clock())
+        assert permit.probe
+        assert [(t.before, t.after) for t in transitions] == [(BreakerState.OPEN, BreakerState.HALF_OPEN)]
+        transitions = rules.record(record, permit, Outcome.FAILURE, slow=False, now=clock())
+        assert [(t.before, t.after) for t in transitions] == [(BreakerState.HALF_OPEN, BreakerState.OPEN)]
+    assert record.trips == 3_001
+    assert record.state is BreakerState.OPEN
+    assert record.open_until == clock() + 300.0
+    clock.advance(300.0)
+    permit, _ = rules.acquire(record, clock())
+    rules.record(record, permit, Outcome.SUCCESS, slow=False, now=clock())
+    assert state(record) is BreakerState.CLOSED  # the provider came back: the breaker still works
+
+
+@pytest.mark.parametrize(
+    ("trips", "factor", "expected"),
+    [
+        (1, 2.0, 10.0),
+        (2, 2.0, 20.0),
+        (5, 2.0, 160.0),
+        (6, 2.0, 300.0),
+        (1_025, 2.0, 300.0),
+        (10**9, 2.0, 300.0),
+        (3, 1e300, 300.0),
+        (10**6, 1.0, 10.0),
+    ],
+)
+def test_wait_for_trip_is_capped_without_overflow(trips: int, factor: float, expected: float) -> None:
+    config = BreakerConfig(wait_in_open_seconds=10.0, wait_growth_factor=factor, max_wait_in_open_seconds=300.0)
+    assert config.wait_for_trip(trips) == expected

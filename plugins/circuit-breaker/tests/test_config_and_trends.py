@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from intelbot.errors import ConfigurationError, ErrorCategory
+from intelbot.testing.clock import ManualClock
 from intelbot_circuit_breaker.config import DEFAULT_FAILURE_CATEGORIES, PluginConfig, TrendConfig
-from intelbot_circuit_breaker.manual_clock import ManualClock
 from intelbot_circuit_breaker.trends import ErrorTrends
 
 

@@ -7,7 +7,10 @@ Breaker time runs on a manual clock; only the kernel's retry sleeps are real (sh
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import logging
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -15,15 +18,62 @@ from intelbot import hookimpl
 from intelbot.contract import LLMRequest, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, ProviderError
 from intelbot.kernel import Kernel
+from intelbot.testing.clock import ManualClock
 from intelbot.testing.kernels import KernelFactory
-from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply, Status
-from intelbot_circuit_breaker.breaker import BreakerState
+from intelbot.testing.llm_servers import AnthropicServer, Hang, OpenAIServer, Reply, Status
+from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
-from intelbot_circuit_breaker.manual_clock import ManualClock
-from intelbot_circuit_breaker.trends import Alert
 
 PRIMARY = "openai/primary"
 BACKUP = "anthropic/backup"
+
+
+class RedisRelay:
+    """A TCP relay on 127.0.0.1 in front of the test Redis; :meth:`cut` takes Redis away mid-run.
+
+    ``url`` is the test Redis URL with the relay's address in it (same credentials and db).
+    """
+
+    def __init__(self, redis_url: str) -> None:
+        self.target = urlsplit(redis_url)
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.url = ""
+
+    async def __aenter__(self) -> Self:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        credentials = self.target.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+        self.url = urlunsplit(self.target._replace(netloc=netloc))
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.cut()
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones, as a Redis that went away."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        redis_reader, redis_writer = await asyncio.open_connection(
+            self.target.hostname or "127.0.0.1", self.target.port or 6379
+        )
+        self.writers.extend([client_writer, redis_writer])
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while chunk := await reader.read(65536):
+                    writer.write(chunk)
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_reader, redis_writer), pipe(redis_reader, client_writer))
 
 
 def turn_settings(openai_server: OpenAIServer, anthropic_server: AnthropicServer, **plugin: Any) -> dict[str, Any]:
@@ -95,7 +145,11 @@ async def test_other_turns_go_to_the_fallback_while_a_retry_after_lasts(
     kernel, plugin = await boot(make_kernel, clock, settings)
     assert plugin.breakers is not None
     seen_429 = asyncio.Event()
-    plugin.add_alert_sender(lambda alert, channel: seen_429.set())  # alerts come after the hold is set
+
+    async def on_alert(message: str, channel_id: int | None) -> None:
+        seen_429.set()  # alerts come after the hold is set
+
+    kernel.alert_senders.append(on_alert)
     openai_server.script(Status(429, retry_after=1), Reply("after the wait"))
     waiting = asyncio.create_task(kernel.ask("first", TurnContext()))
     await asyncio.wait_for(seen_429.wait(), 5)
@@ -206,9 +260,10 @@ async def test_two_kernels_sharing_redis_agree_on_an_open_breaker(
     clock: ManualClock,
     openai_server: OpenAIServer,
     anthropic_server: AnthropicServer,
+    redis_url: str,
     redis_prefix: str,
 ) -> None:
-    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": redis_prefix}
+    shared = {"redis_url": redis_url, "redis_prefix": redis_prefix}
     settings = turn_settings(openai_server, anthropic_server, **shared)
     kernel_a, plugin_a = await boot(make_kernel, clock, settings)
     kernel_b, plugin_b = await boot(make_kernel, clock, settings)
@@ -253,54 +308,62 @@ async def test_entry_point_plugin_loads_and_reports(
 
 
 class RouteEverythingToBackup:
-    """A stand-in router that runs after the breaker and changes the model."""
+    """A stand-in router that runs after the breaker (trylast, order 200 > the breaker's 100) and changes the model."""
 
     name = "zz_router"
+    intelbot_order = 200
 
     @hookimpl(trylast=True)
     def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
         request.model = "backup"
 
 
-async def test_outcome_is_recorded_on_the_model_actually_called(
+async def test_a_later_plugin_changing_the_model_releases_the_permit_and_records_on_the_model_called(
     make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
     plugin = CircuitBreakerPlugin(clock=clock, name="circuit_breaker_under_test")
+    assert RouteEverythingToBackup.intelbot_order > plugin.intelbot_order
     settings = turn_settings(openai_server, anthropic_server)
     kernel = await make_kernel(plugins=[plugin, RouteEverythingToBackup()], settings=settings)
-    assert (await kernel.ask("routed", TurnContext())).model == "backup"
     assert plugin.breakers is not None
-    assert (await plugin.breakers.view(BACKUP)).totals.calls == 1
-    assert (await plugin.breakers.view(PRIMARY)).totals.calls == 0
+    for _ in range(2):  # open the primary's breaker, then let its wait pass: the next call is its one probe
+        await plugin.breakers.record(PRIMARY, Permit(granted=True), Outcome.FAILURE)
+    assert await state_of(plugin, PRIMARY) is BreakerState.OPEN
+    clock.advance(30)
+
+    assert (await kernel.ask("routed", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 0
+    assert len(anthropic_server.requests) == 1
+    primary = await plugin.breakers.store.read(PRIMARY)
+    assert primary is not None
+    assert primary.state is BreakerState.HALF_OPEN  # the breaker ran first and took the primary's probe...
+    assert primary.probes_issued == 0  # ...which was released when the router moved the call
+    assert (await plugin.breakers.view(BACKUP)).totals.calls == 1  # the outcome went to the model called
+    assert (await plugin.breakers.acquire(PRIMARY)).probe  # the probe is free for the next turn
 
 
-async def test_alerts_reach_the_optional_channel_sender_and_a_failing_sender_is_harmless(
+async def test_alerts_are_delivered_through_kernel_alert_and_a_failing_sender_is_harmless(
     make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
     settings = turn_settings(openai_server, anthropic_server, trends={"alert_channel_id": 4242})
     kernel, plugin = await boot(make_kernel, clock, settings)
-    received: list[tuple[str, str, str, int | None]] = []
+    received: list[tuple[str, int | None]] = []
 
-    async def post(alert: Alert, channel_id: int | None) -> None:
-        received.append((alert.kind, alert.provider, alert.category.value, channel_id))
-
-    def broken(alert: Alert, channel_id: int | None) -> None:
+    async def broken(message: str, channel_id: int | None) -> None:
         raise RuntimeError("discord is down")
 
-    through_kernel: list[tuple[str, int | None]] = []
-
     async def front_end(message: str, channel_id: int | None) -> None:  # as the Discord front end does
-        through_kernel.append((message, channel_id))
+        received.append((message, channel_id))
 
-    plugin.add_alert_sender(broken)
-    plugin.add_alert_sender(post)
-    kernel.alert_senders.append(front_end)
+    kernel.alert_senders.extend([broken, front_end])
     openai_server.script(Status(500), Reply("recovered"))
     assert (await kernel.ask("hi", TurnContext())).text == "recovered"
-    await asyncio.sleep(0.01)  # let the senders' tasks run
-    assert received == [("new_category", "openai", "server_error", 4242)]
-    assert len(through_kernel) == 1 and through_kernel[0][1] == 4242
-    assert "openai" in through_kernel[0][0] and "server_error" in through_kernel[0][0]
+    await plugin.drain()  # alerts are delivered in the background, never in the turn's way
+    assert received == [("openai: new error category server_error (not seen recently)", 4242)]
+    assert [(alert.kind, alert.provider, alert.category.value) for alert in plugin.alerts] == [
+        ("new_category", "openai", "server_error")
+    ]
+    assert not hasattr(plugin, "add_alert_sender")
     assert (
         metric(
             kernel,
@@ -309,3 +372,120 @@ async def test_alerts_reach_the_optional_channel_sender_and_a_failing_sender_is_
         )
         == 1
     )
+
+
+async def test_a_stopped_kernel_is_dropped_and_the_entry_point_plugin_leaks_no_sender(
+    make_kernel: KernelFactory, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    from intelbot_circuit_breaker import plugin as entry_point
+
+    settings = turn_settings(openai_server, anthropic_server)
+    kernels = []
+    for _ in range(2):  # the module singleton serves one kernel after another
+        kernel = await make_kernel(plugins=["circuit_breaker"], settings=settings)
+        assert entry_point.default.kernel is kernel
+        assert kernel.alert_senders == []  # the plugin adds nothing to the kernel's senders
+        kernels.append(kernel)
+        await kernel.stop()
+        assert entry_point.default.kernel is None
+    assert kernels[0] is not kernels[1]
+
+
+async def test_a_cancelled_probe_releases_its_permit_instead_of_reopening(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    kernel, plugin = await boot(make_kernel, clock, turn_settings(openai_server, anthropic_server))
+    assert plugin.breakers is not None
+    for _ in range(2):
+        await plugin.breakers.record(PRIMARY, Permit(granted=True), Outcome.FAILURE)
+    clock.advance(30)
+    openai_server.fail_all(Hang())
+    probing = asyncio.create_task(kernel.ask("the probe", TurnContext()))
+    await openai_server.wait_for_requests(1)
+    probing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probing
+    await asyncio.sleep(0)
+    await plugin.drain()
+
+    record = await plugin.breakers.store.read(PRIMARY)
+    assert record is not None
+    assert (record.state, record.probes_issued, record.trips) == (BreakerState.HALF_OPEN, 0, 1)
+    openai_server.recover()
+    clock.advance(1)
+    probe = await kernel.ask("the next probe", TurnContext())
+    assert probe.model == "primary"  # the probe slot was free: not held until the half-open timeout
+    assert await state_of(plugin, PRIMARY) is BreakerState.CLOSED
+    assert anthropic_server.requests == []
+
+
+async def test_retries_the_kernel_refuses_at_max_attempts_are_not_counted(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server, fallbacks={})
+    settings["llm"]["max_attempts"] = 2
+    settings["plugins"]["circuit_breaker"]["breaker"]["minimum_calls"] = 5
+    settings["plugins"]["circuit_breaker"]["retry"]["retries_per_model"] = 5
+    kernel, _plugin = await boot(make_kernel, clock, settings)
+    openai_server.fail_all(Status(500))
+    with pytest.raises(ProviderError):
+        await kernel.ask("always failing", TurnContext())
+    assert len(openai_server.requests) == 2  # the first attempt and one retry: llm.max_attempts = 2
+    assert metric(kernel, "intelbot_breaker_retries_total", {"category": "server_error"}) == 1
+    assert metric(kernel, "intelbot_breaker_errors_total", {"provider": "openai", "category": "server_error"}) == 2
+
+
+async def test_unreachable_redis_at_startup_falls_back_to_the_in_process_store(
+    make_kernel: KernelFactory,
+    clock: ManualClock,
+    openai_server: OpenAIServer,
+    anthropic_server: AnthropicServer,
+    closed_port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"redis://:s3cret-password@127.0.0.1:{closed_port}/0"
+    settings = turn_settings(openai_server, anthropic_server, redis_url=url)
+    with caplog.at_level(logging.ERROR, logger="intelbot.circuit_breaker"):
+        kernel, plugin = await boot(make_kernel, clock, settings)
+    logged = [record.getMessage() for record in caplog.records if record.name == "intelbot.circuit_breaker"]
+    assert any(f"Redis at 127.0.0.1:{closed_port}/0 unreachable (ConnectionError)" in line for line in logged)
+    assert not any("s3cret" in line for line in logged)
+    assert metric(kernel, "intelbot_breaker_store_degraded", {}) == 1
+
+    openai_server.fail_all(Status(500))  # the breaker still works, in this process
+    assert (await kernel.ask("outage", TurnContext())).model == "backup"
+    assert await state_of(plugin, PRIMARY) is BreakerState.OPEN
+    health = await kernel.health()
+    assert any(line.startswith("breaker openai/primary: OPEN") for line in health)
+    store_line = next(line for line in health if line.startswith("breaker store:"))
+    assert store_line == (
+        f"breaker store: IN-PROCESS, Redis at 127.0.0.1:{closed_port}/0 unreachable (ConnectionError); "
+        "breaker state is not shared with replicas"
+    )
+    assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "memory (redis unreachable)"
+    assert all(count == 0 for count in (await kernel.stats())["kernel"]["plugin_failures"].values())
+
+
+async def test_redis_failing_at_run_time_moves_the_breakers_into_the_process(
+    make_kernel: KernelFactory,
+    clock: ManualClock,
+    openai_server: OpenAIServer,
+    anthropic_server: AnthropicServer,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    async with RedisRelay(redis_url) as relay:
+        settings = turn_settings(openai_server, anthropic_server, redis_url=relay.url, redis_prefix=redis_prefix)
+        kernel, plugin = await boot(make_kernel, clock, settings)
+        assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "redis"
+        assert (await kernel.ask("while Redis answers", TurnContext())).model == "primary"
+        assert metric(kernel, "intelbot_breaker_store_degraded", {}) == 0
+        await relay.cut()
+
+        openai_server.fail_all(Status(500))
+        assert (await kernel.ask("Redis is gone", TurnContext())).model == "backup"
+        assert await state_of(plugin, PRIMARY) is BreakerState.OPEN  # in process now
+        assert metric(kernel, "intelbot_breaker_store_degraded", {}) == 1
+        assert any(line.startswith("breaker store: IN-PROCESS, Redis at") for line in await kernel.health())
+        assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "memory (redis unreachable)"
+        assert all(count == 0 for count in (await kernel.stats())["kernel"]["plugin_failures"].values())

@@ -24,7 +24,9 @@ from intelbot_semantic_cache.matching import MatchRule
 
 PAIRS = [
     LabelledPair("How do I learn Python quickly?", "What is the fastest way to learn Python?", True),
-    LabelledPair("What are the biggest frustrations with YouTube?", "What are the biggest frustrations with education?", False),
+    LabelledPair(
+        "What are the biggest frustrations with YouTube?", "What are the biggest frustrations with education?", False
+    ),
     LabelledPair("How can I lose weight fast?", "What is the quickest way to lose weight?", True),
     LabelledPair("Is it safe to travel to Iceland in winter?", "Is Iceland safe to visit in winter?", True),
     LabelledPair("Why is the sky blue?", "Why is the ocean salty?", False),
@@ -69,7 +71,10 @@ def test_pick_threshold_is_the_lowest_with_precision_at_and_above_it(monkeypatch
     monkeypatch.setattr("intelbot_semantic_cache.calibration.MIN_SUPPORT", 1)
     pairs = [LabelledPair(f"q{n}", f"p{n}", duplicate) for n, duplicate in enumerate([True, True, False, True, False])]
     scores = [0.99, 0.98, 0.97, 0.96, 0.95]
-    lookups = [Lookup(f"q{n}" if pair.duplicate else pair.q1, "semantic", score, score) for n, (pair, score) in enumerate(zip(pairs, scores, strict=True))]
+    lookups = [
+        Lookup(f"q{n}" if pair.duplicate else pair.q1, "semantic", score, score)
+        for n, (pair, score) in enumerate(zip(pairs, scores, strict=True))
+    ]
     groups = QuestionGroups([LabelledPair(pair.q1, pair.q2, pair.duplicate) for pair in pairs])
     # cumulative precision from the top: 1, 1, 2/3, 3/4, 3/5
     assert pick_threshold(pairs, lookups, groups, 1.0) == 0.98
@@ -96,7 +101,9 @@ async def test_protocol_runs_through_the_real_cache(minilm: Embedder) -> None:
 
 def test_read_pairs_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
-    path.write_text('{"q1": "a", "q2": "b", "duplicate": 1}\n{"q1": "a", "q2": "b", "duplicate": 2}\n', encoding="utf-8")
+    path.write_text(
+        '{"q1": "a", "q2": "b", "duplicate": 1}\n{"q1": "a", "q2": "b", "duplicate": 2}\n', encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=r"pairs.jsonl:2: duplicate must be 0 or 1"):
         read_pairs(path)
 
@@ -110,15 +117,26 @@ def write_pairs(path: Path, copies: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_calibrate_command_prints_one_json_object(tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibrate_command_prints_one_json_object(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
     monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
     pairs = tmp_path / "pairs.jsonl"
     write_pairs(pairs)
-    result = CliRunner().invoke(cache_group, ["calibrate", str(pairs), "--rule", "cosine", "--holdout", "0", "--threshold", "0", "--json"])
+    result = CliRunner().invoke(
+        cache_group, ["calibrate", str(pairs), "--rule", "cosine", "--holdout", "0", "--threshold", "0", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report: dict[str, Any] = json.loads(result.stdout)
-    for key in ("threshold", "hit_rate", "precision", "precision_conservative", "false_hit_rate", "unlabelled_hit_share"):
+    for key in (
+        "threshold",
+        "hit_rate",
+        "precision",
+        "precision_conservative",
+        "false_hit_rate",
+        "unlabelled_hit_share",
+    ):
         assert key in report
     assert report["threshold"] == 0.0 and report["hit_rate"] == 1.0 and report["in_sample"] is True
 
@@ -134,7 +152,9 @@ def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monke
     saved = json.loads((tmp_path / "data" / "semantic_cache" / "calibration.json").read_text(encoding="utf-8"))
     assert saved["kind"] == "learned" and saved["embedder"] == minilm.name
     assert len(saved["weights"]) == 2 * 384 + 2
-    rule = MatchRule.load(tmp_path / "data" / "semantic_cache" / "calibration.json", embedder=minilm.name, dimensions=384)
+    rule = MatchRule.load(
+        tmp_path / "data" / "semantic_cache" / "calibration.json", embedder=minilm.name, dimensions=384
+    )
     assert rule.threshold == saved["threshold"]
 
 

@@ -1,9 +1,10 @@
-"""The shared embedder interface (intelbot.embedding): MiniLM offline, the LRU, batching, OpenAI over loopback, fastembed."""
+"""The shared embedder interface (intelbot.embedding): MiniLM offline, LRU, batching, OpenAI, fastembed."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,11 @@ from intelbot.testing.llm_servers import OpenAIServer, Status
 
 
 async def test_minilm_gives_unit_vectors_that_rank_paraphrases_first(minilm: Embedder) -> None:
-    texts = ["How do I bake bread?", "What is the way to bake a loaf of bread?", "Who won the football world cup in 2010?"]
+    texts = [
+        "How do I bake bread?",
+        "What is the way to bake a loaf of bread?",
+        "Who won the football world cup in 2010?",
+    ]
     vectors = await minilm.embed(texts)
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -30,11 +35,11 @@ async def test_lru_and_duplicates_embed_each_text_once(minilm: Embedder) -> None
     calls: list[list[str]] = []
     original = minilm._embed_blocking
 
-    def counting(texts: list[str]) -> object:
+    def counting(texts: list[str]) -> Any:
         calls.append(list(texts))
         return original(texts)
 
-    minilm._embed_blocking = counting  # type: ignore[method-assign]
+    minilm._embed_blocking = counting  # type: ignore[method-assign]  # counts calls to the model
     try:
         first = await minilm.embed(["lru probe one", "lru probe two", "lru probe one"])
         again = await minilm.embed(["lru probe two"])
@@ -55,7 +60,11 @@ async def test_batches_give_the_same_vectors_as_one_call(minilm: Embedder) -> No
 
 async def test_openai_embedder_against_the_loopback_server(openai_server: OpenAIServer) -> None:
     embedder = OpenAIEmbedder(
-        "text-embedding-3-small", api_key=openai_server.api_key, base_url=openai_server.base_url, dimensions=64, batch_size=2
+        "text-embedding-3-small",
+        api_key=openai_server.api_key,
+        base_url=openai_server.base_url,
+        dimensions=64,
+        batch_size=2,
     )
     try:
         openai_server.embeddings["scripted"] = [3.0, 4.0] + [0.0] * 62
@@ -69,7 +78,7 @@ async def test_openai_embedder_against_the_loopback_server(openai_server: OpenAI
         with pytest.raises(ProviderError) as failure:
             await embedder.embed(["not cached yet"])
         assert failure.value.category is ErrorCategory.AUTHENTICATION
-        assert openai_server.api_key not in str(failure.value)
+        assert str(openai_server.api_key) not in str(failure.value)
     finally:
         await embedder.aclose()
 
@@ -77,12 +86,12 @@ async def test_openai_embedder_against_the_loopback_server(openai_server: OpenAI
 def test_factory_selects_by_name_and_shares_loaded_models(minilm: Embedder) -> None:
     assert embedder_from_settings(None, {"backend": "sentence-transformers"}) is minilm
     assert embedder_from_settings(None, {"backend": "none"}) is None
-    with pytest.raises(ConfigurationError, match="embedding.backend"):
+    with pytest.raises(ConfigurationError, match=r"embedding\.backend"):
         embedder_from_settings(None, {"backend": "word2vec"})
 
 
 def test_openai_embedder_needs_known_dimensions() -> None:
-    with pytest.raises(ConfigurationError, match="embedding.dimensions"):
+    with pytest.raises(ConfigurationError, match=r"embedding\.dimensions"):
         build_embedder({"backend": "openai", "model": "my-local-model", "api_key": "x"})
 
 
@@ -96,7 +105,7 @@ def test_fastembed_without_the_package_is_reported_and_yields_no_embedder(caplog
 
 
 def test_fastembed_that_cannot_fetch_its_model_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fastembed downloads on first use; offline its constructor raises. Stand-in for the package (not installed here)."""
+    """fastembed downloads on first use; offline, its constructor raises (a stand-in: fastembed is not installed)."""
     import importlib.machinery
     import types
 
@@ -115,5 +124,8 @@ def test_fastembed_that_cannot_fetch_its_model_says_so(monkeypatch: pytest.Monke
         build_embedder({"backend": "fastembed", "model": "BAAI/bge-small-en-v1.5"})
     assert attempts == ["BAAI/bge-small-en-v1.5"]
     message = str(failure.value)
-    assert "fastembed cannot load model 'BAAI/bge-small-en-v1.5'" in message and "downloads the model on first use" in message
+    assert (
+        "fastembed cannot load model 'BAAI/bge-small-en-v1.5'" in message
+        and "downloads the model on first use" in message
+    )
     assert "embedding.model" in message

@@ -10,7 +10,8 @@ from intelbot_semantic_cache.index import INDEX_KINDS, ExactIndex, HybridIndex, 
 
 def unit_rows(count: int, dimensions: int = 32, seed: int = 0) -> np.ndarray:
     rows = np.random.default_rng(seed).standard_normal((count, dimensions)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    normalized: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return normalized
 
 
 @pytest.mark.parametrize("kind", INDEX_KINDS)

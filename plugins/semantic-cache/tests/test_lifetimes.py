@@ -28,7 +28,9 @@ async def test_entries_expire_after_the_base_ttl(make_kernel: Any, minilm: Embed
 
 async def test_hits_extend_the_ttl_up_to_the_maximum(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
     plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
-    kernel = await make_kernel(plugins=[plugin], settings=cache_settings(ttl_seconds=100, max_ttl_seconds=350, ttl_growth=2.0))
+    kernel = await make_kernel(
+        plugins=[plugin], settings=cache_settings(ttl_seconds=100, max_ttl_seconds=350, ttl_growth=2.0)
+    )
     ctx = TurnContext(guild_id=1)
     await kernel.ask("What is the speed of light?", ctx)
     assert plugin.cache is not None
@@ -68,11 +70,38 @@ async def test_eviction_by_entries_removes_the_least_valuable(make_kernel: Any, 
 async def test_eviction_by_memory(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
     plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
     kernel = await make_kernel(plugins=[plugin], settings=cache_settings(max_memory_mb=0.1, index="exact"))
-    topics = (
-        "volcanoes banking violins glaciers taxes poetry engines saffron rugby orbits lawsuits mangoes tundra "
-        "chess vaccines bridges jazz deserts origami satellites cheese elections spiders tattoos sailing coffee "
-        "dinosaurs marathons pottery submarines"
-    ).split()
+    topics = [
+        "volcanoes",
+        "banking",
+        "violins",
+        "glaciers",
+        "taxes",
+        "poetry",
+        "engines",
+        "saffron",
+        "rugby",
+        "orbits",
+        "lawsuits",
+        "mangoes",
+        "tundra",
+        "chess",
+        "vaccines",
+        "bridges",
+        "jazz",
+        "deserts",
+        "origami",
+        "satellites",
+        "cheese",
+        "elections",
+        "spiders",
+        "tattoos",
+        "sailing",
+        "coffee",
+        "dinosaurs",
+        "marathons",
+        "pottery",
+        "submarines",
+    ]
     for topic in topics:
         await kernel.ask(f"Tell me everything about {topic}. " + f"{topic} " * 100, TurnContext(guild_id=1))
         clock.advance(1)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
+
 from intelbot import Source, TurnContext
 from intelbot.embedding import Embedder
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
+from intelbot_semantic_cache.index import HybridIndex
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
 QUESTIONS = ["How do I reset my password?", "What are the server rules?", "When is the next community event?"]
@@ -27,7 +31,9 @@ async def fill(make_kernel: Any, directory: Path, embedder: Embedder, **cache: A
     return kernel
 
 
-async def reopen(make_kernel: Any, directory: Path, embedder: Embedder, **cache: Any) -> tuple[Kernel, SemanticCachePlugin]:
+async def reopen(
+    make_kernel: Any, directory: Path, embedder: Embedder, **cache: Any
+) -> tuple[Kernel, SemanticCachePlugin]:
     plugin = SemanticCachePlugin(embedder=embedder)
     kernel = await make_kernel(plugins=[plugin], settings=shared_settings(directory, **cache))
     return kernel, plugin
@@ -45,7 +51,9 @@ async def test_restart_restores_entries_and_index(make_kernel: Any, minilm: Embe
     assert (await kernel.ask("What are the server rules?", TurnContext(guild_id=7))).source is Source.CACHE
 
 
-async def test_corrupt_index_file_is_rebuilt_from_the_database(make_kernel: Any, minilm: Embedder, tmp_path: Path) -> None:
+async def test_corrupt_index_file_is_rebuilt_from_the_database(
+    make_kernel: Any, minilm: Embedder, tmp_path: Path
+) -> None:
     await fill(make_kernel, tmp_path / "data", minilm)
     index_file = tmp_path / "data" / "semantic_cache" / "index.npz"
     data = bytearray(index_file.read_bytes())
@@ -58,7 +66,9 @@ async def test_corrupt_index_file_is_rebuilt_from_the_database(make_kernel: Any,
     assert hit.source is Source.CACHE and hit.metadata["cache_hit"] == "semantic"
 
 
-async def test_index_file_not_matching_the_database_is_rebuilt(make_kernel: Any, minilm: Embedder, tmp_path: Path) -> None:
+async def test_index_file_not_matching_the_database_is_rebuilt(
+    make_kernel: Any, minilm: Embedder, tmp_path: Path
+) -> None:
     directory = tmp_path / "data"
     await fill(make_kernel, directory, minilm)
     index_file = directory / "semantic_cache" / "index.npz"
@@ -83,7 +93,9 @@ async def test_missing_index_file_is_rebuilt(make_kernel: Any, minilm: Embedder,
     assert (await kernel.ask("How can I reset my password?", TurnContext(guild_id=7))).source is Source.CACHE
 
 
-async def test_plugin_turned_off_by_its_flag_leaves_every_turn_to_the_provider(tmp_path: Path, monkeypatch: Any) -> None:
+async def test_plugin_turned_off_by_its_flag_leaves_every_turn_to_the_provider(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
     monkeypatch.delenv("INTELBOT_LOAD_PLUGINS", raising=False)
     monkeypatch.setenv("INTELBOT_PLUGINS__SEMANTIC_CACHE__ENABLED", "false")
     settings = load_settings(tmp_path, overrides={"data_dir": str(tmp_path / "data"), "llm": {"default_model": "echo"}})
@@ -97,3 +109,18 @@ async def test_plugin_turned_off_by_its_flag_leaves_every_turn_to_the_provider(t
         assert "semantic_cache" not in await kernel.stats()
     finally:
         await kernel.stop()
+
+
+async def test_hybrid_index_switches_to_hnsw_and_restores_the_graph(
+    make_kernel: Any, minilm: Embedder, tmp_path: Path
+) -> None:
+    directory = tmp_path / "data"
+    await fill(make_kernel, directory, minilm, hybrid_switch_at=2)
+    kernel, plugin = await reopen(make_kernel, directory, minilm, hybrid_switch_at=2)
+    assert plugin.cache is not None and plugin.cache.index_status.startswith("restored 3 vectors")
+    (index,) = plugin.cache.indexes.values()
+    assert isinstance(index, HybridIndex) and index.graph is not None and len(index.graph) == 3
+    hit = await kernel.ask("How can I reset my password?", TurnContext(guild_id=7))
+    assert hit.source is Source.CACHE
+    exact = float(np.dot(*(await minilm.embed(["How can I reset my password?", "How do I reset my password?"]))))
+    assert hit.metadata["similarity"] == pytest.approx(exact, abs=1e-5)  # re-scored in float32, not int8

@@ -12,7 +12,6 @@ from intelbot.errors import IntelbotError
 from intelbot.testing.llm_servers import OpenAIServer, Reply, Status
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
-
 MODEL = "gpt-4o-mini"
 
 
@@ -28,7 +27,9 @@ def chat_requests(server: OpenAIServer) -> int:
     return sum(1 for request in server.requests if request.path.endswith("/chat/completions"))
 
 
-async def test_exact_hit_skips_the_provider_and_reports_savings(make_kernel: Any, openai_server: OpenAIServer, minilm: Embedder) -> None:
+async def test_exact_hit_skips_the_provider_and_reports_savings(
+    make_kernel: Any, openai_server: OpenAIServer, minilm: Embedder
+) -> None:
     kernel = await make_kernel(plugins=["semantic_cache"], settings=settings_for(openai_server))
     first = await kernel.ask("What is the capital of France?", TurnContext(guild_id=1))
     assert first.source is Source.PROVIDER
@@ -65,7 +66,9 @@ async def test_semantic_hit_and_miss(make_kernel: Any, openai_server: OpenAIServ
     assert (stats["hits_semantic"], stats["misses"], stats["entries"]) == (1, 2, 2)
 
 
-async def test_guilds_are_isolated_unless_sharing_is_on(make_kernel: Any, openai_server: OpenAIServer, minilm: Embedder) -> None:
+async def test_guilds_are_isolated_unless_sharing_is_on(
+    make_kernel: Any, openai_server: OpenAIServer, minilm: Embedder
+) -> None:
     kernel = await make_kernel(plugins=["semantic_cache"], settings=settings_for(openai_server))
     await kernel.ask("Which channel has the rules?", TurnContext(guild_id=1))
     other_guild = await kernel.ask("Which channel has the rules?", TurnContext(guild_id=2))
@@ -73,7 +76,9 @@ async def test_guilds_are_isolated_unless_sharing_is_on(make_kernel: Any, openai
     same_guild = await kernel.ask("Which channel has the rules?", TurnContext(guild_id=1))
     assert same_guild.source is Source.CACHE
 
-    shared = await make_kernel(plugins=["semantic_cache"], settings=settings_for(openai_server, share_across_guilds=True))
+    shared = await make_kernel(
+        plugins=["semantic_cache"], settings=settings_for(openai_server, share_across_guilds=True)
+    )
     await shared.ask("Which channel has the rules?", TurnContext(guild_id=1))
     assert (await shared.ask("Which channel has the rules?", TurnContext(guild_id=2))).source is Source.CACHE
 
@@ -84,7 +89,11 @@ async def test_scope_includes_system_prompt_model_and_sampling(
     kernel = await make_kernel(plugins=["semantic_cache"], settings=settings_for(openai_server))
 
     def request(**changes: Any) -> LLMRequest:
-        values: dict[str, Any] = {"messages": [Message("user", "Tell me a joke about cats")], "model": MODEL, "system": "Be brief."}
+        values: dict[str, Any] = {
+            "messages": [Message("user", "Tell me a joke about cats")],
+            "model": MODEL,
+            "system": "Be brief.",
+        }
         values.update(changes)
         return LLMRequest(**values)
 
@@ -96,7 +105,13 @@ async def test_scope_includes_system_prompt_model_and_sampling(
         request(max_tokens=5),
         request(model="gpt-4-1"),
         request(tier="small"),
-        request(messages=[Message("user", "hi"), Message("assistant", "hello"), Message("user", "Tell me a joke about cats")]),
+        request(
+            messages=[
+                Message("user", "hi"),
+                Message("assistant", "hello"),
+                Message("user", "Tell me a joke about cats"),
+            ]
+        ),
     ):
         assert (await kernel.complete(changed, TurnContext(guild_id=5))).source is Source.PROVIDER
     assert chat_requests(openai_server) == 7
@@ -135,7 +150,9 @@ async def test_an_uncacheable_request_is_not_served_from_the_cache(
     assert chat_requests(openai_server) == 2
 
 
-async def test_without_an_embedder_exact_matches_still_work(make_kernel: Any, openai_server: OpenAIServer, clock: Any) -> None:
+async def test_without_an_embedder_exact_matches_still_work(
+    make_kernel: Any, openai_server: OpenAIServer, clock: Any
+) -> None:
     plugin = SemanticCachePlugin(clock=clock, embedder=None)
     kernel = await make_kernel(plugins=[plugin], settings=settings_for(openai_server))
     await kernel.ask("How do I reset my password?", TurnContext(guild_id=1))

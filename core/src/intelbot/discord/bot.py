@@ -3,7 +3,8 @@
 ``mode = "gateway"`` runs a :class:`hikari.GatewayBot` (a long-lived websocket);
 ``mode = "interactions"`` runs a :class:`hikari.RESTBot`, an HTTP interaction
 server that checks Discord's Ed25519 signatures and keeps no session state in
-the process (only the per-user rate-limit windows), so replicas can run behind a
+the process (only the per-user rate-limit windows, unless they are in Redis, and
+the spending reservations of the calls it is running), so replicas can run behind a
 load balancer. Both register the same
 commands: the built-in ones (:mod:`intelbot.discord.commands`) and those that
 enabled plugins return from the ``discord_loaders`` hook.
@@ -17,6 +18,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import hikari
@@ -153,7 +155,7 @@ class DiscordFrontEnd:
         """Handled: a switched-off plugin's command was refused on purpose (the user was told)."""
         return bool(failure.causes) and all(isinstance(cause, PluginSwitchedOff) for cause in failure.causes)
 
-    async def _spent_since(self, guild_id: int, since: Any) -> float:
+    async def _spent_since(self, guild_id: int, since: datetime) -> float:
         return await self.kernel.ledger.spent_usd(guild_id=guild_id, since=since)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -189,9 +191,7 @@ class DiscordFrontEnd:
         """Kernel alert sender: post ``message`` to ``channel_id`` (nothing without one), pinging nobody."""
         if channel_id is None:
             return
-        await self.app.rest.create_message(
-            channel_id, message[:2000], mentions_everyone=False, user_mentions=False, role_mentions=False
-        )
+        await self.app.rest.create_message(channel_id, message[: replies.MESSAGE_LIMIT], **replies.NO_MENTIONS)
 
     async def _on_started(self, _event_or_app: object) -> None:
         await self.client.start()

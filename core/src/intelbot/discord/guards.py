@@ -1,11 +1,12 @@
 """Checks made before any LLM call from Discord: question, per-user rate, per-guild daily spend.
 
-Each check returns None when the call may go on, or the message to show the
+Each check gives None when the call may go on, or the message to show the
 user (ephemerally) when it may not. The rate limit is a sliding window, kept in
 this process, or in Redis (``discord.rate_limit_redis_url``) so that replicas
-behind a load balancer share each user's window. The spending cap is read from the usage ledger, so it holds across
-restarts and replicas: a guild that has spent ``daily_guild_cap_usd`` or more
-since 00:00 UTC is refused until the next UTC day.
+behind a load balancer share each user's window. The spending cap
+(:mod:`intelbot.discord.spending`) refuses the call whose worst-case cost would
+take the guild over ``daily_guild_cap_usd`` today, counting the usage ledger and
+the calls still running.
 """
 
 from __future__ import annotations
@@ -13,38 +14,55 @@ from __future__ import annotations
 import inspect
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from intelbot.discord.config import DiscordSettings
-
-SpentSince = Callable[[int, datetime], Awaitable[float]]
-"""``await spent(guild_id, since)``: USD spent by the guild since that instant."""
+from intelbot.discord.spending import SpendingCap, SpentSince
 
 
 class SlidingWindowLimit:
-    """At most ``limit`` events per key within any ``window`` seconds (``limit`` 0: no limit)."""
+    """At most ``limit`` events per key within any ``window`` seconds (``limit`` 0: no limit).
+
+    Only keys with an event inside the window are kept: a key whose events have all
+    left the window is dropped, so memory is bounded by the keys active in one window.
+    ``clock`` must never go back.
+    """
 
     def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
-        self._events: dict[int, deque[float]] = {}
+        self._events: OrderedDict[int, deque[float]] = OrderedDict()  # ordered by each key's latest event
+
+    def __len__(self) -> int:
+        """How many keys are kept (those with an event in the window at the last ``acquire``)."""
+        return len(self._events)
 
     def acquire(self, key: int) -> float | None:
         """Count one event for ``key``; return None when allowed, else seconds until one would be."""
         if self.limit <= 0:
             return None
         now = self.clock()
+        self._drop_idle_keys(now - self.window)
         events = self._events.setdefault(key, deque())
         while events and events[0] <= now - self.window:
             events.popleft()
-        if len(events) >= self.limit:
+        if len(events) >= self.limit:  # refused: nothing counted, the key's latest event is unchanged
             return events[0] + self.window - now
         events.append(now)
+        self._events.move_to_end(key)
         return None
+
+    def _drop_idle_keys(self, horizon: float) -> None:
+        """Drop keys whose latest event is at or before ``horizon`` (oldest first: they lead the order)."""
+        while self._events:
+            key, events = next(iter(self._events.items()))
+            if events[-1] > horizon:
+                return
+            del self._events[key]
 
 
 class RateWindow(Protocol):
@@ -125,8 +143,7 @@ class Guards:
         self.rate: RateWindow = rate or SlidingWindowLimit(
             config.rate_limit_requests, config.rate_limit_window_seconds, clock=clock
         )
-        self._spent_since = spent_since
-        self._now = now
+        self.spending = SpendingCap(config.daily_guild_cap_usd, spent_since, now=now)
 
     def check_question(self, question: str) -> str | None:
         """Refuse empty, whitespace-only and over-long questions; any other Unicode is fine."""
@@ -149,19 +166,4 @@ class Guards:
         return (
             f"You are sending requests too quickly (limit: {self.config.rate_limit_requests} per "
             f"{self.config.rate_limit_window_seconds:g} s). Try again in {max(1, round(wait))} s."
-        )
-
-    async def check_spending(self, guild_id: int | None) -> str | None:
-        """Refuse when the guild's spend since 00:00 UTC has reached the daily cap (DMs are not capped)."""
-        cap = self.config.daily_guild_cap_usd
-        if guild_id is None or cap <= 0:
-            return None
-        now = self._now()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        spent = await self._spent_since(guild_id, midnight)
-        if spent < cap:
-            return None
-        return (
-            f"This server has reached its daily spending cap (${spent:.4f} of ${cap:.2f} today). "
-            "It resets at 00:00 UTC."
         )

@@ -6,6 +6,7 @@ Settings (``[default.embedding]``; a plugin may pass its own overrides)::
     model = "all-MiniLM-L6-v2"           # backend-specific model name
     batch_size = 64
     lru_size = 1024
+    threads = 1                          # sentence-transformers: torch threads (0 = torch's default)
     # fastembed: cache_dir;  openai: base_url, api_key (else $OPENAI_API_KEY), dimensions, timeout
 
 Loading a model takes seconds and memory, so embedders are kept per distinct
@@ -57,6 +58,7 @@ def build_embedder(config: Mapping[str, Any]) -> Embedder | None:
         return SentenceTransformerEmbedder(
             str(config.get("model", BUNDLED_MODEL)),
             device=str(config.get("device", "cpu")),
+            threads=_int(config, "threads", 1) or None,
             batch_size=batch_size,
             lru_size=lru_size,
         )
@@ -117,3 +119,14 @@ def _int(config: Mapping[str, Any], name: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}", key=f"embedding.{name}")
     return value
+
+
+def check_embedding_config(config: Mapping[str, Any]) -> None:
+    """Validate an ``embedding`` table without loading anything; ConfigurationError names the key."""
+    backend = str(config.get("backend", "sentence-transformers")).lower()
+    if backend not in BACKENDS:
+        raise ConfigurationError(
+            f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}", key="embedding.backend"
+        )
+    for name, default in (("batch_size", 64), ("lru_size", 1024), ("threads", 1)):
+        _int(config, name, default)

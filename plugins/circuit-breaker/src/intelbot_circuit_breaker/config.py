@@ -7,6 +7,7 @@ are seconds. See the README for the full block with comments.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,9 +68,20 @@ class BreakerConfig:
     failure_categories: frozenset[ErrorCategory] = DEFAULT_FAILURE_CATEGORIES
 
     def wait_for_trip(self, trips: int) -> float:
-        """Seconds to stay open on the ``trips``-th consecutive trip (1 = first)."""
-        wait = self.wait_in_open_seconds * self.wait_growth_factor ** max(0, trips - 1)
-        return min(wait, max(self.max_wait_in_open_seconds, self.wait_in_open_seconds))
+        """Seconds to stay open on the ``trips``-th consecutive trip (1 = first), never over the longest wait.
+
+        The growth is compared in log space before any power is taken, so any number of
+        trips (a long outage probes thousands of times) gives the longest wait and never
+        an ``OverflowError``.
+        """
+        base = self.wait_in_open_seconds
+        longest = max(self.max_wait_in_open_seconds, base)
+        growths = max(0, trips - 1)
+        if base <= 0 or growths == 0 or self.wait_growth_factor <= 1:
+            return base
+        if growths * math.log(self.wait_growth_factor) >= math.log(longest / base):
+            return longest
+        return min(base * self.wait_growth_factor**growths, longest)
 
 
 @dataclass(frozen=True, slots=True)

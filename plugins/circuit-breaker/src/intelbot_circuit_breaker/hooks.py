@@ -10,18 +10,23 @@ One :class:`CircuitBreakerPlugin` instance serves one kernel. Per attempt:
 - ``on_error`` records a failure (only ``failure_categories`` count; the others are
   ignored), feeds the error trends, and returns ``Retry`` or ``GiveUp`` (:mod:`recovery`).
 
-Per-turn notes live in ``ctx.annotations["circuit_breaker"]``.
+Per-turn notes live in ``ctx.annotations["circuit_breaker"]``. A half-open probe whose
+turn ends without an outcome (the task running the turn was cancelled) releases its
+permit: a cancelled call says nothing about the provider's health.
+
+With ``redis_url`` the breakers live in Redis; when Redis cannot be reached (at start-up
+or later), they move to this process's memory and the plugin says so (a log line, a
+``/health`` line, the ``intelbot_breaker_store_degraded`` gauge and the ``store`` stat)
+instead of failing every hook.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -35,7 +40,12 @@ from intelbot_circuit_breaker.breakers import Breakers, breaker_name
 from intelbot_circuit_breaker.config import PluginConfig
 from intelbot_circuit_breaker.metrics import BreakerMetrics
 from intelbot_circuit_breaker.recovery import FailureFacts, decide
-from intelbot_circuit_breaker.store import BreakerStore, MemoryBreakerStore, RedisBreakerStore
+from intelbot_circuit_breaker.store import (
+    BreakerStore,
+    FailoverBreakerStore,
+    MemoryBreakerStore,
+    RedisBreakerStore,
+)
 from intelbot_circuit_breaker.trends import Alert, ErrorTrends
 
 if TYPE_CHECKING:
@@ -44,18 +54,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("intelbot.circuit_breaker")
 
 NAME = "circuit_breaker"
-AlertSender = Callable[[Alert, int | None], Awaitable[None] | None]
 
 
 class CircuitBreakerPlugin:
     """The circuit-breaker plugin for one kernel.
 
     ``clock`` (wall time, shared with other processes through Redis) and ``rng``
-    (backoff jitter) are injectable for tests. ``alert_senders`` are called with each
-    alert and the configured ``alert_channel_id``; the Discord front end adds one to
-    post alerts to that channel (see :meth:`add_alert_sender`). ``name`` is the name
-    the kernel registers the instance under; settings are always read from
-    ``[default.plugins.circuit_breaker]``.
+    (backoff jitter) are injectable for tests. Alerts are delivered with
+    ``kernel.alert(message, channel_id=trends.alert_channel_id)`` (front ends register
+    senders on ``kernel.alert_senders``; the Discord front end posts to the channel);
+    the kernel is the one given to ``startup`` and is dropped at ``shutdown``. ``name``
+    is the name the kernel registers the instance under; settings are always read
+    from ``[default.plugins.circuit_breaker]``.
     """
 
     intelbot_order = 100
@@ -82,8 +92,9 @@ class CircuitBreakerPlugin:
         self.breakers: Breakers | None = None
         self.trends: ErrorTrends | None = None
         self.metrics: BreakerMetrics | None = None
-        self.alert_senders: list[AlertSender] = []
+        self.kernel: Kernel | None = None
         self.alerts: list[Alert] = []
+        self.store_problem: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._gauged: set[str] = set()
 
@@ -111,11 +122,17 @@ class CircuitBreakerPlugin:
                 store = RedisBreakerStore(config.redis_url, prefix=config.redis_prefix)
             else:
                 store = MemoryBreakerStore()
+        if isinstance(store, RedisBreakerStore):
+            store = FailoverBreakerStore(store)
+        if isinstance(store, FailoverBreakerStore):
+            store.listeners.append(self._on_store_failover)
         self._store = store
+        self.store_problem = None
         self.breakers = Breakers(config.breaker, store, clock=self.clock)
         self.breakers.listeners.append(self._on_transition)
         self.trends = ErrorTrends(config.trends)
         self.metrics = BreakerMetrics(registry)
+        self.metrics.store_degraded.set(0)
         self._gauged = set()
         missing = [
             model
@@ -126,11 +143,21 @@ class CircuitBreakerPlugin:
         for model in sorted(set(missing)):
             log.warning("circuit_breaker: fallback model %r is not in the model catalog; it will be skipped", model)
 
+    async def check_store(self) -> bool:
+        """Ping Redis when the breakers live there; unreachable: move them to memory and report it.
+
+        True when the breakers are shared through Redis, False when they are in this process.
+        """
+        if isinstance(self._store, FailoverBreakerStore):
+            return await self._store.check()
+        return False
+
     @hookimpl
-    def startup(self, kernel: Kernel) -> None:
+    async def startup(self, kernel: Kernel) -> None:
         config = self.given_config or PluginConfig.from_settings(kernel.plugin_settings(NAME))
+        self.kernel = kernel
         self.configure(config, kernel.catalog, kernel.metrics, providers=set(kernel.providers))
-        self.add_alert_sender(partial(_through_kernel, kernel))
+        await self.check_store()
         if config.set_provider_max_retries:
             for provider in kernel.providers.values():
                 disable = getattr(provider, "disable_sdk_retries", None)
@@ -139,16 +166,17 @@ class CircuitBreakerPlugin:
 
     @hookimpl
     async def shutdown(self, kernel: Kernel) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         if self._store is not None and self._store is not self.given_store:
             await self._store.aclose()
         self._store = None
         self.breakers = None
+        self.kernel = None
 
-    def add_alert_sender(self, sender: AlertSender) -> None:
-        """Also send each alert to ``sender(alert, channel_id)`` (sync or async; failures are logged)."""
-        self.alert_senders.append(sender)
+    async def drain(self) -> None:
+        """Wait for the work started in the background: alert deliveries and released probe permits."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- the chain ---------------------------------------------------------------------------
 
@@ -230,8 +258,32 @@ class CircuitBreakerPlugin:
             notes["model"] = model
             notes["started"] = self.clock()
             notes["attempts"][model] = notes["attempts"].get(model, 0) + 1
+            if permit.probe:
+                self._release_if_abandoned(notes, name, permit)
             return
         await self._refuse(refused, ctx)
+
+    def _release_if_abandoned(self, notes: dict[str, Any], name: str, permit: Permit) -> None:
+        """Release the probe ``permit`` when the task running the turn ends before its outcome is recorded.
+
+        That happens when the turn is cancelled (``asyncio.CancelledError`` passes through the
+        kernel without ``on_error``): the probe is given back instead of holding the half-open
+        slot until ``max_wait_in_half_open_seconds`` reopens the breaker with a longer wait.
+        """
+        task = asyncio.current_task()
+        if task is None:
+            return
+
+        def release(_task: asyncio.Future[Any]) -> None:
+            if notes.get("permit") is not permit or self.breakers is None:
+                return
+            notes.pop("permit", None)
+            notes.pop("release_watch", None)
+            log.info("a probe of breaker %s ended without an outcome (cancelled): permit released", name)
+            self._in_background(self.breakers.record(name, permit, Outcome.IGNORED), "releasing a probe permit")
+
+        task.add_done_callback(release)
+        notes["release_watch"] = (task, release)
 
     async def _refuse(self, refused: list[str], ctx: TurnContext) -> None:
         assert self.breakers is not None
@@ -305,6 +357,9 @@ class CircuitBreakerPlugin:
         )
         decision = decide(facts, self.config.retry, self.rng)
         if isinstance(decision, Retry):
+            refusal = self._kernel_refusal(decision, ctx)
+            if refusal is not None:
+                return GiveUp(reason=f"{decision.reason}, but {refusal}")
             if decision.model is None and facts.retry_after is not None and decision.delay >= facts.retry_after:
                 notes["waited_out_hold"] = model  # this retry waited the Retry-After: it may pass the hold
             self.metrics.retries.labels(category.value).inc()
@@ -316,6 +371,16 @@ class CircuitBreakerPlugin:
             )
         return decision
 
+    def _kernel_refusal(self, decision: Retry, ctx: TurnContext) -> str | None:
+        """Why the kernel would not make ``decision``'s retry (``llm.max_attempts`` spent, past the deadline)."""
+        max_attempts = self.kernel.max_attempts if self.kernel is not None else None
+        if max_attempts is not None and ctx.attempt >= max_attempts:
+            return f"llm.max_attempts ({max_attempts}) is spent"
+        remaining = ctx.remaining()
+        if remaining is not None and decision.delay >= remaining:
+            return "the turn's deadline comes first"
+        return None
+
     async def _settle_permit(self, notes: dict[str, Any], request: LLMRequest) -> tuple[Permit, str]:
         """The permit and breaker to record this attempt's outcome on.
 
@@ -323,6 +388,10 @@ class CircuitBreakerPlugin:
         for the earlier model is released and the outcome goes to the model actually called.
         """
         assert self.breakers is not None
+        watch = notes.pop("release_watch", None)
+        if watch is not None:
+            task, release = watch
+            task.remove_done_callback(release)
         permit: Permit | None = notes.pop("permit", None)
         name = self._breaker_for(request.model)
         if permit is not None and notes.get("breaker") != name:
@@ -351,7 +420,14 @@ class CircuitBreakerPlugin:
                 "intelbot_breaker_rejected_calls_total", {"breaker": view.name}
             )
         stats["alerts"] = len(self.alerts)
+        stats["store"] = self._store_kind()
         return stats
+
+    def _store_kind(self) -> str:
+        """``redis``, ``memory``, or ``memory (redis unreachable)`` when Redis failed."""
+        if isinstance(self._store, FailoverBreakerStore):
+            return "memory (redis unreachable)" if self._store.degraded else "redis"
+        return "redis" if isinstance(self._store, RedisBreakerStore) else "memory"
 
     @hookimpl
     async def health_lines(self) -> list[str] | None:
@@ -360,6 +436,10 @@ class CircuitBreakerPlugin:
             return None
         now = self.clock()
         lines: list[str] = []
+        if self.store_problem is not None:
+            lines.append(f"breaker store: IN-PROCESS, {self.store_problem}; breaker state is not shared with replicas")
+        elif isinstance(self._store, FailoverBreakerStore):
+            lines.append(f"breaker store: Redis at {self._store.location} (shared with replicas)")
         for view in await self.breakers.views():
             if view.state is BreakerState.OPEN:
                 left = view.open_until - now
@@ -386,37 +466,33 @@ class CircuitBreakerPlugin:
             level, "breaker %s: %s -> %s (%s)", name, transition.before.value, transition.after.value, transition.reason
         )
 
+    def _on_store_failover(self, reason: str) -> None:
+        self.store_problem = reason
+        if self.metrics is not None:
+            self.metrics.store_degraded.set(1)
+        log.error("circuit_breaker: %s; breakers now live in this process (not shared with replicas)", reason)
+
     def _raise_alerts(self, alerts: list[Alert]) -> None:
-        assert self.metrics is not None
+        """Log, count and deliver ``alerts`` (through ``kernel.alert``, in the background: never in a turn's way)."""
+        assert self.metrics is not None and self.config is not None
         for alert in alerts:
             self.alerts.append(alert)
             del self.alerts[:-100]
             self.metrics.alerts.labels(alert.provider, alert.category.value, alert.kind).inc()
             log.warning("alert: %s", alert.message)
-            for sender in self.alert_senders:
-                self._send(sender, alert)
+            if self.kernel is not None:
+                channel_id = self.config.trends.alert_channel_id
+                self._in_background(self.kernel.alert(alert.message, channel_id=channel_id), "alert delivery")
 
-    def _send(self, sender: AlertSender, alert: Alert) -> None:
-        assert self.config is not None
-        channel = self.config.trends.alert_channel_id
-        try:
-            result = sender(alert, channel)
-        except Exception as error:  # noqa: BLE001 - an alert channel must never break a turn
-            log.error("alert sender failed: %s: %s", type(error).__name__, error)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(_logged(result))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _in_background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run ``work`` without waiting for it (:meth:`drain` does); a failure is logged, never raised."""
+        task = asyncio.ensure_future(_logged(work, what))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
-async def _through_kernel(kernel: Kernel, alert: Alert, channel_id: int | None) -> None:
-    """Deliver ``alert`` through the kernel's alert senders (the Discord front end posts it)."""
-    await kernel.alert(alert.message, channel_id=channel_id)
-
-
-async def _logged(awaitable: Awaitable[None]) -> None:
+async def _logged(work: Coroutine[Any, Any, Any], what: str) -> None:
     try:
-        await awaitable
-    except Exception as error:  # noqa: BLE001
-        log.error("alert sender failed: %s: %s", type(error).__name__, error)
+        await work
+    except Exception as error:  # noqa: BLE001 - background work must never break a turn
+        log.error("circuit_breaker: %s failed: %s", what, type(error).__name__)

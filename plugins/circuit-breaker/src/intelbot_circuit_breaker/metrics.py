@@ -3,10 +3,13 @@
 - ``intelbot_breaker_state{breaker}``: 0 closed, 1 open, 2 half-open.
 - ``intelbot_breaker_transitions_total{breaker,from_state,to_state}``.
 - ``intelbot_breaker_rejected_calls_total{breaker}``: calls refused while open.
-- ``intelbot_breaker_retries_total{category}``: retries decided, by error category.
+- ``intelbot_breaker_retries_total{category}``: retries decided, by error category (only
+  retries the kernel will make: not past ``llm.max_attempts`` or the turn's deadline).
 - ``intelbot_breaker_fallbacks_total{from_model,to_model}``: fallbacks taken.
 - ``intelbot_breaker_errors_total{provider,category}``: failed attempts seen.
 - ``intelbot_breaker_alerts_total{provider,category,kind}``: alerts raised.
+- ``intelbot_breaker_store_degraded``: 1 when ``redis_url`` is set but Redis could not be
+  reached, so the breakers live in this process (not shared with replicas); else 0.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ class BreakerMetrics:
         )
         self.errors = Counter(
             "intelbot_breaker_errors", "Failed attempts seen", ["provider", "category"], registry=registry
+        )
+        self.store_degraded = Gauge(
+            "intelbot_breaker_store_degraded",
+            "1 when Redis is configured but unreachable and breakers live in this process",
+            registry=registry,
         )
         self.alerts = Counter(
             "intelbot_breaker_alerts",

@@ -4,7 +4,9 @@ The kernel registers this module; its hooks are the methods of :data:`default`.
 To run several kernels in one process (tests, embedding applications), give each
 its own :class:`~intelbot_circuit_breaker.hooks.CircuitBreakerPlugin` through
 ``Kernel.start(..., extra_plugins=[CircuitBreakerPlugin()])`` instead.
-The Discord front end can post alerts with ``default.add_alert_sender(send)``.
+Alerts go out through ``kernel.alert`` (the kernel given to ``startup``, dropped at
+``shutdown``): a front end that wants them registers a sender on ``kernel.alert_senders``
+(the Discord front end does, and posts to ``trends.alert_channel_id``).
 """
 
 from __future__ import annotations

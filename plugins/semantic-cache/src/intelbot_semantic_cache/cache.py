@@ -27,7 +27,7 @@ import numpy as np
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
 from intelbot.embedding import Embedder, Vectors
-from intelbot_semantic_cache.index import VectorIndex, new_index
+from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
@@ -123,6 +123,7 @@ class SemanticCache:
                 dimensions=self.embedder.dimensions,
                 kind=self.settings.index,
                 switch_at=self.settings.hybrid_switch_at,
+                expansion_search=self.settings.hnsw_expansion_search,
             )
         self.indexes.update(restored)
         rebuilt = 0
@@ -161,7 +162,12 @@ class SemanticCache:
 
     def _new_index(self) -> VectorIndex:
         assert self.embedder is not None
-        return new_index(self.settings.index, self.embedder.dimensions, switch_at=self.settings.hybrid_switch_at)
+        return new_index(
+            self.settings.index,
+            self.embedder.dimensions,
+            switch_at=self.settings.hybrid_switch_at,
+            expansion_search=self.settings.hnsw_expansion_search,
+        )
 
     # -- the hooks' work -----------------------------------------------------------------
 
@@ -175,7 +181,9 @@ class SemanticCache:
             return None
         started = time.perf_counter()
         notes = ctx.annotations.get(PLUGIN_NAME)
+        first_attempt = not isinstance(notes, PendingStore)
         if not isinstance(notes, PendingStore):
+            # the scope is fixed by what the caller asked for, before any retry or fallback changes the model
             notes = PendingStore(self.scope_of(request, ctx), None)
             ctx.annotations[PLUGIN_NAME] = notes
         prompt = request.prompt
@@ -187,8 +195,9 @@ class SemanticCache:
             if hit is not None and hit.score < self.rule.threshold:
                 hit = None
         if hit is None:
-            self.metrics.miss()
-            self.metrics.lookup_took(time.perf_counter() - started)
+            if first_attempt:  # a retry of the same turn is not another miss
+                self.metrics.miss()
+                self.metrics.lookup_took(time.perf_counter() - started)
             return None
         response = await self._serve(hit)
         elapsed = time.perf_counter() - started
@@ -366,6 +375,9 @@ class SemanticCache:
                     if index is None:
                         index = self.indexes[scope] = self._new_index()
                     ids = np.asarray([entries[p].id for p in positions], dtype=np.int64)
+                    if isinstance(index, HybridIndex) and index.graph is None and index.switches_after(len(ids)):
+                        # building the HNSW graph takes seconds: do it off the event loop, from a snapshot
+                        index.graph = await asyncio.to_thread(index.build_graph)
                     if len(positions) > 1000:
                         await asyncio.to_thread(index.add, ids, matrix[positions])
                     else:

@@ -151,7 +151,8 @@ def quantize(vectors: Vectors) -> npt.NDArray[np.int8]:
         rows = rows.reshape(1, -1)
     peaks = np.abs(rows).max(axis=1, keepdims=True)
     peaks[peaks == 0] = 1.0
-    return np.round(rows / peaks * 127.0).astype(np.int8)
+    quantized: npt.NDArray[np.int8] = np.round(rows / peaks * 127.0).astype(np.int8)
+    return quantized
 
 
 class ApproximateIndex:
@@ -165,7 +166,7 @@ class ApproximateIndex:
         *,
         connectivity: int = 16,
         expansion_add: int = 64,
-        expansion_search: int = 64,
+        expansion_search: int = 128,
         threads: int = 0,
         dtype: str = "i8",
     ) -> None:
@@ -185,6 +186,15 @@ class ApproximateIndex:
 
     def __len__(self) -> int:
         return int(self._index.size)
+
+    @property
+    def expansion_search(self) -> int:
+        """How many candidates a search keeps in play (HNSW ``ef``): more is slower and finds more."""
+        return int(self._index.expansion_search)
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        self._index.expansion_search = value  # type: ignore[misc]  # usearch defines the setter apart from the property
 
     def add(self, ids: IdArray, vectors: Vectors) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -229,7 +239,14 @@ class ApproximateIndex:
         return {"graph": np.frombuffer(bytes(buffer), dtype=np.uint8)}
 
     @classmethod
-    def load(cls, arrays: dict[str, npt.NDArray[np.generic]], dimensions: int, *, threads: int = 0) -> ApproximateIndex:
+    def load(
+        cls,
+        arrays: dict[str, npt.NDArray[np.generic]],
+        dimensions: int,
+        *,
+        threads: int = 0,
+        expansion_search: int = 128,
+    ) -> ApproximateIndex:
         from usearch.index import Index
 
         restored = Index.restore(np.asarray(arrays["graph"], dtype=np.uint8).tobytes())
@@ -237,6 +254,7 @@ class ApproximateIndex:
             raise ValueError("the HNSW graph cannot be restored or has other dimensions")
         index = cls(dimensions, threads=threads, dtype=str(restored.dtype).rsplit(".", 1)[-1].lower())
         index._index = restored
+        index.expansion_search = expansion_search
         return index
 
 
@@ -245,9 +263,18 @@ class HybridIndex:
 
     kind = "hybrid"
 
-    def __init__(self, dimensions: int, *, switch_at: int = 20_000, oversample: int = 4, threads: int = 0) -> None:
+    def __init__(
+        self,
+        dimensions: int,
+        *,
+        switch_at: int = 20_000,
+        oversample: int = 4,
+        threads: int = 0,
+        expansion_search: int = 128,
+    ) -> None:
         self.dimensions = dimensions
         self.switch_at = switch_at
+        self.expansion_search = expansion_search
         self.oversample = max(1, oversample)
         self.threads = threads
         self.exact = ExactIndex(dimensions)
@@ -261,13 +288,18 @@ class HybridIndex:
         if self.graph is not None:
             self.graph.add(ids, vectors)
         elif len(self.exact) > self.switch_at:
-            self._build_graph()
+            self.graph = self.build_graph()
 
-    def _build_graph(self) -> None:
+    def switches_after(self, added: int) -> bool:
+        """True when adding ``added`` entries takes this index past ``switch_at``."""
+        return len(self.exact) + added > self.switch_at
+
+    def build_graph(self) -> ApproximateIndex:
+        """An HNSW graph over a snapshot of the vectors held now (safe to run in a worker thread)."""
         arrays = self.exact.dump()
-        graph = ApproximateIndex(self.dimensions, threads=self.threads)
+        graph = ApproximateIndex(self.dimensions, threads=self.threads, expansion_search=self.expansion_search)
         graph.add(np.asarray(arrays["ids"], dtype=np.int64), np.asarray(arrays["vectors"], dtype=np.float32))
-        self.graph = graph
+        return graph
 
     def remove(self, ids: Iterable[int]) -> None:
         ids = list(ids)
@@ -302,38 +334,54 @@ class HybridIndex:
 
     @classmethod
     def load(
-        cls, arrays: dict[str, npt.NDArray[np.generic]], dimensions: int, *, switch_at: int = 20_000, threads: int = 0
+        cls,
+        arrays: dict[str, npt.NDArray[np.generic]],
+        dimensions: int,
+        *,
+        switch_at: int = 20_000,
+        threads: int = 0,
+        expansion_search: int = 128,
     ) -> HybridIndex:
-        index = cls(dimensions, switch_at=switch_at, threads=threads)
+        index = cls(dimensions, switch_at=switch_at, threads=threads, expansion_search=expansion_search)
         index.exact = ExactIndex.load(arrays, dimensions)
         if "graph" in arrays:
-            index.graph = ApproximateIndex.load(arrays, dimensions, threads=threads)
+            index.graph = ApproximateIndex.load(arrays, dimensions, threads=threads, expansion_search=expansion_search)
             if len(index.graph) != len(index.exact):
                 raise ValueError("the HNSW graph and the vectors hold different counts")
         elif len(index.exact) > switch_at:
-            index._build_graph()
+            index.graph = index.build_graph()
         return index
 
 
-def new_index(kind: str, dimensions: int, *, switch_at: int = 20_000, threads: int = 0) -> VectorIndex:
+def new_index(
+    kind: str, dimensions: int, *, switch_at: int = 20_000, threads: int = 0, expansion_search: int = 128
+) -> VectorIndex:
     """An empty index of ``kind`` (one of :data:`INDEX_KINDS`)."""
     if kind == "exact":
         return ExactIndex(dimensions)
     if kind == "approximate":
-        return ApproximateIndex(dimensions, threads=threads)
+        return ApproximateIndex(dimensions, threads=threads, expansion_search=expansion_search)
     if kind == "hybrid":
-        return HybridIndex(dimensions, switch_at=switch_at, threads=threads)
+        return HybridIndex(dimensions, switch_at=switch_at, threads=threads, expansion_search=expansion_search)
     raise ValueError(f"unknown index kind {kind!r}; choose one of {', '.join(INDEX_KINDS)}")
 
 
 def load_index(
-    kind: str, arrays: dict[str, npt.NDArray[np.generic]], dimensions: int, *, switch_at: int = 20_000, threads: int = 0
+    kind: str,
+    arrays: dict[str, npt.NDArray[np.generic]],
+    dimensions: int,
+    *,
+    switch_at: int = 20_000,
+    threads: int = 0,
+    expansion_search: int = 128,
 ) -> VectorIndex:
     """Rebuild an index of ``kind`` from what its ``dump()`` returned; ValueError when the arrays do not fit."""
     if kind == "exact":
         return ExactIndex.load(arrays, dimensions)
     if kind == "approximate":
-        return ApproximateIndex.load(arrays, dimensions, threads=threads)
+        return ApproximateIndex.load(arrays, dimensions, threads=threads, expansion_search=expansion_search)
     if kind == "hybrid":
-        return HybridIndex.load(arrays, dimensions, switch_at=switch_at, threads=threads)
+        return HybridIndex.load(
+            arrays, dimensions, switch_at=switch_at, threads=threads, expansion_search=expansion_search
+        )
     raise ValueError(f"unknown index kind {kind!r}")

@@ -74,6 +74,7 @@ def load_indexes(
     dimensions: int,
     kind: str,
     switch_at: int,
+    expansion_search: int = 128,
 ) -> tuple[dict[str, VectorIndex], str]:
     """The scopes of ``expected`` (scope -> ids in the database) that the file restores exactly, and why not the others.
 
@@ -108,7 +109,7 @@ def load_indexes(
                 if any(_array_digest(arrays[name]) != digest for name, digest in item["arrays"].items()):
                     problems.append("checksum mismatch")
                     continue
-                index = load_index(kind, arrays, dimensions, switch_at=switch_at)
+                index = load_index(kind, arrays, dimensions, switch_at=switch_at, expansion_search=expansion_search)
                 if not np.array_equal(index.ids(), np.sort(ids)):
                     problems.append("restored ids differ")
                     continue

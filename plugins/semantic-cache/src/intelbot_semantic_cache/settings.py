@@ -9,6 +9,7 @@ calibration_file          ""           rule written by ``intelbot cache calibrat
                                        exists; it replaces similarity_threshold
 index                     "hybrid"     ``exact``, ``approximate`` or ``hybrid``
 hybrid_switch_at          20000        entries per scope above which hybrid adds the HNSW graph
+hnsw_expansion_search     128          HNSW search breadth (ef): higher finds more, slower
 candidates                8            nearest entries (by cosine) the rule looks at
 ttl_seconds               1800         base lifetime of an entry
 max_ttl_seconds           86400        lifetime cap for entries that keep being hit
@@ -41,6 +42,7 @@ class CacheSettings:
     calibration_file: str = ""
     index: str = "hybrid"
     hybrid_switch_at: int = 20_000
+    hnsw_expansion_search: int = 128
     candidates: int = 8
     ttl_seconds: float = 1800.0
     max_ttl_seconds: float = 86_400.0
@@ -83,6 +85,7 @@ class CacheSettings:
             calibration_file=str(values.get("calibration_file", "") or ""),
             index=index,
             hybrid_switch_at=int(_number(values, "hybrid_switch_at", 20_000, low=1, integer=True)),
+            hnsw_expansion_search=int(_number(values, "hnsw_expansion_search", 128, low=1, high=100_000, integer=True)),
             candidates=int(_number(values, "candidates", 8, low=1, high=1000, integer=True)),
             ttl_seconds=ttl,
             max_ttl_seconds=max_ttl,

@@ -1,4 +1,8 @@
-"""``/ask question``: defer at once, check the guards, answer through the kernel."""
+"""``/ask question``: defer at once, check the guards, answer through the kernel.
+
+The call's worst-case cost is reserved against the guild's daily spending cap
+while the kernel answers (:mod:`intelbot.discord.spending`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import lightbulb
 
 from intelbot.discord import replies
 from intelbot.discord.services import DiscordServices
+from intelbot.discord.spending import worst_case_cost_of_ask
 from intelbot.errors import ErrorCategory, IntelbotError
 
 log = logging.getLogger("intelbot.discord.ask")
@@ -43,15 +48,16 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
             return
         await ctx.defer()
         turn = services.turn(ctx)
-        refusal = await services.guards.check_spending(turn.guild_id)
-        if refusal is not None:
-            await replies.replace_deferral(ctx, refusal)
-            return
-        try:
-            response = await services.kernel.ask(self.question, turn)
-        except IntelbotError as error:
-            log.warning("turn %s failed: %s", turn.request_id, error.category.value)
-            await replies.show_in_deferral(ctx, message_for(error))
-            return
+        worst_case = worst_case_cost_of_ask(services.kernel, self.question)
+        async with services.guards.spending.reserve(turn.guild_id, worst_case) as refusal:
+            if refusal is not None:
+                await replies.replace_deferral(ctx, refusal)
+                return
+            try:
+                response = await services.kernel.ask(self.question, turn)
+            except IntelbotError as error:
+                log.warning("turn %s failed: %s", turn.request_id, error.category.value)
+                await replies.show_in_deferral(ctx, message_for(error))
+                return
         parts = replies.render(response, attach_after_chars=services.config.attach_after_chars)
         await replies.deliver(ctx, parts)

@@ -1,6 +1,8 @@
 """``/plugins list|enable|disable``: per-guild plugin switches, reported outcome by outcome.
 
-``list`` is open to anyone (ephemeral). ``enable`` and ``disable`` take one or
+``list`` is open to anyone (ephemeral); why a plugin failed to load is shown only
+to those who may switch plugins, and an import failure only by its exception type
+(:mod:`intelbot.discord.plugin_failures`). ``enable`` and ``disable`` take one or
 more plugin names (separated by spaces or commas) and are allowed to the bot's
 owners and to members with Manage Server, for their own guild only; the check
 is made here, on the server side. Switches are stored by the kernel and take
@@ -16,6 +18,7 @@ import lightbulb
 
 from intelbot.discord import replies
 from intelbot.discord.permissions import can_manage_guild
+from intelbot.discord.plugin_failures import describe_failure, failure_reason
 from intelbot.discord.services import DiscordServices
 from intelbot.errors import IntelbotError
 from intelbot.kernel import Kernel
@@ -39,7 +42,7 @@ async def switch(kernel: Kernel, guild_id: int, name: str, enabled: bool) -> str
     if info is None or info.builtin:
         return f"`{name}`: unknown plugin"
     if not info.loaded:
-        reason = info.error or "not enabled in settings.toml"
+        reason = failure_reason(info.error) if info.error else "not enabled in settings.toml"
         return f"`{info.name}`: failed: it is not loaded ({reason})"
     if kernel.plugin_enabled_for(guild_id, info.name) == enabled:
         return f"`{info.name}`: already {verb}"
@@ -74,12 +77,15 @@ class ListPlugins(lightbulb.SlashCommand, name="list", description="List plugins
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
         guild_id = int(ctx.guild_id) if ctx.guild_id is not None else None
+        with_reason = can_manage_guild(ctx.interaction, services.owner_ids)
         lines = []
         for info in services.kernel.plugins:
             if info.builtin:
                 continue
-            if not info.loaded:
-                state = f"not loaded ({info.error or 'disabled in settings.toml'})"
+            if info.error:
+                state = f"not loaded ({describe_failure(info, with_reason=with_reason)})"
+            elif not info.loaded:
+                state = "not loaded (disabled in settings.toml)"
             elif guild_id is not None and not services.kernel.plugin_enabled_for(guild_id, info.name):
                 state = "off in this server"
             else:

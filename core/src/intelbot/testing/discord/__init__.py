@@ -6,7 +6,8 @@ fixtures live in :mod:`intelbot.testing.discord.fixtures` (``loopback_discord``,
 ``discord_mode``, ``make_discord``, ``discord``).
 """
 
-from intelbot.testing.discord.harness import DiscordHarness, DiscordUser, ManualClock, SlashResult
+from intelbot.testing.clock import ManualClock
+from intelbot.testing.discord.harness import DiscordHarness, DiscordUser, SlashResult
 from intelbot.testing.discord.interactions import InteractionReply, InteractionSender, Signature
 from intelbot.testing.discord.records import InteractionRecord, Pings, RecordedRequest, SentMessage
 from intelbot.testing.discord.server import LoopbackDiscord

@@ -19,6 +19,7 @@ import hikari
 from intelbot.discord.bot import DiscordFrontEnd
 from intelbot.discord.config import DiscordSettings
 from intelbot.kernel import Kernel
+from intelbot.testing.clock import ManualClock
 from intelbot.testing.discord import payloads
 from intelbot.testing.discord.interactions import InteractionReply, InteractionSender, Signature
 from intelbot.testing.discord.records import CALLBACK_DEFERRED_MESSAGE, Callback, InteractionRecord, SentMessage
@@ -27,19 +28,6 @@ from intelbot.testing.discord.server import LoopbackDiscord
 Mode = Literal["gateway", "interactions"]
 DEFAULT_GUILD = 200_000_000_000_000_001
 DEFAULT_CHANNEL = 300_000_000_000_000_001
-
-
-class ManualClock:
-    """A monotonic clock that moves only when told: ``clock.advance(61)``."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass(frozen=True, slots=True)
