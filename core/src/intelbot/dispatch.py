@@ -78,9 +78,11 @@ class HookDispatcher:
         return result
 
     def plugins_implementing(self, hook: str) -> list[str]:
+        """Names of the plugins implementing ``hook``, in call order."""
         return [impl.plugin for impl in self.implementations(hook)]
 
     def active(self, hook: str, ctx: TurnContext | None) -> Iterable[Implementation]:
+        """The implementations of ``hook`` that run for ``ctx``: without those switched off for its guild."""
         impls = self.implementations(hook)
         if ctx is None or ctx.guild_id is None or not self.disabled_for_guild:
             return impls

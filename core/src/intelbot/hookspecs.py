@@ -131,7 +131,7 @@ def forget(guild_id: int | None, user_id: int | None, ctx: TurnContext) -> int |
 
 @hookspec
 def collect_stats() -> dict[str, Any] | None:
-    """Called by /health, the CLI and the metrics dashboard; return a flat JSON-able mapping of figures."""
+    """Called by ``intelbot stats``, the console's /stats and the metrics dashboard; return flat JSON-able figures."""
 
 
 @hookspec

@@ -443,6 +443,7 @@ class Kernel:
     # -- per-guild plugin switches ---------------------------------------------------------------
 
     def plugin_info(self, name: str) -> PluginInfo | None:
+        """What is known about plugin ``name`` (matched without regard to case), or None."""
         lowered = name.lower()
         return next((info for info in self.plugins if info.name.lower() == lowered), None)
 
