@@ -29,13 +29,7 @@ from intelbot.providers.sdk_errors import (
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
 NAME = "anthropic"
-SDK_EXCEPTIONS = SDKExceptions(
-    status=anthropic.APIStatusError,
-    timeout=anthropic.APITimeoutError,
-    connection=anthropic.APIConnectionError,
-    validation=anthropic.APIResponseValidationError,
-    base=anthropic.AnthropicError,
-)
+SDK_EXCEPTIONS = SDKExceptions.of(anthropic, base=anthropic.AnthropicError)
 ENV_KEY = "ANTHROPIC_API_KEY"
 
 _STOP_REASONS = {

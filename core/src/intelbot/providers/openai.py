@@ -32,13 +32,7 @@ from intelbot.providers.sdk_errors import (
 from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
 
 NAME = "openai"
-SDK_EXCEPTIONS = SDKExceptions(
-    status=openai.APIStatusError,
-    timeout=openai.APITimeoutError,
-    connection=openai.APIConnectionError,
-    validation=openai.APIResponseValidationError,
-    base=openai.OpenAIError,
-)
+SDK_EXCEPTIONS = SDKExceptions.of(openai, base=openai.OpenAIError)
 ENV_KEY = "OPENAI_API_KEY"
 
 _STOP_REASONS = {

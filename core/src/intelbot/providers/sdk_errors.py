@@ -248,6 +248,17 @@ class SDKExceptions:
     validation: type[Exception]
     base: type[Exception]
 
+    @classmethod
+    def of(cls, sdk: Any, base: type[Exception]) -> SDKExceptions:
+        """The classes of SDK module ``sdk`` (``openai`` or ``anthropic``), whose root exception is ``base``."""
+        return cls(
+            status=sdk.APIStatusError,
+            timeout=sdk.APITimeoutError,
+            connection=sdk.APIConnectionError,
+            validation=sdk.APIResponseValidationError,
+            base=base,
+        )
+
 
 async def call_sdk(
     sdk: SDKExceptions,
