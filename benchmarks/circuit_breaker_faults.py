@@ -173,6 +173,8 @@ async def drive(
         for begin, end in scenario.faults:
             await asyncio.sleep(max(0.0, start + begin - time.monotonic()))
             primary.fail_all(scenario.outcome)
+            if end >= scenario.duration:
+                return  # failing to the end: turns still in flight must not meet a recovered provider
             await asyncio.sleep(max(0.0, start + end - time.monotonic()))
             primary.recover()
 

@@ -8,7 +8,7 @@ from intelbot_circuit_breaker.breakers import Breakers, BreakerView, breaker_nam
 from intelbot_circuit_breaker.config import BreakerConfig, PluginConfig, RetryConfig, TrendConfig
 from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
 from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
-from intelbot_circuit_breaker.store import BreakerStore, MemoryBreakerStore, RedisBreakerStore
+from intelbot_circuit_breaker.store import BreakerStore, FailoverBreakerStore, MemoryBreakerStore, RedisBreakerStore
 from intelbot_circuit_breaker.trends import Alert, ErrorTrends
 from intelbot_circuit_breaker.window import CountWindow, TimeWindow, WindowTotals
 
@@ -24,6 +24,7 @@ __all__ = [
     "CircuitBreakerPlugin",
     "CountWindow",
     "ErrorTrends",
+    "FailoverBreakerStore",
     "FailureFacts",
     "MemoryBreakerStore",
     "Outcome",

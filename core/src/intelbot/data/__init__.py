@@ -1,0 +1,1 @@
+"""Persistence: the async engine, the kernel's tables and the usage ledger."""
