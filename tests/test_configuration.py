@@ -142,3 +142,13 @@ def test_unwritable_data_dir_and_unreachable_database_are_messages_not_traceback
     result = run(["ask", "hi"], cli_env)
     assert result.returncode == 1 and "error (database)" in result.stderr
     assert "Traceback" not in result.stderr and "secret-pw" not in result.stderr
+
+
+def test_a_bad_circuit_breaker_setting_stops_check_and_run(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    cli_env["INTELBOT_PLUGINS__CIRCUIT_BREAKER__BREAKER__MINIMUM_CALLS"] = '"5"'
+    for command in (["config", "check"], ["ask", "hi"]):
+        result = run(command, cli_env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "plugins.circuit_breaker.breaker.minimum_calls" in result.stderr
+        assert "INTELBOT_PLUGINS__CIRCUIT_BREAKER__BREAKER__MINIMUM_CALLS" in result.stderr

@@ -35,6 +35,7 @@ from intelbot.catalog import ModelCatalog
 from intelbot.contract import GiveUp, LLMRequest, LLMResponse, RecoveryDecision, Retry, Source, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, IntelbotError
 from intelbot.hookspecs import hookimpl
+from intelbot.settings import plugin_table
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit, Transition
 from intelbot_circuit_breaker.breakers import Breakers, breaker_name
 from intelbot_circuit_breaker.config import PluginConfig
@@ -151,6 +152,11 @@ class CircuitBreakerPlugin:
         if isinstance(self._store, FailoverBreakerStore):
             return await self._store.check()
         return False
+
+    @hookimpl
+    def check_settings(self, settings: Any) -> None:
+        """Validate ``[default.plugins.circuit_breaker]``; a ConfigurationError names the bad key."""
+        PluginConfig.from_settings(plugin_table(settings, NAME))
 
     @hookimpl
     async def startup(self, kernel: Kernel) -> None:

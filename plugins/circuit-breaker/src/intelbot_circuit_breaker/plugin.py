@@ -16,6 +16,7 @@ from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
 default = CircuitBreakerPlugin()
 intelbot_order = default.intelbot_order
 
+check_settings = default.check_settings
 startup = default.startup
 shutdown = default.shutdown
 before_llm_call = default.before_llm_call
