@@ -164,11 +164,14 @@ async def test_concurrent_calls_near_the_cap_answer_only_as_many_as_fit(make_ker
 
     here = [asyncio.create_task(gate.ask(discord, user=discord.member(800 + n))) for n in range(callers)]
     elsewhere = asyncio.create_task(gate.ask(discord, guild_id=OTHER_GUILD))
-    await gate.wait_until_sorted(callers + 1)  # refused, or held at the gate with its worst case reserved
-
-    assert gate.waiting == fit + 1  # `fit` calls of this guild, and the other guild's call
-    gate.opened.set()
+    try:
+        await gate.wait_until_sorted(callers + 1)  # refused, or held at the gate with its worst case reserved
+        held = gate.waiting
+    finally:
+        gate.opened.set()
     results = await asyncio.gather(*here)
+
+    assert held == fit + 1  # `fit` calls of this guild, and the other guild's call
     assert answered(await elsewhere)
 
     assert sum(answered(result) for result in results) == fit
