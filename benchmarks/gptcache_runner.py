@@ -5,7 +5,8 @@ same all-MiniLM-L6-v2 vectors as intelbot's cache (computed once by the project'
 environment and passed in ``--vectors``), through its ``embedding_func`` hook, and
 otherwise runs as ``init_similar_cache`` sets it up: SQLite + FAISS (exact L2),
 ``SearchDistanceEvaluation`` and the given ``similarity_threshold`` (GPTCache's
-default is 0.8).
+default is 0.8). Only its capacity is raised (``max_size``, default 1,000 entries
+with LRU eviction) so that it holds every ``q1``, as the protocol requires.
 
 Output: ``{"lookups": [[entry_row or -1, rank], ...], "seconds": ...}`` where
 ``entry_row`` is the row (in the slice) whose q1 was returned for that row's q2
@@ -63,8 +64,13 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         cache = Cache()
+        # GPTCache keeps 1,000 entries by default (LRU) and the protocol needs every q1 in the cache. For
+        # "sqlite,faiss" the capacity is read from eviction_params, not from manager_factory's own max_size.
         data_manager = manager_factory(
-            "sqlite,faiss", data_dir=directory, vector_params={"dimension": embedding.dimension}
+            "sqlite,faiss",
+            data_dir=directory,
+            vector_params={"dimension": embedding.dimension},
+            eviction_params={"max_size": len(rows) + 1},
         )
         init_similar_cache(cache_obj=cache, embedding=embedding, data_manager=data_manager, config=config)
         first_row: dict[str, int] = {}

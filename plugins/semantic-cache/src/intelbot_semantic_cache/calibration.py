@@ -45,6 +45,7 @@ from intelbot_semantic_cache.store import CacheStore
 PROTOCOL_SCOPE = "calibration"
 MIN_SUPPORT = 20  # labelled hits needed before a precision counts when picking a threshold
 TRAINING_FLOOR = 0.8  # nearest candidates below this cosine teach the learned rule nothing useful
+NOTHING_PASSES = 1.01  # a threshold above every cosine and probability: only exact matches are served
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,8 +351,9 @@ async def calibrate(
     chosen = (
         threshold if threshold is not None else pick_threshold(fit_pairs, fit_lookups, fit_groups, target_precision)
     )
+    found = chosen is not None
     if chosen is None:
-        chosen = 1.0 if rule.kind == "cosine" else 1.0 - 1e-9
+        chosen = NOTHING_PASSES  # no threshold reaches the target: exact matches only
     rule = rule.with_threshold(chosen)
     if holdout > 0:
         progress("protocol on the held-out rows")
@@ -375,7 +377,8 @@ async def calibrate(
             "curve": curve(report_pairs, report_lookups, report_groups, curve_thresholds(report_lookups)),
         }
     )
-    if cosine_threshold is not None or rule.kind == "cosine":
-        baseline_threshold = cosine_threshold if cosine_threshold is not None else 1.0
-        result["baseline_cosine"] = figures(report_pairs, report_cosine, report_groups, baseline_threshold)
+    result["threshold_found"] = found
+    baseline_threshold = cosine_threshold if cosine_threshold is not None else NOTHING_PASSES
+    result["baseline_cosine"] = figures(report_pairs, report_cosine, report_groups, baseline_threshold)
+    result["baseline_cosine"]["threshold_found"] = cosine_threshold is not None
     return Calibration(rule, result, report_lookups)

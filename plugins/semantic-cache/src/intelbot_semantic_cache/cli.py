@@ -160,6 +160,11 @@ def format_report(report: dict[str, Any]) -> str:
     start, end = report["reported_on_rows"]
     sample = "same rows as fitted (in-sample)" if report["in_sample"] else f"held-out rows {start}..{end - 1}"
     lines.append("")
+    if not report.get("threshold_found", True):
+        lines.append(
+            f"no threshold reaches precision {report['target_precision']} on the fitting rows "
+            "(or too few labelled hits there): only exact matches would be served"
+        )
     lines.append(
         f"rule {report['rule']} at threshold {report['threshold']:.4f} on {sample}: hit rate {report['hit_rate']:.4f}, "
         f"precision {report['precision']:.4f} (conservative {report['precision_conservative']:.4f}), "
