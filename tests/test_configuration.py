@@ -152,3 +152,13 @@ def test_a_bad_circuit_breaker_setting_stops_check_and_run(cli_env: dict[str, st
         assert result.returncode == 2, (command, result.stderr)
         assert "plugins.circuit_breaker.breaker.minimum_calls" in result.stderr
         assert "INTELBOT_PLUGINS__CIRCUIT_BREAKER__BREAKER__MINIMUM_CALLS" in result.stderr
+
+
+def test_a_bad_semantic_cache_setting_stops_check_and_run(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    cli_env["INTELBOT_PLUGINS__SEMANTIC_CACHE__INDEX"] = "quantum"
+    for command in (["config", "check"], ["ask", "hi"]):
+        result = run(command, cli_env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "plugins.semantic_cache.index" in result.stderr
+        assert "INTELBOT_PLUGINS__SEMANTIC_CACHE__INDEX" in result.stderr

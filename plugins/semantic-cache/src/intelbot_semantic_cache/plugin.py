@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from intelbot.contract import LLMRequest, LLMResponse, TurnContext
 from intelbot.embedding import Embedder, embedder_from_settings
+from intelbot.embedding.factory import check_embedding_config, embedding_config
 from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
+from intelbot.settings import plugin_table
 from intelbot_semantic_cache.cache import PLUGIN_NAME, SemanticCache
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
@@ -97,6 +99,12 @@ class SemanticCachePlugin:
         self.cache: SemanticCache | None = None
         self.kernel: Kernel | None = None
         self.notices: list[str] = []
+
+    @hookimpl
+    def check_settings(self, settings: Any) -> None:
+        """Validate ``[default.plugins.semantic_cache]`` without loading a model; ConfigurationError names the key."""
+        cache_settings = CacheSettings.from_mapping(plugin_table(settings, PLUGIN_NAME))
+        check_embedding_config(embedding_config(settings, cache_settings.embedding))
 
     @hookimpl
     async def startup(self, kernel: Kernel) -> None:
@@ -181,6 +189,11 @@ def cache_of(kernel: Kernel) -> SemanticCache | None:
         if plugin.kernel is kernel and plugin.cache is not None:
             return plugin.cache
     return None
+
+
+@hookimpl
+def check_settings(settings: Any) -> None:
+    _default.check_settings(settings)
 
 
 @hookimpl
