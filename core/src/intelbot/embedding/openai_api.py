@@ -13,13 +13,17 @@ import numpy as np
 import numpy.typing as npt
 
 from intelbot.embedding.base import EmbedderBase, EmbedderUnavailable
-from intelbot.errors import ConfigurationError, ErrorCategory, ProviderError, category_for_status
+from intelbot.errors import ConfigurationError
 
 KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 
 class OpenAIEmbedder(EmbedderBase):
-    """Calls ``client.embeddings.create`` once per batch; API failures raise ProviderError with a category."""
+    """Calls ``client.embeddings.create`` once per batch; failures raise ProviderError with a category.
+
+    Errors are translated exactly as the chat providers' are (``providers.sdk_errors.call_sdk``):
+    Retry-After, error codes and key redaction included.
+    """
 
     def __init__(
         self,
@@ -43,7 +47,8 @@ class OpenAIEmbedder(EmbedderBase):
             raise EmbedderUnavailable("the OpenAI embedder needs an API key", key="embedding.api_key")
         import openai
 
-        self._openai = openai
+        self._api_key = api_key
+        self._timeout = timeout
         self._client: Any = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
@@ -52,31 +57,17 @@ class OpenAIEmbedder(EmbedderBase):
         self.name = f"openai/{model}"
 
     async def _embed_batch(self, texts: list[str]) -> npt.ArrayLike:
-        openai = self._openai
-        try:
-            response = await self._client.embeddings.create(model=self.model, input=texts, encoding_format="float")
-        except openai.APIStatusError as error:
-            raise ProviderError(
-                f"embeddings request failed with HTTP {error.status_code}",
-                category=category_for_status(error.status_code, str(getattr(error, "body", "") or "")),
-                provider="openai-embeddings",
-                model=self.model,
-                status=error.status_code,
-            ) from None
-        except openai.APITimeoutError:
-            raise ProviderError(
-                "embeddings request timed out",
-                category=ErrorCategory.TIMEOUT,
-                provider="openai-embeddings",
-                model=self.model,
-            ) from None
-        except openai.APIConnectionError:
-            raise ProviderError(
-                "cannot connect to the embeddings endpoint",
-                category=ErrorCategory.CONNECTION,
-                provider="openai-embeddings",
-                model=self.model,
-            ) from None
+        from intelbot.providers.openai import SDK_EXCEPTIONS
+        from intelbot.providers.sdk_errors import call_sdk
+
+        response: Any = await call_sdk(
+            SDK_EXCEPTIONS,
+            lambda: self._client.embeddings.create(model=self.model, input=texts, encoding_format="float"),
+            provider="openai-embeddings",
+            model=self.model,
+            seconds=self._timeout,
+            secrets=(self._api_key,),
+        )
         rows = sorted(response.data, key=lambda item: item.index)
         return np.asarray([row.embedding for row in rows], dtype=np.float32)
 
