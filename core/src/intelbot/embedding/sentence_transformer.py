@@ -64,6 +64,9 @@ class SentenceTransformerEmbedder(ThreadedEmbedderBase):
             torch.set_num_threads(threads)
 
         location = str(bundled_model_path()) if model == BUNDLED_MODEL else model
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no progress bars in the console or the logs
         try:
             self._model: Any = SentenceTransformer(location, device=device)
         except Exception as error:  # the library raises OSError, ValueError, HF errors...
