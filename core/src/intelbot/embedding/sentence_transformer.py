@@ -66,7 +66,7 @@ class SentenceTransformerEmbedder(ThreadedEmbedderBase):
         location = str(bundled_model_path()) if model == BUNDLED_MODEL else model
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # no progress bars in the console or the logs
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no progress bars
         try:
             self._model: Any = SentenceTransformer(location, device=device)
         except Exception as error:  # the library raises OSError, ValueError, HF errors...
