@@ -131,3 +131,14 @@ def test_plugins_disable_writes_the_local_override_that_dynaconf_loads(
     unknown = subprocess.run([INTELBOT, "plugins", "enable", "nope"], env=cli_env, capture_output=True, text=True)
     assert unknown.returncode != 0 and "unknown plugin 'nope'" in unknown.stderr
     assert os.path.exists(tmp_path / "settings.local.toml")
+
+
+def test_stats_command_prints_every_plugins_figures(
+    sample_plugin_path: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    cli_env["PYTHONPATH"] = str(sample_plugin_path)
+    cli_env["INTELBOT_LOAD_PLUGINS"] = "sample"
+    result = subprocess.run([INTELBOT, "stats"], env=cli_env, capture_output=True, text=True, check=True)
+    figures = json.loads(result.stdout)
+    assert figures["sample"] == {"seen": 0}
+    assert figures["kernel"]["default_model"] == "echo" and figures["kernel"]["plugins_loaded"] == 1
