@@ -406,19 +406,25 @@ def quality_table(result: dict[str, Any]) -> str:
         "| method | threshold | hit rate | precision | precision (conservative) | false-hit rate | unlabelled share |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in result["methods"]:
-        lines.append(
-            f"| {row['method']} | {row['threshold']:.4f} | {row['hit_rate']:.4f} | {row['precision']:.4f} | "
-            f"{row['precision_conservative']:.4f} | {row['false_hit_rate']:.4f} | {row['unlabelled_hit_share']:.4f} |"
-        )
-    for reference in result["reference_all_rows_plain_cosine"]:
-        lines.append(
-            f"| (reference) plain cosine, all rows | {reference['threshold']:.4f} | {reference['hit_rate']:.4f} | "
-            f"{reference['precision']:.4f} | {reference['precision_conservative']:.4f} | "
-            f"{reference['false_hit_rate']:.4f} | "
-            f"{reference['unlabelled_hit_share']:.4f} |"
-        )
+    lines += [_quality_row(row["method"], row) for row in result["methods"]]
+    lines += [
+        _quality_row("(reference) plain cosine, all rows", row) for row in result["reference_all_rows_plain_cosine"]
+    ]
     return "\n".join(lines)
+
+
+QUALITY_COLUMNS = (
+    "threshold",
+    "hit_rate",
+    "precision",
+    "precision_conservative",
+    "false_hit_rate",
+    "unlabelled_hit_share",
+)
+
+
+def _quality_row(label: str, row: dict[str, Any]) -> str:
+    return f"| {label} | " + " | ".join(f"{row[column]:.4f}" for column in QUALITY_COLUMNS) + " |"
 
 
 def scale_table(result: dict[str, Any]) -> str:

@@ -16,43 +16,43 @@ from intelbot.testing.discord import ManualClock
 SETTINGS = DiscordSettings(token="t", max_question_chars=10, daily_guild_cap_usd=1.0)
 
 
-def test_sliding_window_counts_only_recent_events() -> None:
+async def test_sliding_window_counts_only_recent_events() -> None:
     clock = ManualClock()
     limit = SlidingWindowLimit(2, 10.0, clock=clock)
-    assert limit.acquire(1) is None
+    assert await limit.acquire(1) is None
     clock.advance(4)
-    assert limit.acquire(1) is None
-    assert limit.acquire(1) == pytest.approx(6.0)  # refused: the first event leaves the window in 6 s
-    assert limit.acquire(2) is None  # other users have their own window
+    assert await limit.acquire(1) is None
+    assert await limit.acquire(1) == pytest.approx(6.0)  # refused: the first event leaves the window in 6 s
+    assert await limit.acquire(2) is None  # other users have their own window
     clock.advance(6)
-    assert limit.acquire(1) is None
-    assert limit.acquire(1) is not None
+    assert await limit.acquire(1) is None
+    assert await limit.acquire(1) is not None
 
 
-def test_sliding_window_forgets_users_whose_events_left_the_window() -> None:
+async def test_sliding_window_forgets_users_whose_events_left_the_window() -> None:
     clock = ManualClock()
     limit = SlidingWindowLimit(2, 10.0, clock=clock)
     for user in range(1000):
-        assert limit.acquire(user) is None
+        assert await limit.acquire(user) is None
     clock.advance(8)
-    assert limit.acquire(5) is None  # user 5 now has events at 0 and 8
+    assert await limit.acquire(5) is None  # user 5 now has events at 0 and 8
     assert len(limit) == 1000
 
     clock.advance(2)  # the events at 0 leave the window: only user 5 (event at 8) is kept
-    assert limit.acquire(5000) is None
+    assert await limit.acquire(5000) is None
     assert len(limit) == 2
-    assert limit.acquire(5) is None  # its event at 0 has left the window: one place is free
-    assert limit.acquire(5) == pytest.approx(8.0)  # refused: events at 8 and 10, the one at 8 leaves in 8 s
+    assert await limit.acquire(5) is None  # its event at 0 has left the window: one place is free
+    assert await limit.acquire(5) == pytest.approx(8.0)  # refused: events at 8 and 10, the one at 8 leaves in 8 s
     assert len(limit) == 2
 
     clock.advance(20)
-    assert limit.acquire(7) is None
+    assert await limit.acquire(7) is None
     assert len(limit) == 1  # memory is bounded by the users active in one window
 
 
-def test_zero_means_no_rate_limit() -> None:
+async def test_zero_means_no_rate_limit() -> None:
     limit = SlidingWindowLimit(0, 10.0)
-    assert all(limit.acquire(1) is None for _ in range(100))
+    assert all([await limit.acquire(1) is None for _ in range(100)])
 
 
 @pytest.mark.parametrize(("question", "refused"), [("", True), ("  \n", True), ("x" * 11, True), ("é" * 10, False)])

@@ -42,9 +42,11 @@ def configure_logging(settings: Any = None) -> None:
 
 @asynccontextmanager
 async def open_kernel() -> AsyncIterator[Kernel]:
-    """Start a kernel from the settings directory and stop it on exit (for plugins' CLI commands)."""
+    """Start a kernel from the settings directory, print its notices, stop it on exit (plugins' commands use it too)."""
     settings = load_settings()
     kernel = await Kernel.start(settings)
+    for notice in kernel.notices:
+        click.echo(f"note: {notice}", err=True)
     try:
         yield kernel
     finally:
@@ -87,28 +89,13 @@ def ask(question: str, model: str | None, as_json: bool) -> None:
 
     async def work() -> int:
         async with open_kernel() as kernel:
-            for notice in kernel.notices:
-                click.echo(f"note: {notice}", err=True)
             try:
                 response = await kernel.ask(question, TurnContext(frontend="cli"), model=model)
             except IntelbotError as error:
                 click.echo(f"error ({error.category.value}): {error.user_message or error.message}", err=True)
                 return 1
         if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "text": response.text,
-                        "model": response.model,
-                        "provider": response.provider,
-                        "source": response.source.value,
-                        "input_tokens": response.usage.input_tokens,
-                        "output_tokens": response.usage.output_tokens,
-                        "cost_usd": response.cost_usd,
-                        "latency_ms": response.latency_ms,
-                    }
-                )
-            )
+            click.echo(json.dumps({"text": response.text, **response.usage_record()}))
         else:
             click.echo(response.text)
             click.echo(f"  [{describe(response)}]")
@@ -125,8 +112,6 @@ def chat() -> None:
 
     async def work() -> None:
         async with open_kernel() as kernel:
-            for notice in kernel.notices:
-                click.echo(f"note: {notice}", err=True)
             await run_console(kernel)
 
     configure_logging()
@@ -139,8 +124,6 @@ def run() -> None:
 
     async def work() -> None:
         async with open_kernel() as kernel:
-            for notice in kernel.notices:
-                click.echo(f"note: {notice}", err=True)
             token = lookup(kernel.settings, "discord.token")
             if token:
                 from intelbot.discord.bot import run_discord

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -152,13 +153,7 @@ def _check_discord(settings: Any) -> None:
     """Validate ``[default.discord]`` as the front end will read it (a missing token only means: console)."""
     from intelbot.discord.config import DiscordSettings
 
-    table = dict(lookup(settings, "discord", {}) or {})
-    if not lookup(table, "token"):
-        table["token"] = "placeholder-for-validation"
-    try:
-        DiscordSettings.from_settings({"discord": table})
-    except ConfigurationError as error:
-        raise ConfigurationError(error.reason, key=error.key) from None
+    DiscordSettings.from_settings(settings, require_token=False)
 
 
 def _check_embedding(settings: Any) -> None:
@@ -168,8 +163,6 @@ def _check_embedding(settings: Any) -> None:
 
 
 def _has_key(name: str, table: Mapping[str, Any]) -> bool:
-    import os
-
     return bool(lookup(table, "api_key")) or bool(os.environ.get(f"{name.upper()}_API_KEY"))
 
 

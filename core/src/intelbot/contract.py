@@ -110,6 +110,18 @@ class LLMResponse:
         """True when the model ended normally (not truncated, refused or filtered)."""
         return self.stop_reason is StopReason.END
 
+    def usage_record(self) -> dict[str, Any]:
+        """Who answered and what it cost, as flat fields: the usage ledger's row and ``intelbot ask --json``."""
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "source": self.source.value,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+        }
+
 
 @dataclass(slots=True)
 class TurnContext:

@@ -77,10 +77,6 @@ class HookDispatcher:
         self._cache[hook] = result
         return result
 
-    def plugins_implementing(self, hook: str) -> list[str]:
-        """Names of the plugins implementing ``hook``, in call order."""
-        return [impl.plugin for impl in self.implementations(hook)]
-
     def active(self, hook: str, ctx: TurnContext | None) -> Iterable[Implementation]:
         """The implementations of ``hook`` that run for ``ctx``: without those switched off for its guild."""
         impls = self.implementations(hook)

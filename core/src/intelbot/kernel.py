@@ -64,12 +64,12 @@ class Kernel:
         """Use :meth:`start`, which validates ``settings`` first."""
         self.settings = settings
         self.catalog = ModelCatalog.from_settings(settings.get("models") or {})
-        self.metrics_registry_owner = KernelMetrics()
-        self.metrics = self.metrics_registry_owner.registry
+        self.kernel_metrics = KernelMetrics()
+        self.metrics = self.kernel_metrics.registry
         self.manager = new_plugin_manager()
         self.dispatch = HookDispatcher(self.manager, trace=os.environ.get(TRACE_ENV, "") not in ("", "0"))
         self.dispatch.failure_listeners.append(
-            lambda plugin, hook: self.metrics_registry_owner.plugin_failures.labels(plugin, hook).inc()
+            lambda plugin, hook: self.kernel_metrics.plugin_failures.labels(plugin, hook).inc()
         )
         self.providers: dict[str, Provider] = {}
         self.plugins: list[PluginInfo] = []
@@ -118,10 +118,7 @@ class Kernel:
     async def _start(self, load_plugins: Sequence[str] | None, extra_plugins: Iterable[object]) -> None:
         self.plugins = register_plugins(self.manager, self.settings, only=load_plugins, extra=extra_plugins)
         self.dispatch.invalidate()
-        for _plugin, provider in self.dispatch.call_all_sync(
-            "register_providers", register=self._collect_provider, settings=self.settings
-        ):
-            del provider
+        self.dispatch.call_all_sync("register_providers", register=self._collect_provider, settings=self.settings)
         raise_first(
             [
                 ConfigProblem(key, origin_of(self.settings, key), message)
@@ -240,7 +237,7 @@ class Kernel:
         )
         response = await self.complete(request, ctx)
         self.ledger.record_turn(question, response, ctx)
-        self.metrics_registry_owner.turns.labels(response.source.value).inc()
+        self.kernel_metrics.turns.labels(response.source.value).inc()
         return response
 
     async def complete(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse:
@@ -261,7 +258,7 @@ class Kernel:
                 try:
                     response = await self._call_provider(request, ctx)
                 except IntelbotError as error:
-                    self.metrics_registry_owner.errors.labels(error.category.value).inc()
+                    self.kernel_metrics.errors.labels(error.category.value).inc()
                     if isinstance(error, CallRejected):
                         raise
                     retry = await self._recover(error, request, ctx)
@@ -315,10 +312,10 @@ class Kernel:
         except IntelbotError as error:
             error.provider = error.provider or spec.provider
             error.model = error.model or spec.name
-            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, error.category.value).inc()
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, error.category.value).inc()
             raise
         except TimeoutError:
-            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "timeout").inc()
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, "timeout").inc()
             raise ProviderError(
                 f"no answer within {timeout:.1f}s",
                 category=ErrorCategory.TIMEOUT,
@@ -326,7 +323,7 @@ class Kernel:
                 model=spec.name,
             ) from None
         except Exception as error:
-            self.metrics_registry_owner.calls.labels(spec.provider, spec.name, "server_error").inc()
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, "server_error").inc()
             raise ProviderError(
                 f"provider {spec.provider!r} failed: {type(error).__name__}",
                 category=ErrorCategory.SERVER_ERROR,
@@ -339,7 +336,7 @@ class Kernel:
         response.source = Source.PROVIDER
         if not response.served_by:
             response.served_by = spec.provider
-        owner = self.metrics_registry_owner
+        owner = self.kernel_metrics
         owner.calls.labels(spec.provider, spec.name, "ok").inc()
         owner.latency.labels(spec.provider).observe(elapsed)
         owner.tokens.labels("input").inc(response.usage.input_tokens)

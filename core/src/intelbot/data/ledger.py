@@ -64,13 +64,7 @@ class UsageLedger:
                 "request_id": ctx.request_id,
                 "guild_id": ctx.guild_id,
                 "user_id": ctx.user_id,
-                "model": response.model,
-                "provider": response.provider,
-                "source": response.source.value,
-                "input_tokens": response.usage.input_tokens,
-                "output_tokens": response.usage.output_tokens,
-                "cost_usd": response.cost_usd,
-                "latency_ms": response.latency_ms,
+                **response.usage_record(),
                 "created_at": datetime.now(UTC),
             }
         )

@@ -57,8 +57,12 @@ class DiscordSettings:
         return f"DiscordSettings(mode={self.mode!r}, application_id={self.application_id}, token='***')"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> DiscordSettings:
-        """Read ``[default.discord]`` from Dynaconf settings; ConfigurationError names the key and file."""
+    def from_settings(cls, settings: Any, *, require_token: bool = True) -> DiscordSettings:
+        """Read ``[default.discord]`` from Dynaconf settings; ConfigurationError names the key and file.
+
+        ``require_token=False`` validates everything else (``intelbot config check`` on a
+        machine that runs the console); the token is then empty.
+        """
         table = lookup(settings, "discord", {}) or {}
 
         def where(key: str) -> str:
@@ -75,7 +79,7 @@ class DiscordSettings:
                 raise ConfigurationError(message, key=f"discord.{key}", file=where(key)) from None
 
         token = str(lookup(table, "token", "") or "").strip()
-        if not token:
+        if not token and require_token:
             raise ConfigurationError(
                 "no Discord token: set INTELBOT_DISCORD__TOKEN or token in [default.discord] of .secrets.toml",
                 key="discord.token",

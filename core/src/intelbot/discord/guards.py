@@ -11,11 +11,10 @@ the calls still running.
 
 from __future__ import annotations
 
-import inspect
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -41,7 +40,7 @@ class SlidingWindowLimit:
         """How many keys are kept (those with an event in the window at the last ``acquire``)."""
         return len(self._events)
 
-    def acquire(self, key: int) -> float | None:
+    async def acquire(self, key: int) -> float | None:
         """Count one event for ``key``; return None when allowed, else seconds until one would be."""
         if self.limit <= 0:
             return None
@@ -66,9 +65,10 @@ class SlidingWindowLimit:
 
 
 class RateWindow(Protocol):
-    """A per-key sliding window: ``acquire`` counts one event, or says how long to wait (sync or async)."""
+    """A per-key sliding window, in this process or in Redis."""
 
-    def acquire(self, key: int) -> float | Awaitable[float | None] | None: ...
+    async def acquire(self, key: int) -> float | None:
+        """Count one event for ``key``; return None when allowed, else seconds until one would be."""
 
 
 _ACQUIRE_SCRIPT = """
@@ -158,9 +158,7 @@ class Guards:
 
     async def check_rate(self, user_id: int) -> str | None:
         """Count one request for ``user_id``; refuse when the sliding window is full."""
-        wait = self.rate.acquire(user_id)
-        if inspect.isawaitable(wait):
-            wait = await wait
+        wait = await self.rate.acquire(user_id)
         if wait is None:
             return None
         return (

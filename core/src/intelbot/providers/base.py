@@ -23,8 +23,6 @@ class Provider(Protocol):
 
     async def complete(self, request: LLMRequest, model: ModelSpec, *, timeout: float | None) -> LLMResponse:
         """Answer ``request`` with ``model`` (its ``api_model`` is the provider's name for it) within ``timeout`` s."""
-        ...
 
     async def aclose(self) -> None:
         """Release connections; called once when the kernel stops."""
-        ...
