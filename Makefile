@@ -10,14 +10,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest install clean
 
-$(STAMP): pyproject.toml core/pyproject.toml $(wildcard plugins/*/pyproject.toml)
+$(STAMP): pyproject.toml core/pyproject.toml core/testing/pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	# torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet --group dev -e "core[embeddings,testing]" $(addprefix -e ,$(PLUGIN_DIRS))
+	$(PY) -m pip install --quiet --group dev -e "core[embeddings]" -e core/testing $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks
+	$(VENV)/bin/ruff format --check core plugins tests benchmarks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

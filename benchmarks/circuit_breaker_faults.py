@@ -64,7 +64,9 @@ from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.loopback_server import LoopbackLLMServer
 from intelbot.testing.openai_server import OPENAI_TEST_KEY
 from intelbot.testing.scripted_replies import Hang, Outcome, RecordedRequest, Reply, Status
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+
+REPOSITORY_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"
 
 CALL_TIMEOUT = 1.0
 BREAKER_WAIT = 2.0
@@ -312,9 +314,9 @@ async def run_intelbot(scenario: Scenario, spacing: float) -> Figures:
         AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback,
     ):
         with tempfile.TemporaryDirectory() as directory:
-            factory = KernelFactory(Path(directory))
+            factory = KernelFactory(Path(directory), base_settings=REPOSITORY_SETTINGS)
             try:
-                plugin = CircuitBreakerPlugin(name="circuit_breaker_benchmark")
+                plugin = CircuitBreakerPlugin.configured()
                 kernel = await factory(plugins=[plugin], settings=intelbot_settings(primary, fallback))
 
                 async def ask(question: str) -> str:

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from intelbot import hookspecs
+from intelbot.loading import new_plugin_manager
 from intelbot.metrics import KernelMetrics
-from intelbot.plugins import new_plugin_manager
 
 ROOT = Path(__file__).parents[1]
 
@@ -57,3 +57,12 @@ def test_every_settings_section_is_documented() -> None:
                 assert f"`{key}.{sub}`" in text, f"{key}.{sub} is not documented in docs/configuration.md"
         else:
             assert f"`{key}`" in text, f"{key} is not documented in docs/configuration.md"
+
+
+def test_the_call_order_is_stated_once_and_quoted_in_docs_hooks_md() -> None:
+    from intelbot import hookspecs
+
+    paragraphs = (hookspecs.__doc__ or "").split("\n\n")
+    (order,) = [paragraph for paragraph in paragraphs if paragraph.startswith("Order within a hook")]
+    quoted = " ".join((ROOT / "docs" / "hooks.md").read_text().replace("`", "").split())
+    assert " ".join(order.replace("``", "").split()) in quoted

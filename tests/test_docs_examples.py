@@ -81,4 +81,4 @@ def test_writing_plugins_walkthrough_passes_its_own_test(tmp_path: Path) -> None
         cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout

@@ -27,7 +27,9 @@ async def test_installed_plugin_is_discovered_and_its_sync_and_async_hooks_run(
     assert info is not None and info.loaded
     assert info.distribution == "intelbot-sample" and info.version == "1.2.3"
     assert info.hooks == ["after_llm_call", "before_llm_call", "collect_stats"]
-    assert ctx.annotations["sample"] == "before (sync)"
+    from intelbot_sample.plugin import SampleNote
+
+    assert ctx.state(SampleNote).text == "before (sync)"
     assert response.metadata["sample"] == "after (async)"
     assert (await kernel.stats())["sample"] == {"seen": 2}
 
@@ -61,7 +63,7 @@ async def test_plugin_with_flag_off_is_never_imported(sample_plugin: Path, make_
 async def test_environment_flag_matches_plugin_name_without_regard_to_case(
     sample_plugin: Path, make_kernel: KernelFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from intelbot.plugins import flag_enabled
+    from intelbot.loading import flag_enabled
     from intelbot.settings import load_settings
 
     monkeypatch.setenv("INTELBOT_PLUGINS__SAMPLE__ENABLED", "false")

@@ -13,14 +13,20 @@ from typing import Any, TypeVar
 import click
 
 from intelbot.catalog import ModelCatalog
-from intelbot.config_check import ConfigProblem, find_plugin_problems, find_problems, unknown_model_providers
+from intelbot.config_check import (
+    ConfigProblem,
+    find_plugin_problems,
+    find_problems,
+    find_provider_problems,
+    unknown_model_providers,
+)
 from intelbot.contract import TurnContext
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError, IntelbotError
 from intelbot.footer import describe
 from intelbot.kernel import Kernel
+from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.local_overrides import write_plugin_flag
-from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.redaction import redacted
 from intelbot.settings import load_settings, lookup, origin_of, settings_dir
 
@@ -161,20 +167,15 @@ def config_check(as_json: bool) -> None:
         sys.exit(EXIT_CONFIG)
     problems = find_problems(settings, extra_providers=None)
     manager = new_plugin_manager()
-    register_plugins(manager, settings)
+    infos = register_plugins(manager, settings)
     dispatch = HookDispatcher(manager)
-    providers: list[str] = []
-    try:
-        dispatch.call_all_sync(
-            "register_providers", register=lambda provider: providers.append(provider.name), settings=settings
-        )
-    except ConfigurationError:
-        pass  # already among ``problems``: providers' tables are validated there too
+    providers, provider_problems = find_provider_problems(settings, dispatch)
+    problems += provider_problems
     catalog_problems = [
         ConfigProblem(key, origin_of(settings, key), message)
         for key, message in unknown_model_providers(settings, _catalog_or_empty(settings), providers)
     ]
-    problems += catalog_problems + find_plugin_problems(settings, dispatch)
+    problems += catalog_problems + find_plugin_problems(settings, dispatch, infos)
     effective = redacted({str(key).lower(): value for key, value in settings.as_dict().items()})
     if as_json:
         click.echo(

@@ -11,6 +11,7 @@ has finished.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ from intelbot.testing.discord.records import CALLBACK_DEFERRED_MESSAGE, Callback
 from intelbot.testing.discord.server import LoopbackDiscord
 
 Mode = Literal["gateway", "interactions"]
+MakeDiscord = Callable[..., Awaitable["DiscordHarness"]]
+"""The ``make_discord`` fixture: ``harness = await make_discord(kernel, mode=None, **settings)``."""
 DEFAULT_GUILD = 200_000_000_000_000_001
 DEFAULT_CHANNEL = 300_000_000_000_000_001
 
