@@ -14,14 +14,13 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from intelbot.catalog import ModelCatalog
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError
+from intelbot.kernel_settings import kernel_settings
 from intelbot.loading import DEFAULT_PLUGINS, PluginInfo, discover
 from intelbot.providers.openai import compatible_servers
 from intelbot.settings import lookup, origin_of
 
 BUILTIN_PROVIDERS = tuple(module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS)
 """The providers the kernel brings: one per built-in provider module."""
-NUMBER_KEYS = ("llm.timeout_seconds", "llm.turn_timeout_seconds")
-INTEGER_KEYS = ("llm.max_tokens", "llm.max_attempts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +58,13 @@ def find_problems(
     if extra_providers is not None:
         for key, message in unknown_model_providers(settings, catalog, extra_providers):
             problem(key, message)
-    default_model = lookup(settings, "llm.default_model", "echo")
+    try:
+        default_model = kernel_settings(settings).llm.default_model
+    except ConfigurationError as error:
+        problem(error.key or "settings", error.reason)
+        default_model = str(lookup(settings, "llm.default_model", "echo"))
     if catalog and default_model not in catalog:
         problem("llm.default_model", f"unknown model {default_model!r} (catalog has: {', '.join(sorted(catalog))})")
-    for key in NUMBER_KEYS:
-        value = lookup(settings, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-            problem(key, f"must be a positive number, got {value!r}")
-    refresh = lookup(settings, "guild_switch_refresh_seconds", 5.0)
-    if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 0:
-        problem("guild_switch_refresh_seconds", f"must be a number of seconds >= 0, got {refresh!r}")
-    for key in INTEGER_KEYS:
-        value = lookup(settings, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            problem(key, f"must be a positive integer, got {value!r}")
     providers = settings.get("providers") or {}
     if not isinstance(providers, Mapping):
         problem("providers", "must be a table")
@@ -140,9 +132,6 @@ def _check_database(settings: Any, problem: Report) -> None:
         if not getattr(dialect, "is_async", False):
             drivers = "sqlite+aiosqlite, postgresql+asyncpg"
             problem("database_url", f"needs an async driver ({drivers}), got {dialect.driver!r}")
-    data_dir = lookup(settings, "data_dir", "data")
-    if not isinstance(data_dir, str) or not data_dir:
-        problem("data_dir", f"must be a directory path, got {data_dir!r}")
 
 
 def _check_discord(settings: Any) -> None:

@@ -42,10 +42,11 @@ from intelbot.data.ledger import UsageLedger
 from intelbot.data.tables import GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
+from intelbot.kernel_settings import kernel_settings
 from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.metrics import KernelMetrics
 from intelbot.providers.base import Provider
-from intelbot.settings import lookup, origin_of, plugin_table
+from intelbot.settings import origin_of, plugin_table
 
 log = logging.getLogger("intelbot.kernel")
 PluginT = TypeVar("PluginT")
@@ -77,14 +78,15 @@ class Kernel:
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
         self.ledger = UsageLedger(self.database)
-        llm = settings.get("llm") or {}
-        self.default_model = str(lookup(llm, "default_model", OFFLINE_MODEL))
-        self.system_prompt: str | None = lookup(llm, "system_prompt", None)
-        self.max_tokens = int(lookup(llm, "max_tokens", 1024))
-        self.call_timeout = float(lookup(llm, "timeout_seconds", 60.0))
-        self.turn_timeout = float(lookup(llm, "turn_timeout_seconds", 120.0))
-        self.max_attempts = int(lookup(llm, "max_attempts", 4))
-        self.switch_refresh_seconds = float(lookup(settings, "guild_switch_refresh_seconds", 5.0))
+        own = kernel_settings(settings)
+        llm = own.llm
+        self.default_model = llm.default_model
+        self.system_prompt: str | None = llm.system_prompt
+        self.max_tokens = llm.max_tokens
+        self.call_timeout = llm.timeout_seconds
+        self.turn_timeout = llm.turn_timeout_seconds
+        self.max_attempts = llm.max_attempts
+        self.switch_refresh_seconds = own.guild_switch_refresh_seconds
         self._switch_refresher: asyncio.Task[None] | None = None
         self.alert_senders: list[AlertSender] = []
         self._running = False

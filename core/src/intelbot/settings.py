@@ -135,23 +135,16 @@ def validated(model: type[ModelT], table: Mapping[str, Any], prefix: str, settin
     from pydantic import ValidationError
 
     from intelbot.errors import ConfigurationError
-    from intelbot.redaction import is_secret_key
+    from intelbot.settings_errors import describe
 
     try:
         return model.model_validate(dict(table))
     except ValidationError as error:
         first = error.errors()[0]
         path = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
-        key = ".".join([prefix, *path]) if path else prefix
-        message = str(first.get("msg", "invalid value"))
-        if first.get("type") == "extra_forbidden":
-            message = f"unknown setting {path[-1]!r}" if path else "unknown setting"
-        elif path and not any(is_secret_key(part) for part in path) and "input" in first:
-            given = first["input"]
-            if isinstance(given, str | int | float | bool) or given is None:
-                message = f"{message}, got {given!r}"
+        key = ".".join(part for part in (prefix, *path) if part) or "settings"
         origin = origin_of(settings, key) if isinstance(settings, Dynaconf | LazySettings) else None
-        raise ConfigurationError(message, key=key, file=origin) from None
+        raise ConfigurationError(describe(model, first), key=key, file=origin) from None
 
 
 def plugin_table(settings: Any, name: str) -> dict[str, Any]:
