@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-SECRET_SUFFIXES = ("api_key", "token", "secret", "password", "private_key", "webhook_url", "authorization", "dsn")
+SECRET_WORDS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "webhook",
+        "authorization",
+        "credential",
+        "credentials",
+        "dsn",
+        "cookie",
+        "apikey",
+        "key",
+    }
+)
 MASK = "***"
+WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[^/?#]+")
+"""Discord (and Slack-style) webhook URLs carry their token as the path segment after the id."""
 
 
 def is_secret_key(key: str) -> bool:
-    """True for setting names that hold secrets (``api_key``, ``token``, ``*_password``, ...)."""
+    """True for setting names that hold secrets, whatever their spelling.
+
+    ``api_key``, ``apikey``, ``api-key``, ``secret_key``, ``aws_secret_access_key``,
+    ``passwd``, ``token``, ``*_password``, ``webhook_url`` ...: a name is secret when one of
+    its words (split at ``_``, ``-`` and ``.``) is a secret word, or when it ends in ``key``
+    (``public_key`` too: masking a value that is not secret costs nothing, printing one that
+    is costs a leak). ``max_tokens`` is not a secret: "tokens" is another word.
+    """
     lowered = key.lower()
-    return lowered == "key" or lowered.endswith(SECRET_SUFFIXES)
+    words = set(re.split(r"[_\-.\s]+", lowered))
+    return bool(words & SECRET_WORDS) or lowered.replace("_", "").replace("-", "").endswith("key")
 
 
 def redacted(value: Any, key: str = "") -> Any:
@@ -41,8 +68,9 @@ def redacted_url(url: str) -> str:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    path = WEBHOOK_PATH.sub(rf"\g<1>{MASK}", parts.path)
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(name, MASK if is_secret_key(name) else item) for name, item in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
