@@ -57,6 +57,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 from intelbot.contract import TurnContext
 from intelbot.errors import CallRejected, IntelbotError
 from intelbot.testing.anthropic_server import ANTHROPIC_TEST_KEY, AnthropicServer
@@ -135,13 +137,6 @@ class Figures:
     p99_refused_ms: float | None
     refused_turns: int
     p99_failed_ms: float | None
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
 def turn_index(recorded: RecordedRequest) -> int | None:

@@ -26,8 +26,9 @@ from intelbot.providers import anthropic as anthropic_module
 from intelbot.providers import openai as openai_module
 from intelbot.providers.anthropic import AnthropicProvider
 from intelbot.providers.openai import OpenAIProvider
-from intelbot.providers.sdk_errors import redact, retry_after_seconds
+from intelbot.providers.sdk_errors import retry_after_seconds
 from intelbot.providers.sdk_settings import ProviderSettings
+from intelbot.redaction import redact
 from intelbot.settings import load_settings
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import (

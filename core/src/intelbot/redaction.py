@@ -1,9 +1,9 @@
-"""Removing secrets from what the bot prints: effective settings, URLs, messages."""
+"""Removing secrets from what the bot prints: effective settings, URLs, messages. The one scrubber."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +25,8 @@ SECRET_WORDS = frozenset(
     }
 )
 MASK = "***"
+KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{8,}|\bBearer\s+[A-Za-z0-9_\-*.]{8,}")
+"""Text shaped like an API key or a bearer token, wherever it appears."""
 WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[^/?#]+")
 """Discord (and Slack-style) webhook URLs carry their token as the path segment after the id."""
 
@@ -74,3 +76,11 @@ def redacted_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(name, MASK if is_secret_key(name) else item) for name, item in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` (an error message, a log line) without any of ``secrets`` nor anything shaped like a key or token."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return KEY_SHAPED.sub("[redacted]", text)
