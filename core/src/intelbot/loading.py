@@ -136,35 +136,19 @@ def register_plugins(
     infos: list[PluginInfo] = []
     for module_name in DEFAULT_PLUGINS:
         short = module_name.rsplit(".", 1)[1]
+        info = PluginInfo(
+            name=f"builtin:{short}", distribution="intelbot", version=_version("intelbot"), enabled=True, builtin=True
+        )
+        infos.append(info)
         try:
             module = importlib.import_module(module_name)
         except Exception as failure:  # noqa: BLE001 - a broken built-in is reported like any plugin
-            error: str | None = f"import failed: {type(failure).__name__}: {failure}"
-            log.error("built-in plugin %r not loaded: %s", short, error)
-            infos.append(
-                PluginInfo(
-                    name=f"builtin:{short}",
-                    distribution="intelbot",
-                    version=_version("intelbot"),
-                    enabled=True,
-                    builtin=True,
-                    error=error,
-                )
-            )
+            info.error = f"import failed: {type(failure).__name__}: {failure}"
+            log.error("built-in plugin %r not loaded: %s", short, info.error)
             continue
-        error = _register(manager, module, f"builtin:{short}")
-        infos.append(
-            PluginInfo(
-                name=f"builtin:{short}",
-                distribution="intelbot",
-                version=_version("intelbot"),
-                enabled=True,
-                loaded=error is None,
-                builtin=True,
-                hooks=hooks_of(manager, module) if error is None else [],
-                error=error,
-            )
-        )
+        info.error = _register(manager, module, info.name)
+        info.loaded = info.error is None
+        info.hooks = hooks_of(manager, module) if info.loaded else []
     selection = load_selection(only)
     for entry in reversed(discover()):
         name = entry.name
