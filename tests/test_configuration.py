@@ -196,3 +196,15 @@ def test_each_table_reports_a_bad_value_with_its_key_and_file(
     problem = next(row for row in result.stderr.splitlines() if row.startswith(f"error: {key}:"))
     assert f"(set in {settings})" in problem
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_prints_one_readable_line_per_setting_and_still_redacts(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    cli_env["INTELBOT_PROVIDERS__ANTHROPIC__API_KEY"] = "sk-ant-multiline-secret-0123"
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 200  # no 1,500-character table lines
+    assert '  "circuit_breaker": {' in result.stdout  # tables are indented, one key a line
+    assert "sk-ant-multiline-secret" not in result.stdout + result.stderr

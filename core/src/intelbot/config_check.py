@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -87,11 +88,7 @@ def find_problems(
         _collect(problem, lambda: _check_discord(settings))
     if isinstance(lookup(settings, "embedding"), Mapping):
         _collect(problem, lambda: _check_embedding(settings))
-    installed = (
-        {entry.name.lower() for entry in discover()}
-        | {name.lower() for name in extra_plugins}
-        | {module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS}
-    )
+    installed = {entry.name.lower() for entry in discover()} | {name.lower() for name in extra_plugins}
     plugins = settings.get("plugins") or {}
     if not isinstance(plugins, Mapping):
         problem("plugins", "must be a table")
@@ -99,7 +96,7 @@ def find_problems(
     for name, table in plugins.items():
         key = f"plugins.{name}"
         if str(name).lower() not in installed:
-            problem(key, f"unknown plugin {name!r} (installed: {', '.join(sorted(installed)) or 'none'})")
+            problem(key, unknown_plugin_message(str(name), installed))
             continue
         if not isinstance(table, Mapping):
             problem(key, "must be a table")
@@ -161,6 +158,13 @@ def unknown_model_providers(
         for spec in catalog.values()
         if spec.provider not in known
     ]
+
+
+def unknown_plugin_message(name: str, installed: Collection[str]) -> str:
+    """ "unknown plugin 'x'", with the nearest installed name when one is close, and what is installed."""
+    near = difflib.get_close_matches(name.lower(), sorted(installed), n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"unknown plugin {name!r}{hint} (installed: {', '.join(sorted(installed)) or 'none'})"
 
 
 def find_provider_problems(settings: Any, dispatch: HookDispatcher) -> tuple[list[str], list[ConfigProblem]]:
