@@ -125,3 +125,25 @@ def test_pytest_starts_where_the_kernel_is_installed_without_pytest_asyncio(tmp_
     groups = {entry.group for entry in importlib.metadata.distribution("intelbot").entry_points}
     assert "pytest11" not in groups  # the fixtures are intelbot-testing's
     assert "pytest11" in {entry.group for entry in importlib.metadata.distribution("intelbot-testing").entry_points}
+
+
+def test_a_guard_runs_before_a_cache_whatever_the_registration_order() -> None:
+    from intelbot.hookspecs import GUARD_ORDER, hookimpl
+
+    class Cache:
+        @hookimpl(tryfirst=True)
+        def before_llm_call(self, request: object, ctx: object) -> None:
+            return None
+
+    class Guard:
+        intelbot_order = GUARD_ORDER
+
+        @hookimpl(tryfirst=True)
+        def before_llm_call(self, request: object, ctx: object) -> None:
+            return None
+
+    manager = new_plugin_manager()
+    manager.register(Guard(), name="zz_guard")  # registered first, so pluggy alone would call it last
+    manager.register(Cache(), name="aa_cache")
+    order = [impl.plugin for impl in HookDispatcher(manager).implementations("before_llm_call")]
+    assert order == ["zz_guard", "aa_cache"]
