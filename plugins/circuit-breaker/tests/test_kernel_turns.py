@@ -162,11 +162,30 @@ async def test_other_turns_go_to_the_fallback_while_a_retry_after_lasts(
     assert (await kernel.ask("third", TurnContext())).model == "primary"  # the hold is over
 
 
-async def test_401_is_not_retried_nor_sent_to_the_fallback(
+async def test_401_is_never_retried_on_its_provider_but_the_healthy_fallback_answers(
     make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
     settings = turn_settings(openai_server, anthropic_server)
     settings["providers"]["openai"] = openai_server.provider_settings(api_key="sk-wrong-key")
+    kernel, plugin = await boot(make_kernel, clock, settings)
+    answered = await kernel.ask("hello", TurnContext())
+    assert answered.model == "backup"  # a revoked key on one provider is not an outage
+    assert len(openai_server.requests) == 1  # never retried there
+    assert len(anthropic_server.requests) == 1
+    assert (await kernel.ask("again", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 1  # held: later turns skip the provider with the bad key
+    clock.advance(301)  # provider_hold_seconds later the next turn probes it again
+    assert (await kernel.ask("probe", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 2 and len(anthropic_server.requests) == 3
+    assert plugin.breakers is not None
+
+
+async def test_401_without_a_fallback_is_the_users_error_and_never_retried(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server)
+    settings["providers"]["openai"] = openai_server.provider_settings(api_key="sk-wrong-key")
+    settings["plugins"]["circuit_breaker"]["fallbacks"] = {"primary": []}  # its own chain: nothing after it
     kernel, plugin = await boot(make_kernel, clock, settings)
     with pytest.raises(ProviderError) as caught:
         await kernel.ask("hello", TurnContext())

@@ -39,18 +39,25 @@ def test_retry_after_longer_than_allowed_moves_to_the_fallback() -> None:
 @pytest.mark.parametrize(
     "category",
     [
-        ErrorCategory.AUTHENTICATION,
-        ErrorCategory.PERMISSION,
         ErrorCategory.BAD_REQUEST,
         ErrorCategory.CONTENT_FILTERED,
         ErrorCategory.NOT_FOUND,
         ErrorCategory.BUDGET_EXCEEDED,
     ],
 )
-def test_caller_and_credential_errors_are_never_retried(category: ErrorCategory) -> None:
+def test_caller_errors_are_never_retried(category: ErrorCategory) -> None:
     decision = run(FailureFacts(category, fallback="other", larger_fallback="big"))
     assert isinstance(decision, GiveUp)
     assert category.value in decision.reason
+
+
+@pytest.mark.parametrize("category", [ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION])
+def test_credential_and_quota_errors_go_to_the_fallback_never_the_same_model(category: ErrorCategory) -> None:
+    decision = run(FailureFacts(category, fallback="other", larger_fallback="big"))
+    assert isinstance(decision, Retry)
+    assert (decision.model, decision.delay) == ("other", 0.0)
+    alone = run(FailureFacts(category))  # no fallback: nothing else to try
+    assert isinstance(alone, GiveUp) and category.value in alone.reason
 
 
 def test_context_length_moves_to_a_model_with_a_larger_window() -> None:

@@ -354,6 +354,9 @@ class CircuitBreakerPlugin(Plugin[CircuitBreakerSettings]):
         await self.breakers.record(name, permit, outcome, slow=slow)
         if error.retry_after is not None and category in self.config.retry.honour_retry_after:
             await self.breakers.hold(name, error.retry_after)
+        if category in self.config.retry.fallback_only_on:  # a revoked key or no quota does not heal in seconds
+            await self.breakers.hold(name, self.config.retry.provider_hold_seconds)
+            log.warning("breaker %s: %s, held for %.0fs", name, category.value, self.config.retry.provider_hold_seconds)
         provider = name.split("/", 1)[0]
         self.metrics.errors.labels(provider, category.value).inc()
         self._raise_alerts(self.trends.record(provider, category, self.clock()))

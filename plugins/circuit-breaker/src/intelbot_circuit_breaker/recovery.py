@@ -45,6 +45,7 @@ def decide(facts: FailureFacts, config: RetrySettings, rng: random.Random) -> Re
     """Retry on the same model, move to a fallback, or give up.
 
     - context length exceeded: the next model with a larger context window, else give up;
+    - ``fallback_only_on`` categories (auth, quota): the fallback at once, never the same model;
     - ``never_retry`` categories and anything not retryable: give up;
     - an open breaker, a ``switch_model_on`` category, spent ``retries_per_model`` or a
       Retry-After over ``max_retry_after_seconds``: the fallback at once when there is one;
@@ -60,6 +61,12 @@ def decide(facts: FailureFacts, config: RetrySettings, rng: random.Random) -> Re
         if facts.larger_fallback is not None and fits(0.0):
             return Retry(0.0, model=facts.larger_fallback, reason="context length exceeded: model with a larger window")
         return GiveUp(reason="context length exceeded and no model with a larger context window is available")
+    if category in config.fallback_only_on:
+        if facts.fallback is not None and fits(0.0):
+            return Retry(
+                0.0, model=facts.fallback, reason=f"{category.value}: never retried here, moving to {facts.fallback}"
+            )
+        return GiveUp(reason=f"{category.value}: never retried on this provider and no fallback available")
     if category in config.never_retry or not category.retryable:
         return GiveUp(reason=f"{category.value} is never retried")
 

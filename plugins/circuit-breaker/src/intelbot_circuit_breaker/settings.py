@@ -99,6 +99,10 @@ class RetrySettings(SettingsTable):
     ``retries_per_model`` extra attempts go to the same model before moving down the
     chain; ``switch_model_on`` categories move at once. A retry is not started when
     its delay plus ``min_attempt_seconds`` does not fit before the turn's deadline.
+    ``fallback_only_on`` categories (a revoked key, an exhausted quota or billing) are never
+    retried on the same provider but move to the fallback, and put that model's breaker on
+    hold for ``provider_hold_seconds``: they are not transient, so later turns skip it until
+    the hold ends and the next call probes it again.
     """
 
     base_delay_seconds: Seconds = 0.25
@@ -109,6 +113,8 @@ class RetrySettings(SettingsTable):
     never_retry: Categories = DEFAULT_NEVER_RETRY
     honour_retry_after: Categories = frozenset({ErrorCategory.RATE_LIMITED, ErrorCategory.OVERLOADED})
     switch_model_on: Categories = frozenset({ErrorCategory.TIMEOUT})
+    fallback_only_on: Categories = frozenset({ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION})
+    provider_hold_seconds: Seconds = 300.0
 
 
 class TrendSettings(SettingsTable):
