@@ -1,0 +1,1 @@
+"""intelbot plugin: ``/metrics`` (Prometheus), ``/api/summary``, ``/healthz``, a dashboard page at ``/`` and Discord ``/stats``."""
