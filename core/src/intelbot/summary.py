@@ -120,16 +120,7 @@ async def _ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top
             (await session.execute(select(func.count(TurnRecord.id)).where(TurnRecord.created_at >= midnight))).scalar()
             or 0
         )
-        spend = func.sum(UsageEntry.cost_usd).label("spend")
-        guild_rows = (
-            await session.execute(
-                select(UsageEntry.guild_id, spend, func.count(UsageEntry.id))
-                .where(UsageEntry.created_at >= midnight, UsageEntry.guild_id.is_not(None))
-                .group_by(UsageEntry.guild_id)
-                .order_by(desc(spend))
-                .limit(top_guilds)
-            )
-        ).all()
+        guild_rows = await _guild_spend(session, midnight, top_guilds)
         series = {
             "hour": await _series(session, dialect, now, minutes=True),
             "day": await _series(session, dialect, now, minutes=False),
@@ -149,11 +140,31 @@ async def _ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top
         "cost_usd": {"total": round(total.cost_usd, 6), "today": round(today.cost_usd, 6)},
         "cache": {"hits": cached, "hit_rate": round(cached / turns_total, 4) if turns_total else 0.0},
         "guilds": [
-            {"guild_id": str(guild_id), "cost_usd_today": round(float(cost or 0.0), 6), "calls_today": int(calls)}
+            {"guild_id": str(guild_id), "cost_usd_today": round(cost, 6), "calls_today": calls}
             for guild_id, cost, calls in guild_rows
         ],
         "series": series,
     }
+
+
+async def guild_spend(kernel: Kernel, since: datetime, limit: int | None = None) -> list[tuple[int, float, int]]:
+    """``(guild_id, USD, calls)`` per guild since ``since``, highest spend first (rows in the ledger's buffer included)."""
+    await kernel.ledger.flush()
+    async with kernel.database.session() as session:
+        return await _guild_spend(session, since, limit)
+
+
+async def _guild_spend(session: Any, since: datetime, limit: int | None) -> list[tuple[int, float, int]]:
+    spend = func.sum(UsageEntry.cost_usd).label("spend")
+    statement = (
+        select(UsageEntry.guild_id, spend, func.count(UsageEntry.id))
+        .where(UsageEntry.created_at >= since, UsageEntry.guild_id.is_not(None))
+        .group_by(UsageEntry.guild_id)
+        .order_by(desc(spend))
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [(int(guild), float(cost or 0.0), int(calls)) for guild, cost, calls in (await session.execute(statement)).all()]
 
 
 def _bucket(column: Any, dialect: str, minutes: bool) -> ColumnElement[Any]:

@@ -21,6 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.hookspecs import hookimpl
+from intelbot_metrics_dashboard.metrics import SpendingMetrics
 from intelbot_metrics_dashboard.server import DashboardServer
 from intelbot_metrics_dashboard.settings import DashboardSettings
 from intelbot_metrics_dashboard.shape import Plugin, PluginSettings
@@ -42,6 +43,7 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
         self.kernel: Kernel | None = None
         self.server: DashboardServer | None = None
         self.problem: str | None = None
+        self.spending: SpendingMetrics | None = None
         self._stopping = False
 
     @property
@@ -66,7 +68,10 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
         self.kernel = kernel
         self._stopping = False
         self.problem = None
-        server = DashboardServer(kernel, self.settings, ready=self.ready)
+        self.spending = SpendingMetrics(
+            kernel.metrics, near_cap_ratio=self.settings.near_cap_ratio, every_seconds=self.settings.spend_check_seconds
+        )
+        server = DashboardServer(kernel, self.settings, ready=self.ready, spending=self.spending)
         try:
             await server.start()
         except OSError as error:

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy.exc import SQLAlchemyError
 
 from intelbot.summary import build_summary
+from intelbot_metrics_dashboard.metrics import SpendingMetrics
 from intelbot_metrics_dashboard.settings import DashboardSettings
 
 if TYPE_CHECKING:
@@ -41,8 +43,11 @@ def _asset(name: str) -> str:
 class DashboardServer:
     """One HTTP server bound to one kernel. ``ready()`` decides ``/healthz`` (200 or 503)."""
 
-    def __init__(self, kernel: Kernel, settings: DashboardSettings, *, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self, kernel: Kernel, settings: DashboardSettings, *, ready: Callable[[], bool], spending: SpendingMetrics
+    ) -> None:
         self.kernel = kernel
+        self.spending = spending
         self.settings = settings
         self.ready = ready
         self._token = settings.token.get_secret_value().encode("utf-8")
@@ -95,6 +100,10 @@ class DashboardServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         """The Prometheus text exposition of ``kernel.metrics``; OpenMetrics when ``Accept`` asks for it."""
+        try:
+            await self.spending.refresh_if_due(self.kernel)
+        except (SQLAlchemyError, OSError) as error:  # the other metrics are still worth serving
+            log.warning("refreshing the spending gauges failed: %s", type(error).__name__)
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         response = web.Response(body=encoder(self.kernel.metrics))
         response.headers["Content-Type"] = content_type

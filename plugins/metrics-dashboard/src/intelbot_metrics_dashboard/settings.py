@@ -22,7 +22,7 @@ def is_loopback(host: str) -> bool:
 
 
 class DashboardSettings(PluginSettings):
-    """The server's address, its bearer token (empty: none), and the page's refresh interval.
+    """The server's address, its bearer token (empty: none), the page's refresh and the spending gauges' thresholds.
 
     Secure by default: a host other than loopback needs a token, or start-up is refused.
     """
@@ -32,6 +32,8 @@ class DashboardSettings(PluginSettings):
     token: SecretStr = SecretStr("")
     refresh_seconds: float = Field(5.0, gt=0, le=3600)
     top_guilds: int = Field(10, ge=0, le=100)
+    near_cap_ratio: float = Field(0.8, gt=0, le=1)
+    spend_check_seconds: float = Field(30.0, ge=0)
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> DashboardSettings:
