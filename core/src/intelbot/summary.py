@@ -61,11 +61,7 @@ async def build_summary(kernel: Kernel, *, now: datetime | None = None, top_guil
             for name, figures in sorted(plugin_figures.items())
             if isinstance(figures.get("usd_saved"), int | float)
         },
-        "plugins": [
-            {"name": info.name, "status": "loaded" if info.loaded else ("failed" if info.error else "disabled")}
-            for info in kernel.plugins
-            if not info.builtin
-        ],
+        "plugins": _plugin_status(kernel),
         "plugin_figures": plugin_figures,
     }
     try:
@@ -76,6 +72,18 @@ async def build_summary(kernel: Kernel, *, now: datetime | None = None, top_guil
         summary.update({key: None for key in ("turns", "calls", "tokens", "cost_usd", "cache", "guilds", "series")})
         summary["database"] = {"ok": False, "dialect": kernel.database.dialect, "error": type(error).__name__}
     return summary
+
+
+def _plugin_status(kernel: Kernel) -> list[dict[str, str]]:
+    """``loaded``, ``failed`` (why: only in ``/health`` for managers) or ``disabled``, one row per plugin name."""
+    status: dict[str, str] = {}
+    for info in kernel.plugins:
+        if info.builtin:
+            continue
+        state = "loaded" if info.loaded else ("failed" if info.error else "disabled")
+        if status.get(info.name) != "loaded":  # an instance given directly wins over its disabled entry point
+            status[info.name] = state
+    return [{"name": name, "status": state} for name, state in sorted(status.items())]
 
 
 def _registry_figures(kernel: Kernel) -> dict[str, Any]:
