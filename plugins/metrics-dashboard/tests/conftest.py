@@ -45,10 +45,14 @@ def kernel_settings(openai_server: OpenAIServer) -> dict[str, Any]:
 
 
 async def boot(
-    make_kernel: KernelFactory, openai_server: OpenAIServer, **dashboard: Any
+    make_kernel: KernelFactory,
+    openai_server: OpenAIServer,
+    *,
+    plugin_class: type[MetricsDashboardPlugin] = MetricsDashboardPlugin,
+    **dashboard: Any,
 ) -> tuple[Kernel, MetricsDashboardPlugin]:
     """A kernel with the semantic cache, the circuit breaker and a dashboard on a free loopback port."""
-    plugin = MetricsDashboardPlugin(DashboardSettings(**{"port": 0, **dashboard}))
+    plugin = plugin_class(DashboardSettings(**{"port": 0, **dashboard}))
     kernel = await make_kernel(plugins=["semantic_cache", "circuit_breaker", plugin], settings=kernel_settings(openai_server))
     assert plugin.url is not None, plugin.problem
     return kernel, plugin
