@@ -13,17 +13,17 @@ from typing import Any
 from intelbot.contract import LLMResponse, Source, TurnContext
 from intelbot.errors import IntelbotError
 from intelbot.kernel import Kernel
-from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import OpenAIServer, Status
 from intelbot_metrics_dashboard.plugin import MetricsDashboardPlugin
-from intelbot_metrics_dashboard.settings import DashboardSettings
 
 MODEL = "primary"
 GUILDS = (111_111_111_111_111_111, 222_222_222_222_222_222, 333_333_333_333_333_333)
 
 
-def kernel_settings(openai_server: OpenAIServer) -> dict[str, Any]:
-    """Settings for a kernel whose default model is served by ``openai_server``."""
+def kernel_settings(openai_server: OpenAIServer, **dashboard: Any) -> dict[str, Any]:
+    """Settings for a kernel whose default model is served by ``openai_server``; ``dashboard`` fills
+    ``[plugins.metrics_dashboard]`` (port 0: a free port)."""
     return {
         "llm": {"default_model": MODEL, "max_attempts": 2, "timeout_seconds": 5.0, "turn_timeout_seconds": 10.0},
         "providers": {"openai": openai_server.provider_settings()},
@@ -40,20 +40,20 @@ def kernel_settings(openai_server: OpenAIServer) -> dict[str, Any]:
         "embedding": {"backend": "none"},
         "plugins": {
             "circuit_breaker": {"retry": {"base_delay_seconds": 0.01, "max_delay_seconds": 0.02}},
+            "metrics_dashboard": {"port": 0, **dashboard},
         },
     }
 
 
 async def boot(
-    make_kernel: KernelFactory,
-    openai_server: OpenAIServer,
-    *,
-    plugin_class: type[MetricsDashboardPlugin] = MetricsDashboardPlugin,
-    **dashboard: Any,
+    make_kernel: KernelFactory, openai_server: OpenAIServer, **dashboard: Any
 ) -> tuple[Kernel, MetricsDashboardPlugin]:
-    """A kernel with the semantic cache, the circuit breaker and a dashboard on a free loopback port."""
-    plugin = plugin_class(DashboardSettings(**{"port": 0, **dashboard}))
-    kernel = await make_kernel(plugins=["semantic_cache", "circuit_breaker", plugin], settings=kernel_settings(openai_server))
+    """A kernel with the semantic cache, the circuit breaker and the dashboard (by entry point) on a free loopback port."""
+    kernel = await make_kernel(
+        plugins=["semantic_cache", "circuit_breaker", "metrics_dashboard"],
+        settings=kernel_settings(openai_server, **dashboard),
+    )
+    plugin = loaded_plugin(kernel, MetricsDashboardPlugin)
     assert plugin.url is not None, plugin.problem
     return kernel, plugin
 

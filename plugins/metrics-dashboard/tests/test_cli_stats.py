@@ -12,8 +12,6 @@ from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
 from intelbot.summary import build_summary
 from intelbot.testing.llm_servers import OpenAIServer
-from intelbot_metrics_dashboard.plugin import MetricsDashboardPlugin
-from intelbot_metrics_dashboard.settings import DashboardSettings
 
 from .conftest import kernel_settings, run_workload
 
@@ -22,8 +20,9 @@ INTELBOT = str(Path(sys.executable).with_name("intelbot"))
 
 async def test_intelbot_stats_prints_the_dashboards_summary(openai_server: OpenAIServer, tmp_path: Path) -> None:
     overrides = {**kernel_settings(openai_server), "data_dir": str(tmp_path / "data")}
-    plugin = MetricsDashboardPlugin(DashboardSettings(port=0))
-    kernel = await Kernel.start(load_settings(tmp_path, overrides=overrides), load_plugins=["semantic_cache"], extra_plugins=[plugin])
+    kernel = await Kernel.start(
+        load_settings(tmp_path, overrides=overrides), load_plugins=["semantic_cache", "metrics_dashboard"]
+    )
     try:
         done = await run_workload(kernel, openai_server)
         served = await build_summary(kernel)

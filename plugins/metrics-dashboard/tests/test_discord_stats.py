@@ -9,26 +9,14 @@ import hikari
 import pytest
 
 from intelbot.contract import TurnContext
-from intelbot.testing.discord.fixtures import discord_mode, loopback_discord, make_discord
 from intelbot.testing.discord.harness import DEFAULT_GUILD, SlashResult
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import OpenAIServer
 
-from intelbot_metrics_dashboard.plugin import MetricsDashboardPlugin
-
 from .conftest import boot, run_workload
-
-__all__ = ["discord_mode", "loopback_discord", "make_discord"]
 
 OWNER = 777_000_000_000_000_001
 
-
-class DashboardUnderTest(MetricsDashboardPlugin):
-    """Registered under its own name: the kernel on this branch keeps the entry point ``metrics_dashboard``
-    (not selected by the test kit, so blocked) first in ``kernel.plugins``, and the Discord front end would
-    take the plugin for switched off (the circuit breaker's tests name their instance apart the same way)."""
-
-    name = "metrics_dashboard_under_test"
 OTHER_GUILD = 555_000_000_000_000_005
 
 
@@ -53,7 +41,7 @@ def fields(embed: dict[str, Any]) -> dict[str, str]:
 async def test_stats_for_members_managers_and_owners(
     make_kernel: KernelFactory, openai_server: OpenAIServer, make_discord: Any
 ) -> None:
-    kernel, _plugin = await boot(make_kernel, openai_server, plugin_class=DashboardUnderTest)
+    kernel, _plugin = await boot(make_kernel, openai_server)
     done = await run_workload(kernel, openai_server)
     for _ in range(2):
         await kernel.ask("a question of this server", TurnContext(guild_id=DEFAULT_GUILD, user_id=4))

@@ -16,7 +16,7 @@ from intelbot.contract import TurnContext
 from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
 from intelbot.kernel import Kernel
-from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import OpenAIServer
 from intelbot_metrics_dashboard.plugin import MetricsDashboardPlugin
 from intelbot_metrics_dashboard.settings import DashboardSettings
@@ -133,8 +133,8 @@ async def test_healthz_is_200_while_running_and_503_while_stopping(
     make_kernel: KernelFactory, openai_server: OpenAIServer
 ) -> None:
     slow = SlowShutdown()
-    plugin = MetricsDashboardPlugin(DashboardSettings(port=0))
-    kernel = await make_kernel(plugins=[plugin, slow], settings=kernel_settings(openai_server))
+    kernel = await make_kernel(plugins=["metrics_dashboard", slow], settings=kernel_settings(openai_server))
+    plugin = loaded_plugin(kernel, MetricsDashboardPlugin)
     url = plugin.url
     assert (await fetch(f"{url}/healthz"))[0] == 200
     stopping = asyncio.create_task(kernel.stop())
@@ -203,11 +203,20 @@ async def test_a_port_in_use_is_reported_and_the_bot_keeps_answering(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        plugin = MetricsDashboardPlugin(DashboardSettings(port=port))
-        kernel = await make_kernel(plugins=[plugin], settings=kernel_settings(openai_server))
+        kernel = await make_kernel(plugins=["metrics_dashboard"], settings=kernel_settings(openai_server, port=port))
+        plugin = loaded_plugin(kernel, MetricsDashboardPlugin)
         assert plugin.url is None
         assert plugin.problem is not None and f"port {port} on 127.0.0.1 is already in use" in plugin.problem
         assert "plugins.metrics_dashboard.port" in caplog.text
         assert any("metrics dashboard: NOT SERVING" in line for line in await kernel.health())
         response = await kernel.ask("still answering?", TurnContext(guild_id=GUILDS[0]))
         assert response.text
+
+
+async def test_the_kernel_refuses_to_start_a_dashboard_off_loopback_without_a_token(
+    make_kernel: KernelFactory, openai_server: OpenAIServer
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        await make_kernel(plugins=["metrics_dashboard"], settings=kernel_settings(openai_server, host="0.0.0.0"))
+    assert refused.value.key == "plugins.metrics_dashboard"
+    assert "host '0.0.0.0' is not a loopback address" in str(refused.value)

@@ -10,7 +10,7 @@
 - ``health_lines``: where the dashboard listens, or why it does not.
 
 Settings (``[default.plugins.metrics_dashboard]``, :class:`DashboardSettings`) are
-validated before anything opens: a host other than loopback without a token stops
+validated by the kernel before anything opens: a host other than loopback without a token stops
 start-up with a message naming the key.
 """
 
@@ -21,10 +21,10 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.hookspecs import hookimpl
+from intelbot.plugin import Plugin, PluginSettings
 from intelbot_metrics_dashboard.metrics import SpendingMetrics
 from intelbot_metrics_dashboard.server import DashboardServer
 from intelbot_metrics_dashboard.settings import DashboardSettings
-from intelbot_metrics_dashboard.shape import Plugin, PluginSettings
 
 if TYPE_CHECKING:
     from intelbot.kernel import Kernel
@@ -57,11 +57,6 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
     def ready(self) -> bool:
         """What ``/healthz`` reports: the kernel runs and is not stopping."""
         return self.kernel is not None and self.kernel.running and not self._stopping
-
-    @hookimpl
-    def check_settings(self, settings: Any) -> None:
-        """Validate the table (ConfigurationError names the key); until the kernel does it from ``settings_model``."""
-        self.validate_settings(settings)
 
     @hookimpl
     async def startup(self, kernel: Kernel) -> None:

@@ -6,7 +6,7 @@ import ipaddress
 
 from pydantic import Field, SecretStr, model_validator
 
-from intelbot_metrics_dashboard.shape import PluginSettings
+from intelbot.plugin import PluginSettings
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
