@@ -1,4 +1,4 @@
-"""The bot's summary: one JSON-able object for ``intelbot stats``, Discord ``/stats`` and the dashboard's ``/api/summary``.
+"""The bot's summary: one JSON-able object for ``intelbot stats``, Discord ``/stats`` and ``/api/summary``.
 
 :func:`build_summary` is the only place these figures are computed. Two kinds of figure:
 
@@ -156,7 +156,7 @@ async def _ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top
 
 
 async def guild_spend(kernel: Kernel, since: datetime, limit: int | None = None) -> list[tuple[int, float, int]]:
-    """``(guild_id, USD, calls)`` per guild since ``since``, highest spend first (rows in the ledger's buffer included)."""
+    """``(guild_id, USD, calls)`` per guild since ``since``, highest spend first (buffered ledger rows included)."""
     await kernel.ledger.flush()
     async with kernel.database.session() as session:
         return await _guild_spend(session, since, limit)
@@ -172,7 +172,9 @@ async def _guild_spend(session: Any, since: datetime, limit: int | None) -> list
     )
     if limit is not None:
         statement = statement.limit(limit)
-    return [(int(guild), float(cost or 0.0), int(calls)) for guild, cost, calls in (await session.execute(statement)).all()]
+    return [
+        (int(guild), float(cost or 0.0), int(calls)) for guild, cost, calls in (await session.execute(statement)).all()
+    ]
 
 
 def _bucket(column: Any, dialect: str, minutes: bool) -> ColumnElement[Any]:
@@ -201,7 +203,9 @@ async def _series(session: Any, dialect: str, now: datetime, *, minutes: bool) -
     costs = dict(
         (
             await session.execute(
-                select(cost_bucket, func.sum(UsageEntry.cost_usd)).where(UsageEntry.created_at >= start).group_by("bucket")
+                select(cost_bucket, func.sum(UsageEntry.cost_usd))
+                .where(UsageEntry.created_at >= start)
+                .group_by("bucket")
             )
         ).all()
     )

@@ -1,4 +1,4 @@
-"""Shared set-up of the dashboard tests: a kernel with the cache, the breaker and the dashboard, over the loopback OpenAI server.
+"""Shared set-up of the dashboard tests: a kernel with the cache, the breaker and the dashboard, over loopback OpenAI.
 
 The model ``primary`` is served by the loopback OpenAI server through the real SDK and
 has list prices, so turns cost money. The semantic cache runs without an embedder
@@ -48,7 +48,7 @@ def kernel_settings(openai_server: OpenAIServer, **dashboard: Any) -> dict[str, 
 async def boot(
     make_kernel: KernelFactory, openai_server: OpenAIServer, **dashboard: Any
 ) -> tuple[Kernel, MetricsDashboardPlugin]:
-    """A kernel with the semantic cache, the circuit breaker and the dashboard (by entry point) on a free loopback port."""
+    """A kernel with the cache, the breaker and the dashboard (by entry point) on a free loopback port."""
     kernel = await make_kernel(
         plugins=["semantic_cache", "circuit_breaker", "metrics_dashboard"],
         settings=kernel_settings(openai_server, **dashboard),
@@ -68,7 +68,9 @@ class Workload:
     cost_usd: float = 0.0
 
 
-async def run_workload(kernel: Kernel, openai_server: OpenAIServer, *, distinct: int = 12, failures: int = 2) -> Workload:
+async def run_workload(
+    kernel: Kernel, openai_server: OpenAIServer, *, distinct: int = 12, failures: int = 2
+) -> Workload:
     """Varied turns: ``distinct`` questions from many users and channels in three guilds, each asked twice
     (the second time from another user: a cache hit), then ``failures`` turns the provider fails with 500.
     """

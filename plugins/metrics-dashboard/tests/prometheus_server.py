@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any, Self
 
@@ -48,7 +47,7 @@ class PrometheusServer:
         self.target = target
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
 
     def config_text(self) -> str:
         text = PROMETHEUS_CONFIG.read_text(encoding="utf-8")
@@ -63,20 +62,18 @@ class PrometheusServer:
     async def __aenter__(self) -> Self:
         config = self.directory / "prometheus.yml"
         config.write_text(self.config_text(), encoding="utf-8")
-        log = (self.directory / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [
+        with (self.directory / "prometheus.log").open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
                 binary("prometheus"),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={self.directory / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
         for _ in range(200):
-            if self.process.poll() is not None:
+            if self.process.returncode is not None:
                 raise RuntimeError(f"prometheus exited: {(self.directory / 'prometheus.log').read_text()[-2000:]}")
             try:
                 async with aiohttp.ClientSession() as session, session.get(f"{self.url}/-/ready") as response:
@@ -88,17 +85,20 @@ class PrometheusServer:
         raise RuntimeError("prometheus did not become ready in 20 s")
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
                 self.process.kill()
-                self.process.wait()
+                await self.process.wait()
 
     async def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``; the response's ``data`` (raises AssertionError with Prometheus' error otherwise)."""
-        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/api/v1/{path}", params=params) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/api/v1/{path}", params=params) as response,
+        ):
             body = await response.json()
         assert body["status"] == "success", (path, params, body.get("error"))
         return body["data"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -36,7 +37,9 @@ async def test_intelbot_stats_prints_the_dashboards_summary(openai_server: OpenA
         INTELBOT_LLM__DEFAULT_MODEL="echo",
         INTELBOT_LOAD_PLUGINS="",
     )
-    result = subprocess.run([INTELBOT, "stats"], env=env, capture_output=True, text=True, timeout=120, check=True)
+    result = await asyncio.to_thread(
+        subprocess.run, [INTELBOT, "stats"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     printed = json.loads(result.stdout)
     assert printed["turns"]["total"] == done.answered
     for key in ("turns", "calls", "tokens", "cost_usd", "cache", "guilds"):

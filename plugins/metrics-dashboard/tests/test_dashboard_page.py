@@ -1,4 +1,4 @@
-"""The dashboard page in headless Chromium: numbers rendered from live turns, nothing fetched off loopback, no console error."""
+"""The dashboard page in headless Chromium: live numbers, nothing fetched off loopback, no console error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Discord ``/stats`` through the loopback Discord (both front-end modes): the same summary as /api/summary, ephemeral, no pings."""
+"""Discord ``/stats`` through the loopback Discord (both modes): the summary of /api/summary, ephemeral, no pings."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ OTHER_GUILD = 555_000_000_000_000_005
 
 
 def embed_of(result: SlashResult) -> dict[str, Any]:
-    """The one embed of the bot's initial response (the HTTP reply in interactions mode, the callback in gateway mode)."""
+    """The one embed of the initial response (the HTTP reply in interactions mode, the callback in gateway mode)."""
     if result.reply is not None and result.reply.body:
         data = json.loads(result.reply.body)["data"]
     else:

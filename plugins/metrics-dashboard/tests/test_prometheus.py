@@ -40,7 +40,7 @@ async def scrape(url: str) -> str:
 
 
 def exported_names(exposition: str) -> set[str]:
-    """Every sample name the exposition can carry (from ``# TYPE`` lines: counters get _total, histograms _bucket...)."""
+    """Every sample name the exposition can carry (from ``# TYPE`` lines: counters _total, histograms _bucket...)."""
     names: set[str] = set()
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
@@ -88,7 +88,9 @@ async def test_prometheus_scrapes_the_bot_while_turns_run(
                 break
             await asyncio.sleep(0.2)
         assert len(rules) == 9
-        assert [(rule["name"], rule["health"], rule.get("lastError", "")) for rule in rules if rule["health"] != "ok"] == []
+        assert [
+            (rule["name"], rule["health"], rule.get("lastError", "")) for rule in rules if rule["health"] != "ok"
+        ] == []
 
         exposition = await scrape(plugin.url)
     names = exported_names(exposition)
@@ -101,8 +103,13 @@ async def test_promtool_checks_the_exposition(make_kernel: KernelFactory, openai
     await run_workload(kernel, openai_server)
     assert plugin.url is not None
     exposition = await scrape(plugin.url)
-    checked = subprocess.run(
-        [binary("promtool"), "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=60
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [binary("promtool"), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "" and checked.stderr.strip() == "", "promtool found lint problems"
@@ -113,10 +120,16 @@ def test_promtool_checks_and_unit_tests_the_alert_rules() -> None:
     rules = subprocess.run([promtool, "check", "rules", str(ALERT_RULES)], capture_output=True, text=True, timeout=60)
     assert rules.returncode == 0, rules.stdout + rules.stderr
     assert "SUCCESS: 9 rules found" in rules.stdout
-    config = subprocess.run([promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True, timeout=60)
+    config = subprocess.run(
+        [promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True, timeout=60
+    )
     assert config.returncode == 0, config.stdout + config.stderr
     tested = subprocess.run(
-        [promtool, "test", "rules", str(ALERT_TESTS)], capture_output=True, text=True, timeout=120, cwd=ALERT_TESTS.parent
+        [promtool, "test", "rules", str(ALERT_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ALERT_TESTS.parent,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout

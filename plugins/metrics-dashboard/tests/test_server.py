@@ -1,4 +1,5 @@
-"""The HTTP endpoints over real HTTP: /metrics (text and OpenMetrics), /api/summary, /healthz, the token, bad hosts, a busy port."""
+"""The endpoints over real HTTP: /metrics (text, OpenMetrics), /api/summary, /healthz, the token, bad hosts, a busy port.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ async def test_metrics_exposes_every_metric_in_text_and_openmetrics(
     )
     assert status == 200 and headers["Content-Type"].startswith("application/openmetrics-text")
     assert open_body.rstrip().endswith("# EOF")
-    assert "intelbot_turns_total{source=\"cache\"}" in open_body
+    assert 'intelbot_turns_total{source="cache"}' in open_body
 
 
 async def test_label_values_stay_bounded_after_a_varied_workload(
@@ -155,7 +156,12 @@ async def test_with_a_token_every_endpoint_needs_the_bearer_header(
     kernel, plugin = await boot(make_kernel, openai_server, token=TOKEN)
     await kernel.ask("hello", TurnContext(guild_id=GUILDS[0]))
     url = f"{plugin.url}{path}"
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
         status, response_headers, body = await fetch(url, headers=headers)
         assert status == 401, headers
         assert response_headers["WWW-Authenticate"].startswith("Bearer")

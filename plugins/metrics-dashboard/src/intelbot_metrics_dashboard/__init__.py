@@ -1,1 +1,1 @@
-"""intelbot plugin: ``/metrics`` (Prometheus), ``/api/summary``, ``/healthz``, a dashboard page at ``/`` and Discord ``/stats``."""
+"""intelbot plugin: Prometheus ``/metrics``, ``/api/summary``, ``/healthz``, a dashboard page and Discord ``/stats``."""

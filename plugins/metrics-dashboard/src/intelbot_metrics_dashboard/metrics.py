@@ -43,12 +43,16 @@ class SpendingMetrics:
         self.every_seconds = every_seconds
         self.clock = clock
         self._checked_at: float | None = None
-        self.cap = Gauge("intelbot_dashboard_guild_cap_usd", "Daily per-guild spending cap in USD (0: none)", registry=registry)
+        self.cap = Gauge(
+            "intelbot_dashboard_guild_cap_usd", "Daily per-guild spending cap in USD (0: none)", registry=registry
+        )
         self.spend_max = Gauge(
             "intelbot_dashboard_guild_spend_max_usd", "Highest spend of any guild today (UTC), USD", registry=registry
         )
         self.near_cap = Gauge(
-            "intelbot_dashboard_guilds_near_cap", "Guilds whose spend today reached near_cap_ratio of the cap", registry=registry
+            "intelbot_dashboard_guilds_near_cap",
+            "Guilds whose spend today reached near_cap_ratio of the cap",
+            registry=registry,
         )
 
     async def refresh_if_due(self, kernel: Kernel) -> None:

@@ -84,7 +84,11 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
             log.error("metrics dashboard not serving: %s; the bot keeps answering without it", self.problem)
             return
         self.server = server
-        log.info("metrics dashboard on %s (token %s)", self.url, "required" if self.settings.token.get_secret_value() else "not set")
+        log.info(
+            "metrics dashboard on %s (token %s)",
+            self.url,
+            "required" if self.settings.token.get_secret_value() else "not set",
+        )
 
     @hookimpl(trylast=True)
     async def shutdown(self, kernel: Kernel) -> None:
@@ -101,7 +105,8 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
             return [f"metrics dashboard: NOT SERVING: {self.problem}"]
         if self.url is None:
             return None
-        return [f"metrics dashboard: {self.url} ({'token required' if self.settings.token.get_secret_value() else 'loopback, no token'})"]
+        guarded = "token required" if self.settings.token.get_secret_value() else "loopback, no token"
+        return [f"metrics dashboard: {self.url} ({guarded})"]
 
     @hookimpl
     def discord_loaders(self) -> Any:
