@@ -1,4 +1,4 @@
-"""The endpoints over real HTTP: /metrics (text, OpenMetrics), /api/summary, /healthz, the token, bad hosts, busy port."""
+"""The endpoints over real HTTP: /metrics (text, OpenMetrics), /api/summary, /healthz, token, bad hosts, busy port."""
 
 from __future__ import annotations
 
