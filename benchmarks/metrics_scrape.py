@@ -161,16 +161,15 @@ def main() -> None:
         f"after {scrape['turns']} turns ({scrape['turns_seconds']} s), plugins: {', '.join(scrape['plugins_loaded'])}"
     )
     print(f"{'endpoint':<16}{'p50 (ms)':>10}{'p99 (ms)':>10}{'bytes':>10}")
-    print(
-        f"{'/metrics':<16}{scrape['metrics_ms']['p50']:>10}{scrape['metrics_ms']['p99']:>10}{scrape['metrics_bytes']:>10}"
-    )
-    print(
-        f"{'/api/summary':<16}{scrape['summary_ms']['p50']:>10}{scrape['summary_ms']['p99']:>10}{scrape['summary_bytes']:>10}"
-    )
+    for label, key in (("/metrics", "metrics"), ("/api/summary", "summary")):
+        latency = scrape[f"{key}_ms"]
+        print(f"{label:<16}{latency['p50']:>10}{latency['p99']:>10}{scrape[f'{key}_bytes']:>10}")
     print(f"/metrics p99 under 20 ms: {scrape['goal_metrics_p99_under_20ms']}")
     print(
-        f"turn time, {turn['turns_each']} turns each (us): dashboard off p50 {turn['off']['p50']} p99 {turn['off']['p99']}; "
-        f"on (scraped every 0.5 s) p50 {turn['on']['p50']} p99 {turn['on']['p99']}; ratio p50 {turn['ratio_p50_on_off']}"
+        f"turn time, {turn['turns_each']} turns each (us): "
+        f"dashboard off p50 {turn['off']['p50']} p99 {turn['off']['p99']}; "
+        f"on (scraped every 0.5 s) p50 {turn['on']['p50']} p99 {turn['on']['p99']}; "
+        f"ratio p50 {turn['ratio_p50_on_off']}"
     )
 
 
