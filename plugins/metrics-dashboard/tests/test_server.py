@@ -225,3 +225,27 @@ async def test_the_kernel_refuses_to_start_a_dashboard_off_loopback_without_a_to
         await make_kernel(plugins=["metrics_dashboard"], settings=kernel_settings(openai_server, host="0.0.0.0"))
     assert refused.value.key == "plugins.metrics_dashboard"
     assert "host '0.0.0.0' is not a loopback address" in str(refused.value)
+
+
+async def test_spending_gauges_count_guilds_near_the_cap(
+    make_kernel: KernelFactory, openai_server: OpenAIServer
+) -> None:
+    settings = kernel_settings(openai_server, spend_check_seconds=0.0)
+    settings["discord"] = {"daily_guild_cap_usd": 0.01}
+    kernel = await make_kernel(plugins=["metrics_dashboard"], settings=settings)
+    plugin = loaded_plugin(kernel, MetricsDashboardPlugin)
+    for index in range(4):  # one guild spends, another barely
+        await kernel.ask(f"a long enough question number {index} to cost something", TurnContext(guild_id=GUILDS[0]))
+    await kernel.ask("hi", TurnContext(guild_id=GUILDS[1]))
+    spent = (await kernel.ledger.summary(guild_id=GUILDS[0])).cost_usd
+    other = (await kernel.ledger.summary(guild_id=GUILDS[1])).cost_usd
+    assert spent >= 0.008 > other, (spent, other)  # the first at 80% of the cap or more, the second not
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for _ in range(50):  # the first scrape starts the refresh in the background; a later one shows it
+        found = samples((await fetch(f"{plugin.url}/metrics"))[2])
+        if found[("intelbot_dashboard_guilds_near_cap", ())] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert found[("intelbot_dashboard_guilds_near_cap", ())] == 1
+    assert found[("intelbot_dashboard_guild_cap_usd", ())] == 0.01
+    assert found[("intelbot_dashboard_guild_spend_max_usd", ())] == pytest.approx(spent)

@@ -8,8 +8,8 @@ and ``/api/summary`` (or the page, or Discord ``/stats`` for owners) says which.
 - ``intelbot_dashboard_guilds_near_cap``: guilds whose spend today is at least
   ``near_cap_ratio`` of the cap (0 without a cap).
 
-Refreshed from the ledger when ``/metrics`` is scraped and the last refresh is older than
-``spend_check_seconds``.
+Refreshed from the ledger in the background when ``/metrics`` is scraped and the last
+refresh is older than ``spend_check_seconds`` (that scrape serves the previous values).
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ class SpendingMetrics:
             registry=registry,
         )
 
-    async def refresh_if_due(self, kernel: Kernel) -> None:
-        """Read today's spend per guild from the ledger unless that was done less than ``every_seconds`` ago."""
-        now = self.clock()
-        if self._checked_at is not None and now - self._checked_at < self.every_seconds:
-            return
-        self._checked_at = now
+    def due(self) -> bool:
+        """True when the last refresh began ``every_seconds`` ago or more (or never did)."""
+        return self._checked_at is None or self.clock() - self._checked_at >= self.every_seconds
+
+    async def refresh(self, kernel: Kernel) -> None:
+        """Read today's spend per guild from the ledger and set the gauges."""
+        self._checked_at = self.clock()
         cap = float(lookup(kernel.settings, "discord.daily_guild_cap_usd", 0.0) or 0.0)
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         spends = [usd for _guild, usd, _calls in await guild_spend(kernel, midnight)]

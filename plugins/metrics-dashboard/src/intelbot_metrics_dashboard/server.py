@@ -8,6 +8,7 @@ other origin.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -54,6 +55,7 @@ class DashboardServer:
         self._page = _asset("index.html").replace("{{refresh_seconds}}", f"{settings.refresh_seconds:g}")
         self._static = {name: _asset(name) for name in STATIC_FILES}
         self._runner: web.AppRunner | None = None
+        self._refresh: asyncio.Task[None] | None = None
         self.port: int | None = None
 
     def application(self) -> web.Application:
@@ -78,6 +80,8 @@ class DashboardServer:
         self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self._refresh is not None:
+            await asyncio.gather(self._refresh, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -100,14 +104,19 @@ class DashboardServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         """The Prometheus text exposition of ``kernel.metrics``; OpenMetrics when ``Accept`` asks for it."""
-        try:
-            await self.spending.refresh_if_due(self.kernel)
-        except (SQLAlchemyError, OSError) as error:  # the other metrics are still worth serving
-            log.warning("refreshing the spending gauges failed: %s", type(error).__name__)
+        if self.spending.due() and (self._refresh is None or self._refresh.done()):
+            # off the scrape's path: this scrape serves the last values, the next one the new
+            self._refresh = asyncio.create_task(self._refresh_spending(), name="intelbot-dashboard-spending")
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         response = web.Response(body=encoder(self.kernel.metrics))
         response.headers["Content-Type"] = content_type
         return response
+
+    async def _refresh_spending(self) -> None:
+        try:
+            await self.spending.refresh(self.kernel)
+        except (SQLAlchemyError, OSError) as error:  # the other metrics are still worth serving
+            log.warning("refreshing the spending gauges failed: %s", type(error).__name__)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         ok = self.ready()
