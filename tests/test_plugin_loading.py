@@ -154,5 +154,7 @@ def test_stats_command_prints_every_plugins_figures(
     cli_env["INTELBOT_LOAD_PLUGINS"] = "sample"
     result = subprocess.run([INTELBOT, "stats"], env=cli_env, capture_output=True, text=True, check=True)
     figures = json.loads(result.stdout)
-    assert figures["sample"] == {"seen": 0}
-    assert figures["kernel"]["default_model"] == "echo" and figures["kernel"]["plugins_loaded"] == 1
+    assert figures["plugin_figures"]["sample"] == {"seen": 0}
+    assert figures["kernel"]["default_model"] == "echo"
+    assert {"name": "sample", "status": "loaded"} in figures["plugins"]
+    assert figures["turns"] == {"total": 0, "today": 0, "by_source": {}} and figures["database"]["ok"] is True

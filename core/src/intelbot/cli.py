@@ -206,11 +206,12 @@ def _catalog_or_empty(settings: Any) -> ModelCatalog:
 
 @cli.command()
 def stats() -> None:
-    """Print every plugin's figures (the ``collect_stats`` hook) as JSON."""
+    """Print the bot's summary as JSON: the same object as Discord ``/stats`` and the dashboard's ``/api/summary``."""
+    from intelbot.summary import build_summary
 
     async def work() -> None:
         async with open_kernel() as kernel:
-            click.echo(json.dumps(await kernel.stats(), indent=2, default=str))
+            click.echo(json.dumps(await build_summary(kernel), indent=2, default=str))
 
     configure_logging()
     run_async(work)

@@ -198,6 +198,11 @@ class Kernel:
                 log.warning("closing provider %r failed: %s", provider.name, type(error).__name__)
         await self.database.dispose()
 
+    @property
+    def running(self) -> bool:
+        """True from the end of :meth:`start`'s set-up until :meth:`stop` begins."""
+        return self._running
+
     async def __aenter__(self) -> Kernel:
         return self
 

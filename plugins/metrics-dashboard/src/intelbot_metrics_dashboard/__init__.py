@@ -1,0 +1,1 @@
+"""intelbot plugin: Prometheus ``/metrics``, ``/api/summary``, ``/healthz``, a dashboard page and Discord ``/stats``."""
