@@ -54,6 +54,9 @@ OFFLINE_MODEL = "echo"
 BACKSTOP_SECONDS = 0.5
 AlertSender = Callable[[str, int | None], Awaitable[None]]
 """``await sender(message, channel_id)``: deliver an operator alert (a front end adds one)."""
+DEADLINE_SHARE = 0.5
+NEVER_RETRIED = frozenset({ErrorCategory.LOCAL_FAULT, ErrorCategory.DEADLINE_EXCEEDED})
+"""Categories the kernel never retries whatever ``on_error`` decides (a GiveUp's message still applies)."""
 KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
 
 
@@ -244,8 +247,9 @@ class Kernel:
         """Run one request through the pipeline and return the response.
 
         ``before_llm_call`` (may answer) -> provider -> on failure ``on_error`` decides
-        (retry, fall back, give up) -> ``after_llm_call`` -> usage ledger. Raises
-        :class:`IntelbotError` when no attempt succeeds.
+        (retry, fall back, give up) -> usage ledger -> ``after_llm_call``. Raises
+        :class:`IntelbotError` when no attempt succeeds. A ``local_fault`` (a bug on our
+        side) or ``deadline_exceeded`` is shown to ``on_error`` but never retried.
         """
         if not self._running:
             raise ConfigurationError("the kernel is not running")
@@ -269,8 +273,10 @@ class Kernel:
                     if retry.delay > 0:
                         await asyncio.sleep(retry.delay)
                     continue
-            await self.dispatch.call_all("after_llm_call", ctx, request=request, response=response, ctx=ctx)
+            # Recorded before the hooks run: a turn cancelled while they await (embedding, database,
+            # Redis) must not lose a call that was paid for.
             self.ledger.record_call(response, ctx)
+            await self.dispatch.call_all("after_llm_call", ctx, request=request, response=response, ctx=ctx)
             return response
 
     async def _before(self, request: LLMRequest, ctx: TurnContext) -> tuple[LLMRequest, LLMResponse | None]:
@@ -299,9 +305,19 @@ class Kernel:
             )
         remaining = ctx.remaining()
         timeout = self.call_timeout if remaining is None else min(self.call_timeout, remaining)
+        # A provider is blamed for a timeout only when it had at least half a full slice (its
+        # timeout, or the whole turn when that is shorter); with less, the turn's deadline ran out.
+        full_slice = self.call_timeout
+        if ctx.deadline is not None:
+            full_slice = min(full_slice, ctx.deadline - ctx.started_at)
+        cut_by_deadline = timeout < full_slice * DEADLINE_SHARE
         if timeout <= 0:
+            # No call is made: nothing to count against the provider.
             raise ProviderError(
-                "turn deadline passed", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name
+                "turn deadline passed before the call",
+                category=ErrorCategory.DEADLINE_EXCEEDED,
+                provider=spec.provider,
+                model=spec.name,
             )
         started = time.perf_counter()
         try:
@@ -312,21 +328,31 @@ class Kernel:
         except IntelbotError as error:
             error.provider = error.provider or spec.provider
             error.model = error.model or spec.name
+            if error.category is ErrorCategory.TIMEOUT and cut_by_deadline:
+                # The provider had under half its time because the turn was running out: that is
+                # the turn's deadline passing, not the provider failing to answer in time.
+                error.category = ErrorCategory.DEADLINE_EXCEEDED
             self.kernel_metrics.calls.labels(spec.provider, spec.name, error.category.value).inc()
             raise
         except TimeoutError:
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, "timeout").inc()
+            category = ErrorCategory.DEADLINE_EXCEEDED if cut_by_deadline else ErrorCategory.TIMEOUT
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, category.value).inc()
             raise ProviderError(
-                f"no answer within {timeout:.1f}s",
-                category=ErrorCategory.TIMEOUT,
-                provider=spec.provider,
-                model=spec.name,
+                f"no answer within {timeout:.1f}s", category=category, provider=spec.provider, model=spec.name
             ) from None
         except Exception as error:
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, "server_error").inc()
+            # An adapter must translate what its SDK raises into a ProviderError; anything else
+            # (a TypeError from a bad argument, a bug in the adapter) is our fault, not the provider's.
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, ErrorCategory.LOCAL_FAULT.value).inc()
+            log.error(
+                "provider adapter %r raised %s: a local fault, not counted against the provider",
+                spec.provider,
+                type(error).__name__,
+                exc_info=error,
+            )
             raise ProviderError(
-                f"provider {spec.provider!r} failed: {type(error).__name__}",
-                category=ErrorCategory.SERVER_ERROR,
+                f"local fault calling provider {spec.provider!r}: {type(error).__name__}",
+                category=ErrorCategory.LOCAL_FAULT,
                 provider=spec.provider,
                 model=spec.name,
             ) from error
@@ -353,6 +379,9 @@ class Kernel:
                 error.user_message = decision.message
             return None
         if not isinstance(decision, Retry):
+            return None
+        if error.category in NEVER_RETRIED:
+            log.info("turn %s: %s is never retried", ctx.request_id, error.category.value)
             return None
         if ctx.attempt >= self.max_attempts:
             log.info("turn %s: giving up after %d attempts", ctx.request_id, ctx.attempt)
