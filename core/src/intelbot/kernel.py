@@ -38,7 +38,7 @@ from intelbot.contract import (
     TurnContext,
 )
 from intelbot.data.database import Database, database_url
-from intelbot.data.ledger import UsageLedger
+from intelbot.data.ledger import LEDGER_SCHEMA, UsageLedger
 from intelbot.data.tables import GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
@@ -78,7 +78,7 @@ class Kernel:
         self.plugins: list[PluginInfo] = []
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
-        self.ledger = UsageLedger(self.database)
+        self.ledger = UsageLedger(self.database, metrics=self.kernel_metrics)
         llm = settings.get("llm") or {}
         self.default_model = str(lookup(llm, "default_model", OFFLINE_MODEL))
         self.system_prompt: str | None = lookup(llm, "system_prompt", None)
@@ -131,6 +131,7 @@ class Kernel:
         )
         self._choose_default_model()
         await self.database.migrate("kernel", KERNEL_SCHEMA)
+        await self.database.migrate("ledger", LEDGER_SCHEMA)
         await self._load_guild_switches()
         if self.switch_refresh_seconds > 0:
             self._switch_refresher = asyncio.create_task(self._refresh_guild_switches(), name="intelbot-guild-switches")
@@ -443,6 +444,7 @@ class Kernel:
         """Short status lines: the kernel's, then each plugin's ``health_lines``."""
         lines = [f"model: {self.default_model} (providers: {', '.join(sorted(self.providers)) or 'none'})"]
         lines.extend(self.notices)
+        lines.extend(self.ledger.health_lines())
         for info in self.plugins:
             if info.error:
                 lines.append(f"plugin {info.name}: NOT LOADED ({info.error})")
