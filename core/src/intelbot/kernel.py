@@ -405,11 +405,18 @@ class Kernel:
         return [str(result) for _plugin, result in await self.dispatch.call_all("store", ctx, record=record, ctx=ctx)]
 
     async def recall(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
-        """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``."""
+        """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``.
+
+        Whatever a plugin returns, only records of the query's guild are kept; outside a
+        guild (a DM, the console) only the asking user's own records (``user_id`` equal,
+        None for the operator), so one user's DM memories never reach another.
+        """
         best: dict[str, MemoryHit] = {}
         for _plugin, hits in await self.dispatch.call_all("query", ctx, query=query, ctx=ctx):
             for hit in hits:
                 if hit.record.guild_id != query.guild_id:  # None (a DM) only matches None
+                    continue
+                if query.guild_id is None and hit.record.user_id != query.user_id:
                     continue
                 kept = best.get(hit.record.id)
                 if kept is None or hit.score > kept.score:

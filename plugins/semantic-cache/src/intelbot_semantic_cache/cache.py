@@ -172,7 +172,13 @@ class SemanticCache:
     # -- the hooks' work -----------------------------------------------------------------
 
     def scope_of(self, request: LLMRequest, ctx: TurnContext) -> str:
-        return scope_key(request, ctx.guild_id, share_across_guilds=self.settings.share_across_guilds)
+        return scope_key(
+            request,
+            ctx.guild_id,
+            share_across_guilds=self.settings.share_across_guilds,
+            user_id=ctx.user_id,
+            frontend=ctx.frontend,
+        )
 
     async def lookup(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
         """The cached answer for ``request``, or None (and notes for :meth:`store_response` in ``ctx``)."""
