@@ -20,7 +20,7 @@ from intelbot.providers.sdk_settings import read_sdk_settings
 from intelbot.settings import lookup, origin_of
 
 BUILTIN_PROVIDERS = ("echo", "openai", "anthropic")
-NUMBER_KEYS = ("llm.timeout_seconds", "llm.turn_timeout_seconds")
+NUMBER_KEYS = ("llm.timeout_seconds", "llm.turn_timeout_seconds", "shutdown_grace_seconds")
 INTEGER_KEYS = ("llm.max_tokens", "llm.max_attempts")
 
 

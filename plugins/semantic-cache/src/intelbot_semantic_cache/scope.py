@@ -66,7 +66,7 @@ def scope_key(
     last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=len(request.messages))
     for message in request.messages[:last_user]:
         history.append([message.role, message.content])
-    parts = {
+    parts: dict[str, object] = {
         "guild": None if share_across_guilds else guild_id,
         "asked_for": ["tier", request.tier] if request.tier else ["model", request.model],
         "system": request.system or "",
