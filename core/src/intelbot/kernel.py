@@ -88,6 +88,7 @@ class Kernel:
         self.max_attempts = int(lookup(llm, "max_attempts", 4))
         self.switch_refresh_seconds = float(lookup(settings, "guild_switch_refresh_seconds", 5.0))
         self._switch_refresher: asyncio.Task[None] | None = None
+        self._switching = asyncio.Lock()  # a refresh (read, then replace) never interleaves with a local switch
         self.alert_senders: list[AlertSender] = []
         self._running = False
 
@@ -493,18 +494,19 @@ class Kernel:
         info = self.plugin_info(name)
         if info is None or info.builtin or not info.loaded:
             raise ConfigurationError(f"no loaded plugin named {name!r}", key=f"plugins.{name}")
-        async with self.database.write_lock, self.database.session.begin() as session:
-            await session.execute(
-                delete(GuildPluginSwitch).where(
-                    GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name
+        async with self._switching:
+            async with self.database.write_lock, self.database.session.begin() as session:
+                await session.execute(
+                    delete(GuildPluginSwitch).where(
+                        GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name
+                    )
                 )
-            )
-            session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
-        disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())
-        if enabled:
-            disabled.discard(info.name)
-        else:
-            disabled.add(info.name)
+                session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
+            disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())
+            if enabled:
+                disabled.discard(info.name)
+            else:
+                disabled.add(info.name)
 
     def plugin_enabled_for(self, guild_id: int | None, name: str) -> bool:
         """Whether plugin ``name`` runs for turns of ``guild_id``."""
@@ -514,14 +516,19 @@ class Kernel:
         return guild_id is None or info.name not in self.dispatch.disabled_for_guild.get(guild_id, set())
 
     async def _load_guild_switches(self) -> None:
-        """Replace the dispatcher's per-guild switches with what the database says now."""
-        async with self.database.session() as session:
-            rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
-        disabled: dict[int, set[str]] = {}
-        for row in rows:
-            if not row.enabled:
-                disabled.setdefault(row.guild_id, set()).add(row.plugin)
-        self.dispatch.disabled_for_guild = disabled
+        """Replace the dispatcher's per-guild switches with what the database says now.
+
+        Holds the switch lock from the read to the replacement, so a switch made here
+        meanwhile is applied after it (never overwritten by the older read).
+        """
+        async with self._switching:
+            async with self.database.session() as session:
+                rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
+            disabled: dict[int, set[str]] = {}
+            for row in rows:
+                if not row.enabled:
+                    disabled.setdefault(row.guild_id, set()).add(row.plugin)
+            self.dispatch.disabled_for_guild = disabled
 
     async def _refresh_guild_switches(self) -> None:
         """Re-read switches every ``guild_switch_refresh_seconds``, so replicas follow each other's changes."""
