@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 from intelbot import (
     Kernel,
     LLMRequest,
@@ -119,11 +121,6 @@ async def direct_turn(provider: EchoProvider, question: str) -> LLMResponse:
     except ProviderError:
         pass
     return await provider.complete(request, ECHO, timeout=None)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def measure(turns: int, rounds: int) -> dict[str, Any]:

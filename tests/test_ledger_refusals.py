@@ -99,12 +99,13 @@ async def test_an_unreachable_database_keeps_rows_buffered_up_to_the_bound_and_s
             await ledger.flush()
         assert ledger.dead_letters == 0  # a database that cannot be reached refuses no row
         assert ledger.dropped == 5
-        assert ledger.metrics.registry.get_sample_value(
-            "intelbot_ledger_dropped_rows_total", {"table": "usage_ledger"}
-        ) == 5
-        assert ledger.metrics.registry.get_sample_value(
-            "intelbot_ledger_buffered_rows", {"table": "usage_ledger"}
-        ) == 10
+        assert (
+            ledger.metrics.registry.get_sample_value("intelbot_ledger_dropped_rows_total", {"table": "usage_ledger"})
+            == 5
+        )
+        assert (
+            ledger.metrics.registry.get_sample_value("intelbot_ledger_buffered_rows", {"table": "usage_ledger"}) == 10
+        )
         (line,) = ledger.health_lines()
         assert "buffer FULL" in line and "5 rows dropped" in line
     finally:

@@ -26,10 +26,11 @@ from intelbot.testing.clock import ManualClock
 from intelbot.testing.discord.harness import DiscordHarness
 from intelbot.testing.discord.interactions import InteractionSender
 from intelbot.testing.discord.server import LoopbackDiscord
-from intelbot.testing.kernels import REPOSITORY_SETTINGS, KernelFactory
+from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import Hang, OpenAIServer, Reply, Slow
 
 INTELBOT = str(Path(sys.executable).parent / "intelbot")
+REPOSITORY_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"
 
 
 def console_env(cli_env: dict[str, str], server: OpenAIServer, *, grace: float, plugins: str = "") -> dict[str, str]:
@@ -188,9 +189,7 @@ async def test_sigterm_in_discord_mode_lets_every_command_in_flight_answer_and_l
             assert frontend.interaction_url is not None
             sender = InteractionSender(loopback.signing_key, frontend.interaction_url)
             harness = DiscordHarness(loopback, frontend, "interactions", clock, sender)
-            asks = [
-                asyncio.create_task(harness.slash("ask", question=f"question {index}")) for index in range(3)
-            ]
+            asks = [asyncio.create_task(harness.slash("ask", question=f"question {index}")) for index in range(3)]
             await wait_for_requests(openai_server, 3)  # three turns in flight
             os.kill(os.getpid(), signal.SIGTERM)
             results = await asyncio.wait_for(asyncio.gather(*asks), timeout=30)

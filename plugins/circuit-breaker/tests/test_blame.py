@@ -11,10 +11,10 @@ from intelbot import IntelbotError, LLMRequest, LLMResponse, TurnContext, hookim
 from intelbot.catalog import ModelSpec
 from intelbot.errors import ErrorCategory
 from intelbot.testing.clock import ManualClock
-from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply
 from intelbot_circuit_breaker.breaker import BreakerState
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 
 
 class BuggyAdapter:
@@ -30,6 +30,9 @@ class BuggyAdapter:
         if "bug" in request.prompt:
             raise TypeError("create() got an unexpected keyword argument 'max_token'")
         return LLMResponse(text="fine", model=model.name, provider=self.name)
+
+    def disable_sdk_retries(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -73,8 +76,9 @@ async def test_adapter_bugs_are_not_retried_and_do_not_open_the_breaker(
     make_kernel: KernelFactory, anthropic_server: AnthropicServer
 ) -> None:
     adapter = BuggyAdapter()
-    plugin = CircuitBreakerPlugin(clock=ManualClock(start=1_000_000.0), name="circuit_breaker_under_test")
-    kernel = await make_kernel(plugins=[registers(adapter), plugin], settings=settings_for("buggy", anthropic_server))
+    breaker = CircuitBreakerPlugin.configured(clock=ManualClock(start=1_000_000.0))
+    kernel = await make_kernel(plugins=[registers(adapter), breaker], settings=settings_for("buggy", anthropic_server))
+    plugin = loaded_plugin(kernel, CircuitBreakerPlugin)
     for _ in range(6):
         with pytest.raises(IntelbotError) as caught:
             await kernel.ask("trigger the bug", TurnContext())
@@ -88,11 +92,11 @@ async def test_adapter_bugs_are_not_retried_and_do_not_open_the_breaker(
 async def test_turns_out_of_time_do_not_open_the_providers_breaker(
     make_kernel: KernelFactory, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
-    plugin = CircuitBreakerPlugin(clock=ManualClock(start=1_000_000.0), name="circuit_breaker_under_test")
     kernel = await make_kernel(
-        plugins=[plugin],
+        plugins=[CircuitBreakerPlugin.configured(clock=ManualClock(start=1_000_000.0))],
         settings=settings_for("openai", anthropic_server, openai=openai_server.provider_settings()),
     )
+    plugin = loaded_plugin(kernel, CircuitBreakerPlugin)
     for _ in range(4):
         with pytest.raises(IntelbotError) as caught:
             await kernel.ask("too late", TurnContext(deadline=time.monotonic() - 0.1))

@@ -13,10 +13,12 @@ from sqlalchemy.exc import DBAPIError
 
 from intelbot import Source, TurnContext, Usage
 from intelbot.embedding import Embedder
+from intelbot.embedding.prompt import embedding_text
 from intelbot.kernel import Kernel
+from intelbot.testing.kernels import loaded_plugin
 from intelbot.testing.llm_servers import OpenAIServer, Reply
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
-from intelbot_semantic_cache.scope import embedding_text, prompt_key
+from intelbot_semantic_cache.scope import prompt_key
 from intelbot_semantic_cache.store import ENTRIES, CacheEntry
 
 QUESTIONS = ["How do I reset my password?", "What are the server rules?", "When is the next community event?"]
@@ -27,9 +29,10 @@ def settings_for(directory: Path, **extra: Any) -> dict[str, Any]:
 
 
 async def boot(make_kernel: Any, directory: Path, embedder: Embedder) -> tuple[Kernel, SemanticCachePlugin]:
-    plugin = SemanticCachePlugin(embedder=embedder)
-    kernel = await make_kernel(plugins=[plugin], settings=settings_for(directory))
-    return kernel, plugin
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(embedder=embedder)], settings=settings_for(directory)
+    )
+    return kernel, loaded_plugin(kernel, SemanticCachePlugin)
 
 
 async def test_an_id_given_to_another_row_after_the_index_was_saved_makes_the_file_untrusted(
@@ -86,9 +89,8 @@ async def test_sqlite_never_gives_a_deleted_id_to_a_new_entry(
 async def test_a_store_the_database_refuses_keeps_the_entry_it_would_replace(
     make_kernel: Any, minilm: Embedder, openai_server: OpenAIServer, postgres_url: str
 ) -> None:
-    plugin = SemanticCachePlugin(embedder=minilm)
     kernel = await make_kernel(
-        plugins=[plugin],
+        plugins=[SemanticCachePlugin.configured(embedder=minilm)],
         settings={
             "database_url": postgres_url,
             "llm": {"default_model": "gpt-4o-mini", "max_attempts": 1},
@@ -96,6 +98,7 @@ async def test_a_store_the_database_refuses_keeps_the_entry_it_would_replace(
             "plugins": {"semantic_cache": {"similarity_threshold": 0.9}},
         },
     )
+    plugin = loaded_plugin(kernel, SemanticCachePlugin)
     openai_server.script(Reply("Be kind; no spam."))
     first = await kernel.ask("What are the server rules?", TurnContext(guild_id=7))
     assert plugin.cache is not None

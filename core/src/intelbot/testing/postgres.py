@@ -1,8 +1,9 @@
 """A fresh PostgreSQL database per test, in the server named by ``INTELBOT_TEST_POSTGRES_URL``.
 
-The fixture ``postgres_url`` creates a database of its own on that server, yields its
-SQLAlchemy async URL and drops it afterwards (``WITH (FORCE)``). The server itself is
-never started or stopped here: it is shared.
+:func:`fresh_database` creates a database of its own on that server, yields its
+SQLAlchemy async URL and drops it afterwards (``WITH (FORCE)``); the test kit's
+``postgres_url`` fixture wraps it. The server itself is never started or stopped here:
+it is shared.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import pytest
-import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,17 +36,10 @@ async def fresh_database() -> AsyncIterator[str]:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
     except OSError as error:
         await admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {base_url}: {error}")
+        raise RuntimeError(f"PostgreSQL is not reachable at {base_url}: {error}") from None
     try:
         yield f"{base_url.rsplit('/', 1)[0]}/{name}"
     finally:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         await admin.dispose()
-
-
-@pytest_asyncio.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """The URL of a fresh database on the test PostgreSQL, dropped after the test."""
-    async with fresh_database() as url:
-        yield url

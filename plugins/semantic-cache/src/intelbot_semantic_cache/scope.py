@@ -18,6 +18,9 @@ import json
 import re
 
 from intelbot.contract import LLMRequest
+from intelbot.embedding.prompt import embedding_text
+
+__all__ = ["embedding_text", "exact_text", "normalize_text", "prompt_key", "scope_key"]
 
 _NON_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
 
@@ -34,11 +37,6 @@ def exact_text(text: str) -> str:
     must not be an exact match.
     """
     return " ".join(text.lower().split()).rstrip(" ?!.")
-
-
-def embedding_text(text: str) -> str:
-    """The text given to the embedder: whitespace collapsed, otherwise verbatim."""
-    return " ".join(text.split())
 
 
 OPERATOR_FRONTENDS = frozenset({"cli", "console"})
