@@ -30,6 +30,7 @@ from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.local_overrides import write_plugin_flag
 from intelbot.redaction import redacted
 from intelbot.settings import load_settings, lookup, origin_of, settings_dir
+from intelbot.shutdown import DEFAULT_GRACE_SECONDS, StopSignals
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
@@ -127,17 +128,22 @@ def chat() -> None:
 
 @cli.command()
 def run() -> None:
-    """The main job: Discord when a token is configured, else the console. Never needs a key."""
+    """The main job: Discord when a token is configured, else the console. Never needs a key.
+
+    SIGTERM and SIGINT stop it the same way: no new turns, the turns in flight get
+    ``shutdown_grace_seconds``, then the kernel stops (plugins' shutdown, the ledger's last write).
+    """
 
     async def work() -> None:
-        async with open_kernel() as kernel:
+        async with StopSignals() as signals, open_kernel() as kernel:
+            grace = float(lookup(kernel.settings, "shutdown_grace_seconds", DEFAULT_GRACE_SECONDS))
             token = lookup(kernel.settings, "discord.token")
             if token:
                 from intelbot.discord.bot import run_discord
 
                 mode = lookup(kernel.settings, "discord.mode", "gateway")
                 click.echo(f"intelbot: starting Discord ({mode} mode): a token is configured", err=True)
-                await run_discord(kernel)
+                await run_discord(kernel, stop=signals.requested, grace=grace)
                 return
             from intelbot.console import run_console
 
@@ -146,7 +152,7 @@ def run() -> None:
                 "(set INTELBOT_DISCORD__TOKEN or [default.discord] token in .secrets.toml)",
                 err=True,
             )
-            await run_console(kernel)
+            await run_console(kernel, stop=signals.requested, grace=grace)
 
     configure_logging()
     run_async(work)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import TextIO
 
 from intelbot.contract import TurnContext
 from intelbot.errors import IntelbotError
 from intelbot.footer import describe
 from intelbot.kernel import Kernel
+from intelbot.shutdown import DEFAULT_GRACE_SECONDS, finish_within
 
 HELP = "Type a question. Commands: /health, /stats, /quit."
 
@@ -44,18 +46,67 @@ async def answer_line(kernel: Kernel, line: str, out: TextIO) -> None:
     out.flush()
 
 
-async def run_console(kernel: Kernel, stdin: TextIO | None = None, out: TextIO | None = None) -> None:
-    """Read questions until end of input (or /quit) and answer each."""
+class LineReader:
+    """Lines of ``source``, read by a daemon thread so that a read blocked on a terminal never holds up a stop."""
+
+    def __init__(self, source: TextIO, loop: asyncio.AbstractEventLoop) -> None:
+        self.source = source
+        self.loop = loop
+        self.lines: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(target=self._read, name="intelbot-console-input", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                line = self.source.readline()
+            except (OSError, ValueError):  # closed under us
+                line = ""
+            try:
+                self.loop.call_soon_threadsafe(self.lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody is reading any more
+                return
+            if not line:
+                return
+
+
+async def run_console(
+    kernel: Kernel,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    grace: float = DEFAULT_GRACE_SECONDS,
+) -> None:
+    """Read questions until end of input (or /quit, or ``stop``) and answer each.
+
+    When ``stop`` is set no new line is answered; the turn in flight gets ``grace``
+    seconds to finish and is cancelled after that.
+    """
     source = stdin or sys.stdin
     sink = out or sys.stdout
     interactive = source.isatty()
     if interactive:
         print(HELP, file=sink)
-    loop = asyncio.get_running_loop()
-    while True:
-        if interactive:
-            print("you> ", end="", file=sink, flush=True)
-        line = await loop.run_in_executor(None, source.readline)
-        if not line or line.strip() in ("/quit", "/exit"):
-            break
-        await answer_line(kernel, line, sink)
+    stop = stop or asyncio.Event()
+    reader = LineReader(source, asyncio.get_running_loop())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            if interactive:
+                print("you> ", end="", file=sink, flush=True)
+            next_line = asyncio.ensure_future(reader.lines.get())
+            await asyncio.wait([next_line, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not next_line.done():
+                next_line.cancel()
+                break
+            line = next_line.result()
+            if not line or line.strip() in ("/quit", "/exit"):
+                break
+            turn = asyncio.ensure_future(answer_line(kernel, line, sink))
+            await asyncio.wait([turn, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not turn.done():
+                await finish_within(turn, grace, "the console's turn in flight")
+                break
+            turn.result()
+    finally:
+        stopped.cancel()

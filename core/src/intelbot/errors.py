@@ -29,6 +29,12 @@ class ErrorCategory(StrEnum):
     PLUGIN_FAILURE = "plugin_failure"
     CONFIGURATION = "configuration"
     DATABASE = "database"
+    LOCAL_FAULT = "local_fault"
+    """A bug on our side (an adapter raising something it should have translated, an SDK argument error):
+    never retried, never counted against the provider."""
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    """The turn's own deadline passed (before the call, or the call was cut short by it): the turn's
+    budget ran out, the provider is not to blame; never retried."""
 
     @property
     def retryable(self) -> bool:

@@ -38,7 +38,7 @@ from intelbot.contract import (
     TurnContext,
 )
 from intelbot.data.database import Database, database_url
-from intelbot.data.ledger import UsageLedger
+from intelbot.data.ledger import LEDGER_SCHEMA, UsageLedger
 from intelbot.data.tables import GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
@@ -56,6 +56,9 @@ OFFLINE_MODEL = "echo"
 BACKSTOP_SECONDS = 0.5
 AlertSender = Callable[[str, int | None], Awaitable[None]]
 """``await sender(message, channel_id)``: deliver an operator alert (a front end adds one)."""
+DEADLINE_SHARE = 0.5
+NEVER_RETRIED = frozenset({ErrorCategory.LOCAL_FAULT, ErrorCategory.DEADLINE_EXCEEDED})
+"""Categories the kernel never retries whatever ``on_error`` decides (a GiveUp's message still applies)."""
 KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
 
 
@@ -77,7 +80,7 @@ class Kernel:
         self.plugins: list[PluginInfo] = []
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
-        self.ledger = UsageLedger(self.database)
+        self.ledger = UsageLedger(self.database, metrics=self.kernel_metrics)
         own = kernel_settings(settings)
         llm = own.llm
         self.default_model = llm.default_model
@@ -88,6 +91,7 @@ class Kernel:
         self.max_attempts = llm.max_attempts
         self.switch_refresh_seconds = own.guild_switch_refresh_seconds
         self._switch_refresher: asyncio.Task[None] | None = None
+        self._switching = asyncio.Lock()  # a refresh (read, then replace) never interleaves with a local switch
         self.alert_senders: list[AlertSender] = []
         self._running = False
 
@@ -131,6 +135,7 @@ class Kernel:
         )
         self._choose_default_model()
         await self.database.migrate("kernel", KERNEL_SCHEMA)
+        await self.database.migrate("ledger", LEDGER_SCHEMA)
         await self._load_guild_switches()
         if self.switch_refresh_seconds > 0:
             self._switch_refresher = asyncio.create_task(self._refresh_guild_switches(), name="intelbot-guild-switches")
@@ -271,8 +276,9 @@ class Kernel:
         """Run one request through the pipeline and return the response.
 
         ``before_llm_call`` (may answer) -> provider -> on failure ``on_error`` decides
-        (retry, fall back, give up) -> ``after_llm_call`` -> usage ledger. Raises
-        :class:`IntelbotError` when no attempt succeeds.
+        (retry, fall back, give up) -> usage ledger -> ``after_llm_call``. Raises
+        :class:`IntelbotError` when no attempt succeeds. A ``local_fault`` (a bug on our
+        side) or ``deadline_exceeded`` is shown to ``on_error`` but never retried.
         """
         if not self._running:
             raise ConfigurationError("the kernel is not running")
@@ -296,8 +302,10 @@ class Kernel:
                     if retry.delay > 0:
                         await asyncio.sleep(retry.delay)
                     continue
-            await self.dispatch.call_all("after_llm_call", ctx, request=request, response=response, ctx=ctx)
+            # Recorded before the hooks run: a turn cancelled while they await (embedding, database,
+            # Redis) must not lose a call that was paid for.
             self.ledger.record_call(response, ctx)
+            await self.dispatch.call_all("after_llm_call", ctx, request=request, response=response, ctx=ctx)
             return response
 
     async def _before(self, request: LLMRequest, ctx: TurnContext) -> tuple[LLMRequest, LLMResponse | None]:
@@ -326,9 +334,19 @@ class Kernel:
             )
         remaining = ctx.remaining()
         timeout = self.call_timeout if remaining is None else min(self.call_timeout, remaining)
+        # A provider is blamed for a timeout only when it had at least half a full slice (its
+        # timeout, or the whole turn when that is shorter); with less, the turn's deadline ran out.
+        full_slice = self.call_timeout
+        if ctx.deadline is not None:
+            full_slice = min(full_slice, ctx.deadline - ctx.started_at)
+        cut_by_deadline = timeout < full_slice * DEADLINE_SHARE
         if timeout <= 0:
+            # No call is made: nothing to count against the provider.
             raise ProviderError(
-                "turn deadline passed", category=ErrorCategory.TIMEOUT, provider=spec.provider, model=spec.name
+                "turn deadline passed before the call",
+                category=ErrorCategory.DEADLINE_EXCEEDED,
+                provider=spec.provider,
+                model=spec.name,
             )
         started = time.perf_counter()
         try:
@@ -339,21 +357,31 @@ class Kernel:
         except IntelbotError as error:
             error.provider = error.provider or spec.provider
             error.model = error.model or spec.name
+            if error.category is ErrorCategory.TIMEOUT and cut_by_deadline:
+                # The provider had under half its time because the turn was running out: that is
+                # the turn's deadline passing, not the provider failing to answer in time.
+                error.category = ErrorCategory.DEADLINE_EXCEEDED
             self.kernel_metrics.calls.labels(spec.provider, spec.name, error.category.value).inc()
             raise
         except TimeoutError:
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, "timeout").inc()
+            category = ErrorCategory.DEADLINE_EXCEEDED if cut_by_deadline else ErrorCategory.TIMEOUT
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, category.value).inc()
             raise ProviderError(
-                f"no answer within {timeout:.1f}s",
-                category=ErrorCategory.TIMEOUT,
-                provider=spec.provider,
-                model=spec.name,
+                f"no answer within {timeout:.1f}s", category=category, provider=spec.provider, model=spec.name
             ) from None
         except Exception as error:
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, "server_error").inc()
+            # An adapter must translate what its SDK raises into a ProviderError; anything else
+            # (a TypeError from a bad argument, a bug in the adapter) is our fault, not the provider's.
+            self.kernel_metrics.calls.labels(spec.provider, spec.name, ErrorCategory.LOCAL_FAULT.value).inc()
+            log.error(
+                "provider adapter %r raised %s: a local fault, not counted against the provider",
+                spec.provider,
+                type(error).__name__,
+                exc_info=error,
+            )
             raise ProviderError(
-                f"provider {spec.provider!r} failed: {type(error).__name__}",
-                category=ErrorCategory.SERVER_ERROR,
+                f"local fault calling provider {spec.provider!r}: {type(error).__name__}",
+                category=ErrorCategory.LOCAL_FAULT,
                 provider=spec.provider,
                 model=spec.name,
             ) from error
@@ -380,6 +408,9 @@ class Kernel:
                 error.user_message = decision.message
             return None
         if not isinstance(decision, Retry):
+            return None
+        if error.category in NEVER_RETRIED:
+            log.info("turn %s: %s is never retried", ctx.request_id, error.category.value)
             return None
         refusal = self.retry_refusal(ctx, decision.delay)
         if refusal is not None:
@@ -413,11 +444,18 @@ class Kernel:
         return [str(result) for _plugin, result in await self.dispatch.call_all("store", ctx, record=record, ctx=ctx)]
 
     async def recall(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
-        """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``."""
+        """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``.
+
+        Whatever a plugin returns, only records of the query's guild are kept; outside a
+        guild (a DM, the console) only the asking user's own records (``user_id`` equal,
+        None for the operator), so one user's DM memories never reach another.
+        """
         best: dict[str, MemoryHit] = {}
         for _plugin, hits in await self.dispatch.call_all("query", ctx, query=query, ctx=ctx):
             for hit in hits:
                 if hit.record.guild_id != query.guild_id:  # None (a DM) only matches None
+                    continue
+                if query.guild_id is None and hit.record.user_id != query.user_id:
                     continue
                 kept = best.get(hit.record.id)
                 if kept is None or hit.score > kept.score:
@@ -452,6 +490,7 @@ class Kernel:
         """Short status lines: the kernel's, then each plugin's ``health_lines``."""
         lines = [f"model: {self.default_model} (providers: {', '.join(sorted(self.providers)) or 'none'})"]
         lines.extend(self.notices)
+        lines.extend(self.ledger.health_lines())
         for info in self.plugins:
             if info.error:
                 lines.append(f"plugin {info.name}: NOT LOADED ({info.error})")
@@ -493,18 +532,19 @@ class Kernel:
         info = self.plugin_info(name)
         if info is None or info.builtin or not info.loaded:
             raise ConfigurationError(f"no loaded plugin named {name!r}", key=f"plugins.{name}")
-        async with self.database.write_lock, self.database.session.begin() as session:
-            await session.execute(
-                delete(GuildPluginSwitch).where(
-                    GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name
+        async with self._switching:
+            async with self.database.write_lock, self.database.session.begin() as session:
+                await session.execute(
+                    delete(GuildPluginSwitch).where(
+                        GuildPluginSwitch.guild_id == guild_id, GuildPluginSwitch.plugin == info.name
+                    )
                 )
-            )
-            session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
-        disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())
-        if enabled:
-            disabled.discard(info.name)
-        else:
-            disabled.add(info.name)
+                session.add(GuildPluginSwitch(guild_id=guild_id, plugin=info.name, enabled=enabled))
+            disabled = self.dispatch.disabled_for_guild.setdefault(guild_id, set())
+            if enabled:
+                disabled.discard(info.name)
+            else:
+                disabled.add(info.name)
 
     def plugin_enabled_for(self, guild_id: int | None, name: str) -> bool:
         """Whether plugin ``name`` runs for turns of ``guild_id``."""
@@ -514,14 +554,19 @@ class Kernel:
         return guild_id is None or info.name not in self.dispatch.disabled_for_guild.get(guild_id, set())
 
     async def _load_guild_switches(self) -> None:
-        """Replace the dispatcher's per-guild switches with what the database says now."""
-        async with self.database.session() as session:
-            rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
-        disabled: dict[int, set[str]] = {}
-        for row in rows:
-            if not row.enabled:
-                disabled.setdefault(row.guild_id, set()).add(row.plugin)
-        self.dispatch.disabled_for_guild = disabled
+        """Replace the dispatcher's per-guild switches with what the database says now.
+
+        Holds the switch lock from the read to the replacement, so a switch made here
+        meanwhile is applied after it (never overwritten by the older read).
+        """
+        async with self._switching:
+            async with self.database.session() as session:
+                rows = (await session.execute(select(GuildPluginSwitch))).scalars().all()
+            disabled: dict[int, set[str]] = {}
+            for row in rows:
+                if not row.enabled:
+                    disabled.setdefault(row.guild_id, set()).add(row.plugin)
+            self.dispatch.disabled_for_guild = disabled
 
     async def _refresh_guild_switches(self) -> None:
         """Re-read switches every ``guild_switch_refresh_seconds``, so replicas follow each other's changes."""

@@ -14,7 +14,14 @@ from pydantic import ConfigDict, Field
 from intelbot.plugin import SettingsTable
 from intelbot.settings import validated
 
-KERNEL_KEYS = ("data_dir", "database_url", "log_level", "guild_switch_refresh_seconds", "llm")
+KERNEL_KEYS = (
+    "data_dir",
+    "database_url",
+    "log_level",
+    "guild_switch_refresh_seconds",
+    "shutdown_grace_seconds",
+    "llm",
+)
 
 
 class LLMSettings(SettingsTable):
@@ -37,6 +44,8 @@ class KernelSettings(SettingsTable):
     database_url: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     guild_switch_refresh_seconds: float = Field(5.0, ge=0)
+    shutdown_grace_seconds: float = Field(10.0, gt=0)
+    """On SIGTERM or SIGINT, how long ``intelbot run`` lets turns in flight finish."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -36,4 +36,19 @@ class KernelMetrics:
         )
         self.errors = Counter(
             "intelbot_llm_errors", "Failed attempts by category", ["category"], registry=self.registry
+        )
+        self.ledger_dead_letters = Counter(
+            "intelbot_ledger_dead_letters",
+            "Ledger and conversation-log rows the database refused, kept in ledger_dead_letters",
+            ["table"],
+            registry=self.registry,
+        )
+        self.ledger_dropped = Counter(
+            "intelbot_ledger_dropped_rows",
+            "Rows not recorded because the ledger's buffer was full (the database unreachable for long)",
+            ["table"],
+            registry=self.registry,
+        )
+        self.ledger_buffered = Gauge(
+            "intelbot_ledger_buffered_rows", "Rows waiting to be written", ["table"], registry=self.registry
         )

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, MetaData, String, event, insert, select, update
+from sqlalchemy import Connection, Integer, MetaData, String, event, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -21,6 +21,8 @@ from intelbot.redaction import redacted_url
 from intelbot.settings import data_directory
 
 MigrationStep = Callable[[Connection], None]
+MIGRATION_LOCK = 0x1E7B07_5C4E3A
+"""The PostgreSQL advisory lock key every intelbot process takes around its schema migrations."""
 
 
 class _SchemaTable(DeclarativeBase):
@@ -74,10 +76,15 @@ class Database:
         """Apply ``steps[v:]`` where ``v`` is the component's recorded version; return the new version.
 
         Each step runs in the same transaction as the version update, so a failed
-        step leaves the schema at the last good version.
+        step leaves the schema at the last good version. On PostgreSQL the transaction
+        first takes an advisory lock (:data:`MIGRATION_LOCK`, released at commit), so
+        replicas starting together on a fresh database migrate one after the other
+        instead of racing on ``CREATE TABLE`` and the ``schema_versions`` insert.
         """
         try:
             async with self.write_lock, self.engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 await connection.run_sync(_SchemaTable.metadata.create_all)
                 current = (
                     await connection.execute(select(SchemaVersion.version).where(SchemaVersion.component == component))

@@ -66,3 +66,26 @@ class GuildPluginSwitch(KernelTable):
     plugin: Mapped[str] = mapped_column(String(128))
     enabled: Mapped[bool]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class LedgerTable(DeclarativeBase):
+    """Base of the ledger's own tables (schema component ``ledger``, versioned apart from the kernel's)."""
+
+    metadata = MetaData()
+
+
+class LedgerDeadLetter(LedgerTable):
+    """A ledger or conversation-log row the database refused, kept with the reason instead of being lost.
+
+    ``payload`` is the row as JSON (ASCII, so it can always be stored); ``kind`` names
+    the table it was meant for (``usage_ledger`` or ``turns``).
+    """
+
+    __tablename__ = "ledger_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -14,6 +14,7 @@ enabled plugins return from the ``discord_loaders`` hook.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -222,13 +223,25 @@ class DiscordFrontEnd:
             if self.app.rest.is_alive:
                 await self.app.rest.close()
 
-    async def run(self) -> None:
-        """Start, then serve until the app closes or the task is cancelled; always stop cleanly."""
+    async def run(self, *, stop: asyncio.Event | None = None, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Start, then serve until the app closes, ``stop`` is set or the task is cancelled.
+
+        Always stops cleanly: commands still running get up to ``grace`` seconds.
+        """
         try:
             await self.start()
-            await self.app.join()
+            joined = asyncio.ensure_future(self.app.join())
+            waiting: list[asyncio.Future[Any]] = [joined]
+            if stop is not None:
+                waiting.append(asyncio.ensure_future(stop.wait()))
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
         finally:
-            await self.stop()
+            await self.stop(grace)
 
 
 async def _report_failure(ctx: lightbulb.Context) -> None:
@@ -249,7 +262,9 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_discord(kernel: Kernel) -> None:
-    """Run the Discord front end configured in ``[default.discord]`` until cancelled (``intelbot run``)."""
+async def run_discord(
+    kernel: Kernel, *, stop: asyncio.Event | None = None, grace: float = SHUTDOWN_GRACE_SECONDS
+) -> None:
+    """Run the Discord front end configured in ``[default.discord]`` until ``stop`` or cancelled (``intelbot run``)."""
     config = DiscordSettings.from_settings(kernel.settings)
-    await DiscordFrontEnd(kernel, config).run()
+    await DiscordFrontEnd(kernel, config).run(stop=stop, grace=grace)

@@ -1,10 +1,11 @@
 """pytest fixtures and markers of the intelbot test kit (loaded through the ``pytest11`` entry point).
 
 Fixtures: ``make_kernel``, ``openai_server``, ``anthropic_server``, ``loopback_discord``,
-``discord_mode``, ``make_discord`` and ``discord``. Markers: ``postgres``, ``redis`` and
-``model`` (the test needs a PostgreSQL server, a Redis server, the bundled MiniLM model);
-a test using a fixture named ``postgres_url``, ``redis_url``, ``redis_prefix`` or
-``minilm`` gets its marker without saying so.
+``discord_mode``, ``make_discord``, ``discord`` and ``postgres_url`` (a fresh PostgreSQL
+database). Markers: ``postgres``, ``redis`` and ``model`` (the test needs a PostgreSQL
+server, a Redis server, the bundled MiniLM model); a test using a fixture named
+``postgres_url``, ``redis_url``, ``redis_prefix`` or ``minilm`` gets its marker without
+saying so.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from intelbot.testing.discord.harness import DiscordHarness, MakeDiscord, Mode
 from intelbot.testing.discord.server import LoopbackDiscord
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.openai_server import OPENAI_TEST_KEY, OpenAIServer
+from intelbot.testing.postgres import fresh_database
 
 MARKERS = {
     "postgres": "needs the PostgreSQL server of INTELBOT_TEST_POSTGRES_URL",
@@ -114,3 +116,10 @@ async def make_discord(loopback_discord: LoopbackDiscord, discord_mode: Mode) ->
 async def discord(make_kernel: Callable[..., Awaitable[Kernel]], make_discord: MakeDiscord) -> DiscordHarness:
     """A harness on a default kernel (echo model, no plugins) in ``discord_mode``."""
     return await make_discord(await make_kernel())
+
+
+@pytest_asyncio.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """The URL of a fresh database on the test PostgreSQL (``INTELBOT_TEST_POSTGRES_URL``), dropped after the test."""
+    async with fresh_database() as url:
+        yield url

@@ -28,7 +28,7 @@ from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
 from intelbot.embedding import Embedder, Vectors, prompt_vector
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
-from intelbot_semantic_cache.index_file import load_indexes, save_indexes
+from intelbot_semantic_cache.index_file import load_indexes, rows_digest, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
 from intelbot_semantic_cache.scope import embedding_text, prompt_key, scope_key
@@ -115,6 +115,7 @@ class SemanticCache:
         expected = {
             scope: np.asarray([entry_id for entry_id, _ in items], dtype=np.int64) for scope, items in vectors.items()
         }
+        row_digests = {scope: self._rows_digest(ids) for scope, ids in expected.items()}
         restored: dict[str, VectorIndex] = {}
         reason = ""
         if self.index_path is not None:
@@ -122,6 +123,7 @@ class SemanticCache:
                 load_indexes,
                 self.index_path,
                 expected,
+                rows=row_digests,
                 embedder=self.embedder.name,
                 dimensions=self.embedder.dimensions,
                 kind=self.settings.index,
@@ -154,14 +156,25 @@ class SemanticCache:
         if self.index_path is None or self.embedder is None:
             return
         async with self._mutating:
+            indexes = dict(self.indexes)
+            rows = {scope: self._rows_digest(index.ids()) for scope, index in indexes.items()}
             await asyncio.to_thread(
                 save_indexes,
                 self.index_path,
-                dict(self.indexes),
+                indexes,
+                rows=rows,
                 embedder=self.embedder.name,
                 dimensions=self.embedder.dimensions,
                 kind=self.settings.index,
             )
+
+    def _rows_digest(self, ids: Iterable[int]) -> str:
+        """What the index file must have been saved with for the rows ``ids``: ids, prompt keys, creation times."""
+        return rows_digest(
+            (int(entry_id), entry.prompt_key, entry.created_at)
+            for entry_id in ids
+            if (entry := self.entries.get(int(entry_id))) is not None
+        )
 
     def _new_index(self) -> VectorIndex:
         assert self.embedder is not None
@@ -175,7 +188,13 @@ class SemanticCache:
     # -- the hooks' work -----------------------------------------------------------------
 
     def scope_of(self, request: LLMRequest, ctx: TurnContext) -> str:
-        return scope_key(request, ctx.guild_id, share_across_guilds=self.settings.share_across_guilds)
+        return scope_key(
+            request,
+            ctx.guild_id,
+            share_across_guilds=self.settings.share_across_guilds,
+            user_id=ctx.user_id,
+            frontend=ctx.frontend,
+        )
 
     async def lookup(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
         """The cached answer for ``request``, or None.
@@ -363,8 +382,9 @@ class SemanticCache:
             blobs = [row.tobytes() for row in matrix]
         async with self._mutating:
             replaced = [self.by_key[entry.prompt_key] for entry in entries if entry.prompt_key in self.by_key]
-            self._forget(replaced)
+            # The database first: if the insert fails, the entries it would replace stay served.
             await self.store.insert(entries, blobs, self.embedder.name if self.embedder else "")
+            self._forget(replaced)
             for entry in entries:
                 self._remember(entry)
             if vectors is not None:

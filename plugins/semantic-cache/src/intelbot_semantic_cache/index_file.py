@@ -2,10 +2,12 @@
 
 The file (NumPy ``.npz``, no pickles) holds each scope's index arrays and a JSON
 manifest: embedder, dimensions, index kind, and per scope the entry count, a
-SHA-256 of its sorted ids and a SHA-256 of each array. At start-up a scope is
-restored only when all of these match what the database holds; anything else
-(missing file, unreadable zip, wrong checksum, other ids, other embedder) makes
-the caller rebuild that scope from the vectors in the database.
+SHA-256 of its sorted ids, a SHA-256 of its rows (each id with its prompt key and
+creation time, so an id the database gave to another row after an unclean stop does
+not match) and a SHA-256 of each array. At start-up a scope is restored only when all
+of these match what the database holds; anything else (missing file, unreadable zip,
+wrong checksum, other ids or rows, other embedder) makes the caller rebuild that scope
+from the vectors in the database.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +26,38 @@ import numpy.typing as npt
 from intelbot_semantic_cache.index import IdArray, VectorIndex, load_index
 
 log = logging.getLogger("intelbot_semantic_cache")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-scope row digests
 
 
 def ids_digest(ids: IdArray) -> str:
     return hashlib.sha256(np.sort(np.asarray(ids, dtype=np.int64)).tobytes()).hexdigest()
 
 
+def rows_digest(rows: Iterable[tuple[int, str, float]]) -> str:
+    """SHA-256 of ``(id, prompt_key, created_at)`` rows, in id order."""
+    digest = hashlib.sha256()
+    for entry_id, key, created_at in sorted(rows):
+        digest.update(f"{entry_id}\0{key}\0{created_at!r}\n".encode())
+    return digest.hexdigest()
+
+
 def _array_digest(array: npt.NDArray[np.generic]) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def save_indexes(path: Path, indexes: Mapping[str, VectorIndex], *, embedder: str, dimensions: int, kind: str) -> None:
-    """Write every scope's index to ``path`` atomically (a temporary file, then a rename)."""
+def save_indexes(
+    path: Path,
+    indexes: Mapping[str, VectorIndex],
+    *,
+    rows: Mapping[str, str],
+    embedder: str,
+    dimensions: int,
+    kind: str,
+) -> None:
+    """Write every scope's index to ``path`` atomically (a temporary file, then a rename).
+
+    ``rows`` maps each scope to the :func:`rows_digest` of the entries its index holds.
+    """
     arrays: dict[str, npt.NDArray[np.generic]] = {}
     scopes: list[dict[str, Any]] = []
     for number, (scope, index) in enumerate(sorted(indexes.items())):
@@ -49,7 +70,14 @@ def save_indexes(path: Path, indexes: Mapping[str, VectorIndex], *, embedder: st
             arrays[f"{prefix}__{name}"] = array
             digests[name] = _array_digest(array)
         scopes.append(
-            {"scope": scope, "prefix": prefix, "count": len(index), "ids": ids_digest(index.ids()), "arrays": digests}
+            {
+                "scope": scope,
+                "prefix": prefix,
+                "count": len(index),
+                "ids": ids_digest(index.ids()),
+                "rows": rows.get(scope, ""),
+                "arrays": digests,
+            }
         )
     manifest = {
         "version": FORMAT_VERSION,
@@ -70,6 +98,7 @@ def load_indexes(
     path: Path,
     expected: Mapping[str, IdArray],
     *,
+    rows: Mapping[str, str],
     embedder: str,
     dimensions: int,
     kind: str,
@@ -77,6 +106,8 @@ def load_indexes(
     expansion_search: int = 128,
 ) -> tuple[dict[str, VectorIndex], str]:
     """The scopes of ``expected`` (scope -> ids in the database) that the file restores exactly, and why not the others.
+
+    ``rows`` holds each scope's :func:`rows_digest` of those rows in the database.
 
     Returns (restored indexes, reason); the reason is "" when every expected scope was restored.
     """
@@ -104,6 +135,9 @@ def load_indexes(
                 ids = expected[scope]
                 if item["count"] != len(ids) or item["ids"] != ids_digest(ids):
                     problems.append("entries differ from the database")
+                    continue
+                if item.get("rows") != rows.get(scope):
+                    problems.append("rows differ from the database (an id now names another row)")
                     continue
                 arrays = {name: archive[f"{item['prefix']}__{name}"] for name in item["arrays"]}
                 if any(_array_digest(arrays[name]) != digest for name, digest in item["arrays"].items()):

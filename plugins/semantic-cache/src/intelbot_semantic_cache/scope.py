@@ -4,6 +4,11 @@ An entry is only served to a request with the same scope key: the guild (unless
 ``share_across_guilds``), the model or tier asked for, the system prompt, the
 conversation before the last user message, and the sampling parameters that
 change the answer (temperature, top_p, max_tokens).
+
+A turn outside any guild (a Discord DM, the console, the CLI) is private: its scope
+also holds the user and where the turn came from (the operator's console and CLI
+apart from Discord), whatever ``share_across_guilds`` says, so one user's DM answer
+is never served to another user nor to the operator.
 """
 
 from __future__ import annotations
@@ -34,13 +39,32 @@ def exact_text(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(" ?!.")
 
 
-def scope_key(request: LLMRequest, guild_id: int | None, *, share_across_guilds: bool) -> str:
-    """A 32-hex-digit key; requests with different keys never share entries."""
+OPERATOR_FRONTENDS = frozenset({"cli", "console"})
+"""Front ends where the bot's operator asks (one private scope between them)."""
+
+
+def private_origin(frontend: str) -> str:
+    """Where a turn outside any guild came from, for its scope: ``operator`` for the console and CLI."""
+    return "operator" if frontend in OPERATOR_FRONTENDS else frontend
+
+
+def scope_key(
+    request: LLMRequest,
+    guild_id: int | None,
+    *,
+    share_across_guilds: bool,
+    user_id: int | None = None,
+    frontend: str = "",
+) -> str:
+    """A 32-hex-digit key; requests with different keys never share entries.
+
+    ``user_id`` and ``frontend`` only count when ``guild_id`` is None (see the module docstring).
+    """
     history = []
     last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=len(request.messages))
     for message in request.messages[:last_user]:
         history.append([message.role, message.content])
-    parts = {
+    parts: dict[str, object] = {
         "guild": None if share_across_guilds else guild_id,
         "asked_for": ["tier", request.tier] if request.tier else ["model", request.model],
         "system": request.system or "",
@@ -49,6 +73,8 @@ def scope_key(request: LLMRequest, guild_id: int | None, *, share_across_guilds:
         "top_p": request.top_p,
         "max_tokens": request.max_tokens,
     }
+    if guild_id is None:
+        parts["private"] = [private_origin(frontend), user_id]
     encoded = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:32]
 

@@ -42,6 +42,9 @@ class CacheRow(CacheTable):
     """One cached answer."""
 
     __tablename__ = "semantic_cache_entries"
+    # Never reuse an id (SQLite would otherwise give a deleted maximum id to the next row); PostgreSQL
+    # sequences never reuse ids anyway.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(String(64), index=True)
