@@ -39,6 +39,7 @@ FailoverListener = Callable[[str | None], None]
 
 DEFAULT_TIMEOUT_SECONDS = 1.0
 DEFAULT_RETRY_SECONDS = 5.0
+DEFAULT_MAX_CONNECTIONS = 32
 
 
 def redis_location(url: str) -> str:
@@ -50,13 +51,26 @@ def redis_location(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{db}"
 
 
-def redis_client(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Any:
-    """A ``redis.asyncio.Redis`` for ``url`` whose connects and commands give up after ``timeout_seconds``."""
+def redis_client(
+    url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, max_connections: int = DEFAULT_MAX_CONNECTIONS
+) -> Any:
+    """A ``redis.asyncio.Redis`` for ``url`` whose connects and commands give up after ``timeout_seconds``.
+
+    Its pool holds at most ``max_connections``; a burst of more concurrent commands
+    waits for a free connection (up to ``timeout_seconds``) instead of failing, as
+    redis-py's default pool does (``MaxConnectionsError`` past 100), which would look
+    like Redis going away.
+    """
     import redis.asyncio
 
-    return redis.asyncio.Redis.from_url(
-        url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds, retry_on_timeout=False
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def _redis_failures() -> tuple[type[BaseException], ...]:

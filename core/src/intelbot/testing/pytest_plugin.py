@@ -10,6 +10,7 @@ import pytest_asyncio
 from intelbot.testing.discord.fixtures import discord, discord_mode, loopback_discord, make_discord
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import anthropic_server, openai_server
+from intelbot.testing.redis_server import private_redis
 
 __all__ = [
     "anthropic_server",
@@ -19,6 +20,7 @@ __all__ = [
     "make_discord",
     "make_kernel",
     "openai_server",
+    "private_redis",
 ]
 
 

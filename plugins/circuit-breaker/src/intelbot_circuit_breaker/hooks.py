@@ -437,15 +437,17 @@ class CircuitBreakerPlugin:
 
     @hookimpl
     async def health_lines(self) -> list[str] | None:
-        """One line per breaker (state, window figures) and per provider (recent error trend)."""
+        """One line per breaker (state, window figures) and per provider (recent error trend).
+
+        With Redis, a first line says where breakers are kept; the Redis location in it
+        is marked for managers only (:func:`intelbot.health.for_managers`).
+        """
         if self.breakers is None or self.trends is None:
             return None
         now = self.clock()
         lines: list[str] = []
-        if self.store_problem is not None:
-            lines.append(f"breaker store: IN-PROCESS, {self.store_problem}; breaker state is not shared with replicas")
-        elif isinstance(self._store, FailoverBreakerStore):
-            lines.append(f"breaker store: Redis at {self._store.location} (shared with replicas)")
+        if isinstance(self._store, FailoverBreakerStore):  # the Redis location is for managers only
+            lines.append(f"breaker store: {self._store.failover.status()}")
         for view in await self.breakers.views():
             if view.state is BreakerState.OPEN:
                 left = view.open_until - now
@@ -472,11 +474,11 @@ class CircuitBreakerPlugin:
             level, "breaker %s: %s -> %s (%s)", name, transition.before.value, transition.after.value, transition.reason
         )
 
-    def _on_store_failover(self, reason: str) -> None:
+    def _on_store_failover(self, reason: str | None) -> None:
+        """Redis left (``reason``) or came back (None); the failover logs the one line about it."""
         self.store_problem = reason
         if self.metrics is not None:
-            self.metrics.store_degraded.set(1)
-        log.error("circuit_breaker: %s; breakers now live in this process (not shared with replicas)", reason)
+            self.metrics.store_degraded.set(0 if reason is None else 1)
 
     def _raise_alerts(self, alerts: list[Alert]) -> None:
         """Log, count and deliver ``alerts`` (through ``kernel.alert``, in the background: never in a turn's way)."""
