@@ -9,9 +9,10 @@ import pytest
 
 from intelbot import TurnContext
 from intelbot.catalog import ModelSpec
-from intelbot.discord.spending import (
+from intelbot.spending import (
     MESSAGE_OVERHEAD_TOKENS,
     SpendingCap,
+    SpendScope,
     estimated_input_tokens,
     worst_case_cost,
     worst_case_cost_of_ask,
@@ -36,9 +37,9 @@ class Ledger:
     def resume(self) -> None:
         self._resumed.set()
 
-    async def __call__(self, guild_id: int, since: datetime) -> float:
-        self.reads.append((guild_id, since))
-        amount = self.spent.get(guild_id, 0.0)  # what the ledger holds when the read starts
+    async def __call__(self, scope: SpendScope, since: datetime) -> float:
+        self.reads.append((scope.id, since))
+        amount = self.spent.get(scope.id, 0.0)  # what the ledger holds when the read starts
         if self._hold_next:
             self._hold_next = False
             self.reading.set()
@@ -48,16 +49,24 @@ class Ledger:
 
 @pytest.mark.parametrize(
     ("text", "tokens"),
-    [("", 0), ("abc", 1), ("abcd", 2), ("é", 2), ("日本", 6), ("👍", 4), ("ok 👍", 1 + 4)],
+    [
+        ("", 0),
+        ("abc", 3),
+        ("a,b;c!d?", 8),  # letters and punctuation: a token each for byte-level tokenizers, not one per 3
+        ("é", 2),
+        ("日本", 6),
+        ("👍", 4),
+        ("ok 👍", 3 + 4),
+    ],
 )
-def test_input_estimate_counts_ascii_by_thirds_and_other_text_by_bytes(text: str, tokens: int) -> None:
+def test_input_estimate_is_the_utf8_byte_count(text: str, tokens: int) -> None:
     assert estimated_input_tokens(text) == tokens
 
 
 def test_worst_case_prices_the_estimated_input_and_max_tokens_of_output() -> None:
     cost = worst_case_cost(DOLLAR_PER_TOKEN, question="abcdef", system="xyz", max_tokens=10)
 
-    assert cost == pytest.approx((2 + 1 + MESSAGE_OVERHEAD_TOKENS) * 1.0 + 10 * 2.0)
+    assert cost == pytest.approx((6 + 3 + MESSAGE_OVERHEAD_TOKENS) * 1.0 + 10 * 2.0)
 
 
 async def test_worst_case_of_ask_is_at_least_what_the_echo_model_charges(make_kernel) -> None:
@@ -65,7 +74,7 @@ async def test_worst_case_of_ask_is_at_least_what_the_echo_model_charges(make_ke
     kernel = await make_kernel(settings={"models": {"echo": prices}, "llm": {"max_tokens": 40}})
     for question in ("hi", "a b c d e f g h i j", "日本語の質問です", "x" * 90):
         response = await kernel.ask(question, TurnContext())
-        assert 0 < response.cost_usd <= worst_case_cost_of_ask(kernel, question)
+        assert 0 < response.cost_usd <= await worst_case_cost_of_ask(kernel, question)
 
 
 async def test_spending_is_counted_from_utc_midnight_and_dms_are_not_capped() -> None:

@@ -203,6 +203,13 @@ class CircuitBreakerPlugin:
             result.append(item)
         return result
 
+    @hookimpl
+    def reachable_models(self, model: str) -> list[str] | None:
+        """The fallback chain of ``model``: spending caps price a turn at its dearest model."""
+        if self.config is None:
+            return None
+        return self.chain_for(model)[1:]
+
     def _breaker_for(self, model: str) -> str:
         spec = self.catalog.get(model)
         return breaker_name(spec.provider if spec is not None else "unknown", model)

@@ -22,5 +22,6 @@ shutdown = default.shutdown
 before_llm_call = default.before_llm_call
 after_llm_call = default.after_llm_call
 on_error = default.on_error
+reachable_models = default.reachable_models
 collect_stats = default.collect_stats
 health_lines = default.health_lines
