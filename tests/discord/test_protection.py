@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from intelbot import CallRejected, ErrorCategory, LLMRequest, TurnContext, hookimpl
-from intelbot.spending import worst_case_cost_of_ask
 from intelbot.kernel import Kernel
+from intelbot.spending import worst_case_cost_of_ask
 from intelbot.testing.discord import DiscordHarness, SlashResult
 from intelbot.testing.discord.harness import DEFAULT_GUILD
 

@@ -107,7 +107,7 @@ class RedisFailover:
         self.listeners: list[FailoverListener] = []
         self.failovers = 0
         self.recoveries = 0
-        self._next_retry = 0.0
+        self._last_try = 0.0
         self._probing = False
         self._failures = _redis_failures()
 
@@ -179,13 +179,14 @@ class RedisFailover:
 
     async def _back(self) -> bool:
         """While degraded: True when Redis answers again (one caller pings per ``retry_seconds``)."""
-        if self._probing or self.clock() < self._next_retry:
+        if self._probing or self.clock() - self._last_try < self.retry_seconds:
             return False
         self._probing = True
         try:
+            await self._forget_idle_connections()  # connections to the Redis that went away are dead
             await self._ping()
         except self._failures:
-            self._next_retry = self.clock() + self.retry_seconds
+            self._last_try = self.clock()
             return False
         finally:
             self._probing = False
@@ -193,14 +194,19 @@ class RedisFailover:
             self._come_back()
         return True
 
+    async def _forget_idle_connections(self) -> None:
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
+
     def _fail_over(self, error: BaseException) -> None:
         """Move to memory; reported once (callers failing together while it happens just carry on)."""
-        self._next_retry = self.clock() + self.retry_seconds
+        self._last_try = self.clock()
         if self.degraded is not None:
             return
         self.degraded = f"Redis at {self.location} unreachable ({type(error).__name__})"
         self.failovers += 1
-        log.error("%s: %s; kept in this process until Redis answers again", self.purpose, self.degraded)
+        log.error("%s: %s; kept in this process until Redis answers", self.purpose, self.degraded)
         for listener in self.listeners:
             listener(self.degraded)
 
