@@ -19,8 +19,9 @@ import pytest_asyncio
 from intelbot import LLMRequest, TurnContext, hookimpl
 from intelbot.testing.discord import DiscordHarness, SlashResult
 from intelbot.testing.discord.harness import DEFAULT_GUILD
+from intelbot.testing.kernels import loaded_plugin
 from intelbot.testing.redis_server import PrivateRedis
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 
 pytestmark = pytest.mark.redis
 
@@ -112,10 +113,11 @@ async def test_no_ask_fails_when_redis_stops_mid_run_and_state_returns_to_it(
     make_kernel, make_discord, private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     gate = Gate()
-    breaker = CircuitBreakerPlugin(name="circuit_breaker_under_test")
     kernel = await make_kernel(
-        plugins=[gate, breaker], settings=shared_state_settings(private_redis.url, daily_user_cap_usd=1000.0)
+        plugins=[gate, CircuitBreakerPlugin.configured()],
+        settings=shared_state_settings(private_redis.url, daily_user_cap_usd=1000.0),
     )
+    breaker = loaded_plugin(kernel, CircuitBreakerPlugin)
     discord = await make_discord(
         kernel, rate_limit_redis_url=private_redis.url, rate_limit_requests=100, daily_guild_cap_usd=1000.0
     )
@@ -178,8 +180,9 @@ async def test_no_ask_fails_when_redis_stops_mid_run_and_state_returns_to_it(
 async def test_health_shows_the_breakers_redis_location_only_to_managers(
     make_kernel, make_discord, private_redis: PrivateRedis
 ) -> None:
-    breaker = CircuitBreakerPlugin(name="circuit_breaker_under_test")
-    kernel = await make_kernel(plugins=[breaker], settings=shared_state_settings(private_redis.url))
+    kernel = await make_kernel(
+        plugins=[CircuitBreakerPlugin.configured()], settings=shared_state_settings(private_redis.url)
+    )
     discord = await make_discord(kernel)
     await discord.slash("ask", question="so the breaker exists")
 

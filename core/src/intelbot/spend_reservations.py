@@ -344,4 +344,3 @@ class FailoverReservations:
             return None
 
         await self.failover.run(lambda: self.shared.release(reservation, now=now), expires_later)
-

@@ -280,9 +280,7 @@ class SpendingCap:
         )
 
 
-def reservations_from_settings(
-    config: SpendingSettings, *, registry: Any = None
-) -> ReservationStore:
+def reservations_from_settings(config: SpendingSettings, *, registry: Any = None) -> ReservationStore:
     """Reservations in this process, or in Redis with the fallback to this process (``spending.redis_url``).
 
     With ``registry`` (a prometheus ``CollectorRegistry``) the gauge

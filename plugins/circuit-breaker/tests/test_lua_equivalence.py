@@ -12,18 +12,18 @@ import random
 import pytest
 
 from intelbot_circuit_breaker.breaker import BreakerRecord, CircuitBreaker, Outcome, Permit
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.store import MemoryBreakerStore, RedisBreakerStore
 
 pytestmark = pytest.mark.redis
 
 CONFIGS = {
-    "count": BreakerConfig(
+    "count": BreakerSettings(
         window_size=6, minimum_calls=4, failure_rate_threshold=0.5, slow_call_rate_threshold=0.75,
         wait_in_open_seconds=5.0, wait_growth_factor=2.0, max_wait_in_open_seconds=40.0,
         growth_memory_seconds=60.0, half_open_probes=2, max_wait_in_half_open_seconds=8.0,
     ),
-    "time": BreakerConfig(
+    "time": BreakerSettings(
         window_type="time", window_size=10, minimum_calls=3, failure_rate_threshold=0.34,
         wait_in_open_seconds=3.0, wait_growth_factor=3.0, max_wait_in_open_seconds=50.0,
         half_open_probes=1, max_wait_in_half_open_seconds=4.0,
@@ -73,8 +73,10 @@ async def test_lua_and_python_agree_on_random_changes(kind: str, seed: int, redi
                 expected = await memory.hold(name, rules, seconds, now)
                 got = await redis.hold(name, rules, seconds, now)
             assert got == expected, f"step {step}"
-            transitions_seen += len(expected[1]) if isinstance(expected, tuple) else (
-                len(expected) if isinstance(expected, list) else 0
+            transitions_seen += (
+                len(expected[1])
+                if isinstance(expected, tuple)
+                else (len(expected) if isinstance(expected, list) else 0)
             )
             for each in ("openai/a", "anthropic/b"):
                 assert comparable(await redis.read(each)) == comparable(await memory.read(each)), f"step {step}"

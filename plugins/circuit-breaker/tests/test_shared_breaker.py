@@ -12,14 +12,15 @@ import logging
 import pytest
 
 from intelbot.contract import TurnContext
+from intelbot.testing.anthropic_server import AnthropicServer
 from intelbot.testing.clock import ManualClock
-from intelbot.testing.kernels import KernelFactory
-from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer
+from intelbot.testing.kernels import KernelFactory, loaded_plugin
+from intelbot.testing.openai_server import OpenAIServer
 from intelbot.testing.redis_server import PrivateRedis
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.breakers import Breakers
-from intelbot_circuit_breaker.config import BreakerConfig
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.store import FailoverBreakerStore, RedisBreakerStore
 
 pytestmark = pytest.mark.redis
@@ -30,7 +31,7 @@ NAME = "openai/gpt"
 async def test_two_replicas_hammering_one_breaker_count_every_call_without_an_error(
     redis_url: str, redis_prefix: str, clock: ManualClock
 ) -> None:
-    config = BreakerConfig(window_size=1000, minimum_calls=1000)
+    config = BreakerSettings(window_size=1000, minimum_calls=1000)
     stores = [RedisBreakerStore(redis_url, prefix=redis_prefix) for _ in range(2)]
     try:
         replicas = [Breakers(config, store, clock=clock) for store in stores]
@@ -62,8 +63,10 @@ async def test_two_kernels_hammering_one_breaker_answer_every_turn_and_count_eve
         "models": {"primary": {"provider": "openai", "api_model": "gpt-4o-mini", "tier": "small"}},
         "plugins": {"circuit_breaker": {"breaker": breaker, "redis_url": redis_url, "redis_prefix": redis_prefix}},
     }
-    plugins = [CircuitBreakerPlugin(clock=clock, name="circuit_breaker_under_test") for _ in range(2)]
-    kernels = [await make_kernel(plugins=[plugin], settings=settings) for plugin in plugins]
+    kernels = [
+        await make_kernel(plugins=[CircuitBreakerPlugin.configured(clock=clock)], settings=settings) for _ in range(2)
+    ]
+    plugins = [loaded_plugin(kernel, CircuitBreakerPlugin) for kernel in kernels]
     turns = 60
     answers = await asyncio.gather(
         *(kernel.ask(f"question {n}", TurnContext()) for n in range(turns) for kernel in kernels)
@@ -88,7 +91,7 @@ async def test_the_failover_store_returns_to_redis_when_it_answers_again(
     )
     changes: list[str | None] = []
     store.listeners.append(changes.append)
-    breakers = Breakers(BreakerConfig(window_size=10, minimum_calls=10), store, clock=clock)
+    breakers = Breakers(BreakerSettings(window_size=10, minimum_calls=10), store, clock=clock)
     try:
         assert await store.check()
         await breakers.record(NAME, Permit(granted=True), Outcome.FAILURE)
@@ -122,7 +125,7 @@ async def test_a_breaker_opened_in_redis_is_seen_by_a_replica_that_just_returned
     private_redis: PrivateRedis, clock: ManualClock
 ) -> None:
     monotonic = ManualClock(start=0.0)
-    config = BreakerConfig(window_size=2, minimum_calls=2, wait_in_open_seconds=30.0)
+    config = BreakerSettings(window_size=2, minimum_calls=2, wait_in_open_seconds=30.0)
     returning = FailoverBreakerStore(
         RedisBreakerStore(private_redis.url, prefix="intelbot-test:breaker", timeout_seconds=0.5),
         retry_seconds=1.0,

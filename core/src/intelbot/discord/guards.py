@@ -119,7 +119,6 @@ class RedisSlidingWindowLimit:
         return None if wait is None else float(wait)
 
 
-
 class FailoverSlidingWindowLimit:
     """Each user's window in Redis while it answers, else in this process (see :class:`RedisFailover`).
 

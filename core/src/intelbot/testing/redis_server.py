@@ -4,20 +4,14 @@ Tests that take Redis away mid-run must never stop the Redis other tests share.
 :class:`PrivateRedis` runs its own server (no persistence, bound to 127.0.0.1) from the
 ``redis-server`` binary (Debian package ``redis-server``); :meth:`stop` kills it as a
 Redis that went away would (connections refused), :meth:`start` brings it back on the
-same port, empty. The ``private_redis`` fixture yields one and kills it at teardown.
+same port, empty. The test kit's ``private_redis`` fixture yields one and kills it at teardown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-import pytest_asyncio
 
 
 def _free_port() -> int:
@@ -77,16 +71,8 @@ class PrivateRedis:
         await process.wait()
 
 
-@pytest_asyncio.fixture
-async def private_redis() -> AsyncIterator[PrivateRedis]:
-    """A running private Redis (skipped when ``redis-server`` is not installed); killed at teardown."""
-    binary = shutil.which("redis-server", path="/usr/local/bin:/usr/bin:/usr/sbin:/bin")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    with tempfile.TemporaryDirectory(prefix="intelbot-redis-") as directory:
-        server = PrivateRedis(binary, Path(directory))
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.stop()
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` binary, or None when it is not installed."""
+    import shutil
+
+    return shutil.which("redis-server", path="/usr/local/bin:/usr/bin:/usr/sbin:/bin")

@@ -29,7 +29,7 @@ from intelbot_circuit_breaker.breaker import (
     Permit,
     Transition,
 )
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 
 __all__ = [
     "BreakerStore",
@@ -339,7 +339,7 @@ return extended and 1 or 0
 """
 
 
-def _config_json(config: BreakerConfig) -> str:
+def _config_json(config: BreakerSettings) -> str:
     """The parameters the Lua state machine reads (categories are decided in Python, before a change)."""
     return json.dumps(
         {
@@ -385,7 +385,6 @@ class RedisBreakerStore:
         self._acquire = self.client.register_script(_MACHINE + _ACQUIRE)
         self._record = self.client.register_script(_MACHINE + _RECORD)
         self._hold = self.client.register_script(_MACHINE + _HOLD)
-        self._configs: dict[BreakerConfig, str] = {}
 
     async def ping(self) -> None:
         """Check that Redis answers; raises ``redis.exceptions.RedisError`` when it does not."""
@@ -399,12 +398,9 @@ class RedisBreakerStore:
         return f"{self.prefix}::names"
 
     def _args(self, name: str, rules: CircuitBreaker, now: float, *extra: str) -> dict[str, list[str]]:
-        config = self._configs.get(rules.config)
-        if config is None:
-            config = self._configs[rules.config] = _config_json(rules.config)
         return {
             "keys": [self._key(name), self._names_key],
-            "args": [config, repr(now), str(self.ttl_seconds), name, *extra],
+            "args": [_config_json(rules.config), repr(now), str(self.ttl_seconds), name, *extra],
         }
 
     async def acquire(
