@@ -11,6 +11,7 @@ from intelbot.discord.config import DiscordSettings
 from intelbot.discord.guards import Guards, SlidingWindowLimit
 from intelbot.errors import ConfigurationError
 from intelbot.settings import load_settings
+from intelbot.spending import SpendingCap
 from intelbot.testing.discord import ManualClock
 
 SETTINGS = DiscordSettings(token="t", max_question_chars=10, daily_guild_cap_usd=1.0)
@@ -57,10 +58,10 @@ async def test_zero_means_no_rate_limit() -> None:
 
 @pytest.mark.parametrize(("question", "refused"), [("", True), ("  \n", True), ("x" * 11, True), ("é" * 10, False)])
 def test_question_checks(question: str, refused: bool) -> None:
-    async def spent(guild_id: int, since: datetime) -> float:
+    async def spent(scope: object, since: datetime) -> float:
         return 0.0
 
-    assert (Guards(SETTINGS, spent).check_question(question) is not None) is refused
+    assert (Guards(SETTINGS, SpendingCap(1.0, spent)).check_question(question) is not None) is refused
 
 
 def test_settings_are_read_and_checked() -> None:
@@ -117,7 +118,7 @@ async def test_replicas_share_each_users_window_through_redis() -> None:
         for _ in range(2)
     ]
     try:
-        first, second = (Guards(SETTINGS, _no_spend, rate=replica) for replica in replicas)
+        first, second = (Guards(SETTINGS, SpendingCap(1.0, _no_spend), rate=replica) for replica in replicas)
         assert await first.check_rate(7) is None
         clock.advance(4)
         assert await second.check_rate(7) is None
@@ -133,8 +134,8 @@ async def test_replicas_share_each_users_window_through_redis() -> None:
         if keys:
             await cleanup.delete(*keys)
         for replica in replicas:
-            await replica.aclose()
+            await replica.client.aclose()
 
 
-async def _no_spend(guild_id: int, since: datetime) -> float:
+async def _no_spend(scope: object, since: datetime) -> float:
     return 0.0

@@ -31,6 +31,7 @@ from intelbot.local_overrides import write_plugin_flag
 from intelbot.redaction import redacted
 from intelbot.settings import load_settings, lookup, origin_of, settings_dir
 from intelbot.shutdown import DEFAULT_GRACE_SECONDS, StopSignals
+from intelbot.spending import CONSOLE_USER_ID, ask_within_cap, operator_spending_cap
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
@@ -97,11 +98,15 @@ def ask(question: str, model: str | None, as_json: bool) -> None:
 
     async def work() -> int:
         async with open_kernel() as kernel:
+            cap = operator_spending_cap(kernel)
             try:
-                response = await kernel.ask(question, TurnContext(frontend="cli"), model=model)
+                ctx = TurnContext(user_id=CONSOLE_USER_ID, frontend="cli")
+                response = await ask_within_cap(kernel, cap, question, ctx, model=model)
             except IntelbotError as error:
                 click.echo(f"error ({error.category.value}): {error.user_message or error.message}", err=True)
                 return 1
+            finally:
+                await cap.aclose()
         if as_json:
             click.echo(json.dumps({"text": response.text, **response.usage_record()}))
         else:

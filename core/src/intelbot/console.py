@@ -14,19 +14,25 @@ from typing import TextIO
 from intelbot.contract import TurnContext
 from intelbot.errors import IntelbotError
 from intelbot.footer import describe
+from intelbot.health import shown_lines
 from intelbot.kernel import Kernel
 from intelbot.shutdown import DEFAULT_GRACE_SECONDS, finish_within
+from intelbot.spending import CONSOLE_USER_ID, SpendingCap, ask_within_cap, operator_spending_cap
 
 HELP = "Type a question. Commands: /health, /stats, /quit."
 
 
-async def answer_line(kernel: Kernel, line: str, out: TextIO) -> None:
-    """Answer one line (a question or a console command) and print the result."""
+async def answer_line(kernel: Kernel, line: str, out: TextIO, *, cap: SpendingCap | None = None) -> None:
+    """Answer one line (a question or a console command) and print the result.
+
+    Questions are the operator's turns (:data:`~intelbot.spending.CONSOLE_USER_ID`), under
+    ``spending.daily_user_cap_usd`` (``cap``; made from the kernel's settings when None).
+    """
     text = line.strip()
     if not text:
         return
     if text == "/health":
-        for item in await kernel.health():
+        for item in shown_lines(await kernel.health(), to_managers=True):  # the console's user is the operator
             print(item, file=out)
         return
     if text == "/stats":
@@ -37,7 +43,13 @@ async def answer_line(kernel: Kernel, line: str, out: TextIO) -> None:
         print(HELP, file=out)
         return
     try:
-        response = await kernel.ask(text, TurnContext(frontend="console"))
+        ctx = TurnContext(user_id=CONSOLE_USER_ID, frontend="console")
+        turn_cap = cap or operator_spending_cap(kernel)
+        try:
+            response = await ask_within_cap(kernel, turn_cap, text, ctx)
+        finally:
+            if turn_cap is not cap:
+                await turn_cap.aclose()
     except IntelbotError as error:
         print(f"error ({error.category.value}): {error.user_message or error.message}", file=out)
         return
@@ -85,6 +97,7 @@ async def run_console(
     source = stdin or sys.stdin
     sink = out or sys.stdout
     interactive = source.isatty()
+    cap = operator_spending_cap(kernel)
     if interactive:
         print(HELP, file=sink)
     stop = stop or asyncio.Event()
@@ -102,7 +115,7 @@ async def run_console(
             line = next_line.result()
             if not line or line.strip() in ("/quit", "/exit"):
                 break
-            turn = asyncio.ensure_future(answer_line(kernel, line, sink))
+            turn = asyncio.ensure_future(answer_line(kernel, line, sink, cap=cap))
             await asyncio.wait([turn, stopped], return_when=asyncio.FIRST_COMPLETED)
             if not turn.done():
                 await finish_within(turn, grace, "the console's turn in flight")
@@ -110,3 +123,4 @@ async def run_console(
             turn.result()
     finally:
         stopped.cancel()
+        await cap.aclose()

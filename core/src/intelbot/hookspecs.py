@@ -104,6 +104,16 @@ def before_llm_call(request: LLMRequest, ctx: TurnContext) -> LLMResponse | LLMR
 
 
 @hookspec
+def reachable_models(model: str) -> list[str] | None:
+    """Called to price a turn before it runs (spending caps); return every model this plugin may move it to.
+
+    A turn asking for ``model`` may be answered by another model (a fallback, a route):
+    return their names so the turn is priced at the dearest. None: this plugin never
+    changes the model.
+    """
+
+
+@hookspec
 def after_llm_call(request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
     """Called with every successful response, from a provider or a plugin; return value ignored."""
 

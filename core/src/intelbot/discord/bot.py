@@ -3,8 +3,8 @@
 ``mode = "gateway"`` runs a :class:`hikari.GatewayBot` (a long-lived websocket);
 ``mode = "interactions"`` runs a :class:`hikari.RESTBot`, an HTTP interaction
 server that checks Discord's Ed25519 signatures and keeps no session state in
-the process (only the per-user rate-limit windows, unless they are in Redis, and
-the spending reservations of the calls it is running), so replicas can run behind a
+the process (only the per-user rate-limit windows and the spending reservations of
+the calls it is running, unless they are in Redis), so replicas can run behind a
 load balancer. Both register the same
 commands: the built-in ones (:mod:`intelbot.discord.commands`) and those that
 enabled plugins return from the ``discord_loaders`` hook.
@@ -19,19 +19,27 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 import hikari
 import lightbulb
+from prometheus_client import Gauge
 
 from intelbot.discord import replies
 from intelbot.discord.commands import LOADERS
 from intelbot.discord.config import DiscordSettings
-from intelbot.discord.guards import Guards, RedisSlidingWindowLimit
+from intelbot.discord.guards import (
+    FailoverSlidingWindowLimit,
+    Guards,
+    RateWindow,
+    RedisSlidingWindowLimit,
+    SlidingWindowLimit,
+)
 from intelbot.discord.services import DiscordServices
 from intelbot.discord.tracker import CommandTracker
 from intelbot.kernel import Kernel
+from intelbot.redis_failover import RedisFailover
+from intelbot.spending import SpendingCap, SpendingSettings, ledger_spent, reservations_from_settings
 
 log = logging.getLogger("intelbot.discord")
 
@@ -83,14 +91,31 @@ class DiscordFrontEnd:
         self.kernel = kernel
         self.config = config
         self.tracker = CommandTracker()
-        shared_window = (
-            RedisSlidingWindowLimit.from_url(
-                config.rate_limit_redis_url, config.rate_limit_requests, config.rate_limit_window_seconds
+        self.rate_failover: RedisFailover | None = None
+        local = SlidingWindowLimit(config.rate_limit_requests, config.rate_limit_window_seconds, clock=clock)
+        rate: RateWindow = local
+        if config.rate_limit_redis_url:
+            self.rate_failover = RedisFailover.from_url(config.rate_limit_redis_url, purpose="discord rate limits")
+            shared = RedisSlidingWindowLimit(
+                self.rate_failover.client, config.rate_limit_requests, config.rate_limit_window_seconds
             )
-            if config.rate_limit_redis_url
-            else None
+            rate = FailoverSlidingWindowLimit(shared, local, self.rate_failover)
+            degraded = Gauge(
+                "intelbot_discord_rate_limit_store_degraded",
+                "1 when discord.rate_limit_redis_url is set but Redis is unreachable and windows are in this process",
+                registry=kernel.metrics,
+            )
+            degraded.set(0)
+            self.rate_failover.listeners.append(lambda reason: degraded.set(0 if reason is None else 1))
+        spending = SpendingSettings.from_settings(kernel.settings)
+        cap = SpendingCap(
+            config.daily_guild_cap_usd,
+            ledger_spent(kernel.ledger),
+            user_cap_usd=spending.daily_user_cap_usd,
+            reservations=reservations_from_settings(spending, registry=kernel.metrics),
+            settle=kernel.ledger.flush,
         )
-        self.guards = Guards(config, self._spent_since, clock=clock, rate=shared_window)
+        self.guards = Guards(config, cap, clock=clock, rate=rate)
         self.services = DiscordServices(kernel, config, self.guards, self.tracker, set(config.owner_ids))
         self.app: hikari.GatewayBot | hikari.RESTBot = self._build_app()
         self.command_owners: dict[object, str] = {}
@@ -156,9 +181,6 @@ class DiscordFrontEnd:
         """Handled: a switched-off plugin's command was refused on purpose (the user was told)."""
         return bool(failure.causes) and all(isinstance(cause, PluginSwitchedOff) for cause in failure.causes)
 
-    async def _spent_since(self, guild_id: int, since: datetime) -> float:
-        return await self.kernel.ledger.spent_usd(guild_id=guild_id, since=since)
-
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Load commands, connect (gateway) or open the interaction server, and sync commands with Discord."""
@@ -211,8 +233,9 @@ class DiscordFrontEnd:
         if not await self.tracker.wait_idle(grace):
             log.warning("stopping with %d command(s) still running", self.tracker.in_flight)
         await self.client.stop()
-        if isinstance(self.guards.rate, RedisSlidingWindowLimit):
-            await self.guards.rate.aclose()
+        if self.rate_failover is not None:
+            await self.rate_failover.aclose()
+        await self.guards.spending.aclose()
         if not self.app.is_alive:
             return
         try:

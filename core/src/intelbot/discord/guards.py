@@ -2,10 +2,11 @@
 
 Each check gives None when the call may go on, or the message to show the
 user (ephemerally) when it may not. The rate limit is a sliding window, kept in
-this process, or in Redis (``discord.rate_limit_redis_url``) so that replicas
-behind a load balancer share each user's window. The spending cap
-(:mod:`intelbot.discord.spending`) refuses the call whose worst-case cost would
-take the guild over ``daily_guild_cap_usd`` today, counting the usage ledger and
+this process, or in Redis (``discord.redis_url``) so that replicas behind a load
+balancer share each user's window; when Redis fails, the window is kept in this
+process until Redis answers again (:class:`FailoverSlidingWindowLimit`). The
+spending cap (:mod:`intelbot.spending`) refuses the call whose worst-case cost would
+take the guild or the user over their daily cap, counting the usage ledger and
 the calls still running.
 """
 
@@ -15,11 +16,11 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from intelbot.discord.config import DiscordSettings
-from intelbot.discord.spending import SpendingCap, SpentSince
+from intelbot.redis_failover import RedisFailover
+from intelbot.spending import SpendingCap
 
 
 class SlidingWindowLimit:
@@ -108,12 +109,6 @@ class RedisSlidingWindowLimit:
         self.clock = clock
         self._script = client.register_script(_ACQUIRE_SCRIPT)
 
-    @classmethod
-    def from_url(cls, url: str, limit: int, window: float, **options: Any) -> RedisSlidingWindowLimit:
-        import redis.asyncio
-
-        return cls(redis.asyncio.Redis.from_url(url), limit, window, **options)
-
     async def acquire(self, key: int) -> float | None:
         """Count one event for ``key``; return None when allowed, else seconds until one would be."""
         if self.limit <= 0:
@@ -123,8 +118,22 @@ class RedisSlidingWindowLimit:
         )
         return None if wait is None else float(wait)
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+
+class FailoverSlidingWindowLimit:
+    """Each user's window in Redis while it answers, else in this process (see :class:`RedisFailover`).
+
+    While Redis is away a replica counts only the requests it sees itself; the windows
+    kept in memory then are dropped when Redis answers again.
+    """
+
+    def __init__(self, shared: RedisSlidingWindowLimit, local: SlidingWindowLimit, failover: RedisFailover) -> None:
+        self.shared = shared
+        self.local = local
+        self.failover = failover
+
+    async def acquire(self, key: int) -> float | None:
+        """Count one event for ``key``; return None when allowed, else seconds until one would be."""
+        return await self.failover.run(lambda: self.shared.acquire(key), lambda: self.local.acquire(key))
 
 
 class Guards:
@@ -133,17 +142,25 @@ class Guards:
     def __init__(
         self,
         config: DiscordSettings,
-        spent_since: SpentSince,
+        spending: SpendingCap,
         *,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rate: RateWindow | None = None,
     ) -> None:
         self.config = config
         self.rate: RateWindow = rate or SlidingWindowLimit(
             config.rate_limit_requests, config.rate_limit_window_seconds, clock=clock
         )
-        self.spending = SpendingCap(config.daily_guild_cap_usd, spent_since, now=now)
+        self.spending = spending
+
+    def shared_state_lines(self) -> list[str]:
+        """For managers' /health only: where rate-limit windows and spend reservations are kept (Redis location too)."""
+        lines = []
+        if isinstance(self.rate, FailoverSlidingWindowLimit):
+            lines.append(f"rate limits: {self.rate.failover.status()}")
+        if self.spending.failover is not None:
+            lines.append(f"spend reservations: {self.spending.failover.status()}")
+        return lines
 
     def check_question(self, question: str) -> str | None:
         """Refuse empty, whitespace-only and over-long questions; any other Unicode is fine."""

@@ -1,10 +1,11 @@
 """pytest fixtures and markers of the intelbot test kit (loaded through the ``pytest11`` entry point).
 
 Fixtures: ``make_kernel``, ``openai_server``, ``anthropic_server``, ``loopback_discord``,
-``discord_mode``, ``make_discord``, ``discord`` and ``postgres_url`` (a fresh PostgreSQL
-database). Markers: ``postgres``, ``redis`` and ``model`` (the test needs a PostgreSQL
-server, a Redis server, the bundled MiniLM model); a test using a fixture named
-``postgres_url``, ``redis_url``, ``redis_prefix`` or ``minilm`` gets its marker without
+``discord_mode``, ``make_discord``, ``discord``, ``postgres_url`` (a fresh PostgreSQL
+database) and ``private_redis`` (a redis-server of the test's own, for fault injection).
+Markers: ``postgres``, ``redis`` and ``model`` (the test needs a PostgreSQL server, a Redis
+server, the bundled MiniLM model); a test using a fixture named ``postgres_url``,
+``redis_url``, ``redis_prefix``, ``private_redis`` or ``minilm`` gets its marker without
 saying so.
 """
 
@@ -24,6 +25,7 @@ from intelbot.testing.discord.server import LoopbackDiscord
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.openai_server import OPENAI_TEST_KEY, OpenAIServer
 from intelbot.testing.postgres import fresh_database
+from intelbot.testing.redis_server import PrivateRedis, redis_server_binary
 
 MARKERS = {
     "postgres": "needs the PostgreSQL server of INTELBOT_TEST_POSTGRES_URL",
@@ -32,7 +34,14 @@ MARKERS = {
 }
 
 
-MARKING_FIXTURES = {"postgres_url": "postgres", "redis_url": "redis", "redis_prefix": "redis", "minilm": "model"}
+MARKING_FIXTURES = {
+    "postgres_url": "postgres",
+    "redis_url": "redis",
+    "redis_prefix": "redis",
+    "private_redis": "redis",
+    "private_redis": "redis",
+    "minilm": "model",
+}
 """A test that uses one of these fixtures (a project's own) is marked for the service it needs."""
 
 
@@ -123,3 +132,20 @@ async def postgres_url() -> AsyncIterator[str]:
     """The URL of a fresh database on the test PostgreSQL (``INTELBOT_TEST_POSTGRES_URL``), dropped after the test."""
     async with fresh_database() as url:
         yield url
+
+
+@pytest_asyncio.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
+    """A running ``redis-server`` of this test only (skipped when not installed); killed at teardown.
+
+    For fault injection: ``await private_redis.stop()`` / ``start()``. Never the shared Redis.
+    """
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    server = PrivateRedis(binary, tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

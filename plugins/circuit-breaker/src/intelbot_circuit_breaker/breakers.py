@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from intelbot_circuit_breaker.breaker import (
-    BreakerRecord,
     BreakerState,
     CircuitBreaker,
     Outcome,
@@ -54,9 +53,6 @@ class Breakers:
         self.clock = clock
         self.listeners: list[TransitionListener] = []
 
-    def _new(self) -> BreakerRecord:
-        return self.rules.new_record(self.clock())
-
     def _announce(self, name: str, transitions: list[Transition]) -> None:
         for transition in transitions:
             for listener in self.listeners:
@@ -64,36 +60,18 @@ class Breakers:
 
     async def acquire(self, name: str, *, past_hold: bool = False) -> Permit:
         """Ask breaker ``name`` for one call now (``past_hold``: a retry that waited out the Retry-After)."""
-        now = self.clock()
-
-        def change(record: BreakerRecord) -> tuple[tuple[Permit, list[Transition]], bool]:
-            before = (record.state, record.probes_issued)
-            permit, transitions = self.rules.acquire(record, now, past_hold=past_hold)
-            return (permit, transitions), (record.state, record.probes_issued) != before or bool(transitions)
-
-        permit, transitions = await self.store.update(name, self._new, change)
+        permit, transitions = await self.store.acquire(name, self.rules, self.clock(), past_hold=past_hold)
         self._announce(name, transitions)
         return permit
 
     async def record(self, name: str, permit: Permit, outcome: Outcome, *, slow: bool = False) -> None:
         """Record how a call permitted by ``permit`` ended."""
-        now = self.clock()
-
-        def change(record: BreakerRecord) -> tuple[list[Transition], bool]:
-            transitions = self.rules.record(record, permit, outcome, slow=slow, now=now)
-            return transitions, True
-
-        transitions = await self.store.update(name, self._new, change)
+        transitions = await self.store.record(name, self.rules, permit, outcome, slow=slow, now=self.clock())
         self._announce(name, transitions)
 
     async def hold(self, name: str, seconds: float) -> None:
         """Put breaker ``name`` on hold for ``seconds`` (a Retry-After): calls are rejected until then."""
-        now = self.clock()
-
-        def change(record: BreakerRecord) -> tuple[None, bool]:
-            return None, self.rules.hold(record, seconds, now)
-
-        await self.store.update(name, self._new, change)
+        await self.store.hold(name, self.rules, seconds, self.clock())
 
     async def is_rejecting(self, name: str) -> bool:
         """True when breaker ``name`` would reject a call now (it is not changed)."""

@@ -222,6 +222,13 @@ class CircuitBreakerPlugin(Plugin[CircuitBreakerSettings]):
             result.append(item)
         return result
 
+    @hookimpl
+    def reachable_models(self, model: str) -> list[str] | None:
+        """The fallback chain of ``model``: spending caps price a turn at its dearest model."""
+        if self.config is None:
+            return None
+        return self.chain_for(model)[1:]
+
     def _breaker_for(self, model: str) -> str:
         spec = self.catalog.get(model)
         return breaker_name(spec.provider if spec is not None else "unknown", model)
@@ -449,10 +456,8 @@ class CircuitBreakerPlugin(Plugin[CircuitBreakerSettings]):
             return None
         now = self.clock()
         lines: list[str] = []
-        if self.store_problem is not None:
-            lines.append(f"breaker store: IN-PROCESS, {self.store_problem}; breaker state is not shared with replicas")
-        elif isinstance(self._store, FailoverBreakerStore):
-            lines.append(f"breaker store: Redis at {self._store.location} (shared with replicas)")
+        if isinstance(self._store, FailoverBreakerStore):  # the Redis location is for managers only
+            lines.append(f"breaker store: {self._store.failover.status()}")
         for view in await self.breakers.views():
             if view.state is BreakerState.OPEN:
                 left = view.open_until - now
@@ -479,11 +484,11 @@ class CircuitBreakerPlugin(Plugin[CircuitBreakerSettings]):
             level, "breaker %s: %s -> %s (%s)", name, transition.before.value, transition.after.value, transition.reason
         )
 
-    def _on_store_failover(self, reason: str) -> None:
+    def _on_store_failover(self, reason: str | None) -> None:
+        """Redis left (``reason``) or came back (None); the failover logs the one line about it."""
         self.store_problem = reason
         if self.metrics is not None:
-            self.metrics.store_degraded.set(1)
-        log.error("circuit_breaker: %s; breakers now live in this process (not shared with replicas)", reason)
+            self.metrics.store_degraded.set(0 if reason is None else 1)
 
     def _raise_alerts(self, alerts: list[Alert]) -> None:
         """Log, count and deliver ``alerts`` (through ``kernel.alert``, in the background: never in a turn's way)."""

@@ -1,7 +1,11 @@
 """``/ask question``: defer at once, check the guards, answer through the kernel.
 
-The call's worst-case cost is reserved against the guild's daily spending cap
-while the kernel answers (:mod:`intelbot.discord.spending`).
+Only the question's length is checked before the deferral (it needs no I/O); the
+rate limit (maybe in Redis) and the spending cap (the ledger, maybe Redis) come after
+it, so Discord's 3 s for the first response never depends on a side service. A
+refusal then replaces the deferral with an ephemeral message. The call's worst-case
+cost is reserved against the guild's and the user's daily caps while the kernel
+answers (:mod:`intelbot.spending`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import lightbulb
 
 from intelbot.discord import replies
 from intelbot.discord.services import DiscordServices
-from intelbot.discord.spending import worst_case_cost_of_ask
 from intelbot.errors import ErrorCategory, IntelbotError
+from intelbot.spending import worst_case_cost_of_ask
 
 log = logging.getLogger("intelbot.discord.ask")
 loader = lightbulb.Loader()
@@ -42,14 +46,18 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
 
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
-        refusal = services.guards.check_question(self.question) or await services.guards.check_rate(int(ctx.user.id))
+        refusal = services.guards.check_question(self.question)
         if refusal is not None:
             await replies.tell(ctx, refusal)
             return
         await ctx.defer()
+        refusal = await services.guards.check_rate(int(ctx.user.id))
+        if refusal is not None:
+            await replies.replace_deferral(ctx, refusal)
+            return
         turn = services.turn(ctx)
-        worst_case = worst_case_cost_of_ask(services.kernel, self.question)
-        async with services.guards.spending.reserve(turn.guild_id, worst_case) as refusal:
+        worst_case = await worst_case_cost_of_ask(services.kernel, self.question, ctx=turn)
+        async with services.guards.spending.reserve(turn.guild_id, worst_case, user_id=turn.user_id) as refusal:
             if refusal is not None:
                 await replies.replace_deferral(ctx, refusal)
                 return

@@ -2,6 +2,8 @@
 
 A plugin that failed to load is shown as such; why it failed only to the bot's
 owners and members with Manage Server (:mod:`intelbot.discord.plugin_failures`).
+Infrastructure details (Redis locations, where shared state is kept) are for them
+only too (:mod:`intelbot.health`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import lightbulb
 from intelbot.discord import plugin_failures, replies
 from intelbot.discord.permissions import can_manage_guild
 from intelbot.discord.services import DiscordServices
+from intelbot.health import for_managers, shown_lines
 
 loader = lightbulb.Loader()
 
@@ -21,6 +24,8 @@ class Health(lightbulb.SlashCommand, name="health", description="Show intelbot's
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
         kernel = services.kernel
         lines = [f"discord: {services.config.mode} mode, {services.tracker.in_flight} command(s) running"]
-        with_reason = can_manage_guild(ctx.interaction, services.owner_ids)
-        lines.extend(plugin_failures.health_lines(await kernel.health(), kernel.plugins, with_reason=with_reason))
-        await replies.tell(ctx, "\n".join(f"- {line}" for line in lines))
+        manager = can_manage_guild(ctx.interaction, services.owner_ids)
+        lines.extend(plugin_failures.health_lines(await kernel.health(), kernel.plugins, with_reason=manager))
+        lines.extend(for_managers(line) for line in services.guards.shared_state_lines())
+        shown = shown_lines(lines, to_managers=manager)
+        await replies.tell(ctx, "\n".join(f"- {line}" for line in shown))

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 
 import pytest
 
-from intelbot import TurnContext
+from intelbot import TurnContext, hookimpl
 from intelbot.catalog import ModelSpec
-from intelbot.discord.spending import (
+from intelbot.console import answer_line
+from intelbot.kernel import Kernel
+from intelbot.spending import (
+    CONSOLE_USER_ID,
     MESSAGE_OVERHEAD_TOKENS,
     SpendingCap,
+    SpendScope,
     estimated_input_tokens,
     worst_case_cost,
     worst_case_cost_of_ask,
@@ -36,9 +41,9 @@ class Ledger:
     def resume(self) -> None:
         self._resumed.set()
 
-    async def __call__(self, guild_id: int, since: datetime) -> float:
-        self.reads.append((guild_id, since))
-        amount = self.spent.get(guild_id, 0.0)  # what the ledger holds when the read starts
+    async def __call__(self, scope: SpendScope, since: datetime) -> float:
+        self.reads.append((scope.id, since))
+        amount = self.spent.get(scope.id, 0.0)  # what the ledger holds when the read starts
         if self._hold_next:
             self._hold_next = False
             self.reading.set()
@@ -48,16 +53,24 @@ class Ledger:
 
 @pytest.mark.parametrize(
     ("text", "tokens"),
-    [("", 0), ("abc", 1), ("abcd", 2), ("é", 2), ("日本", 6), ("👍", 4), ("ok 👍", 1 + 4)],
+    [
+        ("", 0),
+        ("abc", 3),
+        ("a,b;c!d?", 8),  # letters and punctuation: a token each for byte-level tokenizers, not one per 3
+        ("é", 2),
+        ("日本", 6),
+        ("👍", 4),
+        ("ok 👍", 3 + 4),
+    ],
 )
-def test_input_estimate_counts_ascii_by_thirds_and_other_text_by_bytes(text: str, tokens: int) -> None:
+def test_input_estimate_is_the_utf8_byte_count(text: str, tokens: int) -> None:
     assert estimated_input_tokens(text) == tokens
 
 
 def test_worst_case_prices_the_estimated_input_and_max_tokens_of_output() -> None:
     cost = worst_case_cost(DOLLAR_PER_TOKEN, question="abcdef", system="xyz", max_tokens=10)
 
-    assert cost == pytest.approx((2 + 1 + MESSAGE_OVERHEAD_TOKENS) * 1.0 + 10 * 2.0)
+    assert cost == pytest.approx((6 + 3 + MESSAGE_OVERHEAD_TOKENS) * 1.0 + 10 * 2.0)
 
 
 async def test_worst_case_of_ask_is_at_least_what_the_echo_model_charges(make_kernel) -> None:
@@ -65,7 +78,7 @@ async def test_worst_case_of_ask_is_at_least_what_the_echo_model_charges(make_ke
     kernel = await make_kernel(settings={"models": {"echo": prices}, "llm": {"max_tokens": 40}})
     for question in ("hi", "a b c d e f g h i j", "日本語の質問です", "x" * 90):
         response = await kernel.ask(question, TurnContext())
-        assert 0 < response.cost_usd <= worst_case_cost_of_ask(kernel, question)
+        assert 0 < response.cost_usd <= await worst_case_cost_of_ask(kernel, question)
 
 
 async def test_spending_is_counted_from_utc_midnight_and_dms_are_not_capped() -> None:
@@ -144,3 +157,74 @@ async def test_a_call_that_ends_while_the_ledger_is_read_still_counts_for_that_r
 async def _refusal(cap: SpendingCap, guild_id: int, amount: float) -> str | None:
     async with cap.reserve(guild_id, amount) as refusal:
         return refusal
+
+
+class PerScopeLedger:
+    """``spent_since`` with amounts per scope key (``guild:1``, ``user:5``)."""
+
+    def __init__(self, spent: dict[str, float]) -> None:
+        self.spent = spent
+
+    async def __call__(self, scope: SpendScope, since: datetime) -> float:
+        return self.spent.get(scope.key, 0.0)
+
+
+async def test_a_user_is_capped_in_direct_messages_and_in_every_guild() -> None:
+    cap = SpendingCap(10.0, PerScopeLedger({"user:5": 0.75, "guild:1": 0.0}), user_cap_usd=1.0)
+
+    async with cap.reserve(None, 0.5, user_id=5) as in_a_dm:
+        assert in_a_dm is not None and "you over your daily spending cap of $1.00" in in_a_dm
+    async with cap.reserve(1, 0.5, user_id=5) as in_a_guild:  # the guild has room; the user has not
+        assert in_a_guild is not None and "you over your daily spending cap" in in_a_guild
+    async with cap.reserve(None, 0.25, user_id=5) as fits:
+        assert fits is None
+        assert cap.reserved_by_user(5) == pytest.approx(0.25)
+    async with cap.reserve(None, 0.5, user_id=6) as another_user:
+        assert another_user is None
+
+
+class Fallback:
+    """A plugin that may move any turn to ``dear`` (as a fallback chain or a router does)."""
+
+    name = "fallback_to_dear"
+
+    @hookimpl
+    def reachable_models(self, model: str) -> list[str]:
+        return ["dear"]
+
+
+async def test_a_turn_is_priced_at_the_dearest_model_it_may_reach(make_kernel) -> None:
+    models = {
+        "echo": {"input_per_mtok": 1.0, "output_per_mtok": 1.0},
+        "dear": {"provider": "echo", "input_per_mtok": 50.0, "output_per_mtok": 100.0},
+    }
+    plain = await make_kernel(settings={"models": models})
+    routed = await make_kernel(plugins=[Fallback()], settings={"models": models})
+
+    echo_only = await worst_case_cost_of_ask(plain, "question")
+    at_dear = await worst_case_cost_of_ask(routed, "question")
+
+    def priced_at(kernel: Kernel, model: str) -> float:
+        spec, system = kernel.model(model), kernel.system_prompt
+        return worst_case_cost(spec, question="question", system=system, max_tokens=kernel.max_tokens)
+
+    assert echo_only == pytest.approx(priced_at(plain, "echo"))
+    assert at_dear == pytest.approx(priced_at(routed, "dear"))
+    assert at_dear > 40 * echo_only
+
+
+async def test_the_console_is_capped_per_day_for_its_operator(make_kernel) -> None:
+    prices = {"input_per_mtok": 1_000_000.0, "output_per_mtok": 1_000_000.0}
+    settings = {"models": {"echo": prices}, "llm": {"max_tokens": 8}}
+    probe = await make_kernel(settings=settings)
+    worst = await worst_case_cost_of_ask(probe, "how much")
+    kernel = await make_kernel(settings={**settings, "spending": {"daily_user_cap_usd": 1.1 * worst}})
+    out = io.StringIO()
+
+    await answer_line(kernel, "how much", out)
+    await answer_line(kernel, "how much", out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Echo: how much")
+    assert "error (budget_exceeded): This question could take you over your daily spending cap" in lines[-1]
+    assert (await kernel.ledger.summary(user_id=CONSOLE_USER_ID)).calls == 1
