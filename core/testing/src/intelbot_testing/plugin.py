@@ -39,7 +39,6 @@ MARKING_FIXTURES = {
     "redis_url": "redis",
     "redis_prefix": "redis",
     "private_redis": "redis",
-    "private_redis": "redis",
     "minilm": "model",
 }
 """A test that uses one of these fixtures (a project's own) is marked for the service it needs."""
