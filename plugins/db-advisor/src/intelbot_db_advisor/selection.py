@@ -29,7 +29,10 @@ def choose(
     trials: Mapping[Candidate, Mapping[int, Measure]],
     accept: Callable[[Measure, Measure], bool],
 ) -> dict[Candidate, dict[int, Measure]]:
-    """The chosen candidates, each with the statements (and their trials) it speeds up."""
+    """The chosen candidates, each with the statements it serves best among those chosen (and their trials).
+
+    Each statement is attributed to one chosen index, so call weights are never counted twice.
+    """
     helped: dict[Candidate, dict[int, Measure]] = {}
     for candidate, by_statement in trials.items():
         good = {s: m for s, m in by_statement.items() if s in baselines and accept(baselines[s], m)}
@@ -42,6 +45,8 @@ def choose(
             best = min(options)[2]
             nominated.setdefault(best, set()).add(statement)
     for candidate in sorted(nominated, key=lambda c: len(c[1])):
+        if candidate not in nominated:
+            continue
         for other in nominated:
             if (
                 other != candidate
@@ -51,4 +56,7 @@ def choose(
             ):
                 nominated[other] |= nominated.pop(candidate)
                 break
-    return {candidate: helped[candidate] for candidate in nominated}
+    return {
+        candidate: {statement: helped[candidate][statement] for statement in sorted(statements)}
+        for candidate, statements in nominated.items()
+    }

@@ -299,7 +299,7 @@ def _analyse_on_copy(
                 f"{table} is mostly written ({written:.0%} of its statements): the index adds work to each write"
             )
         analysis.suggestions.append(suggestion)
-    analysis.suggestions.sort(key=lambda s: s.before_seconds - s.after_seconds, reverse=True)
+    analysis.suggestions.sort(key=lambda s: s.saving, reverse=True)
 
 
 def _shares(

@@ -21,14 +21,23 @@ class StatementEvidence:
     statement: int
     fingerprint: str
     share: float
-    seconds_before: float
-    seconds_after: float
+    seconds_before: float | None
+    seconds_after: float | None
     cost_before: float | None = None
     cost_after: float | None = None
 
     @property
+    def measured(self) -> bool:
+        return self.seconds_before is not None and self.seconds_after is not None
+
+    @property
     def speedup(self) -> float:
-        return self.seconds_before / self.seconds_after if self.seconds_after > 0 else float("inf")
+        """Measured time before over after; the planner-cost ratio when the times were not measured."""
+        if self.seconds_before is not None and self.seconds_after is not None:
+            return _ratio(self.seconds_before, self.seconds_after)
+        if self.cost_before is not None and self.cost_after is not None:
+            return _ratio(self.cost_before, self.cost_after)
+        return 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +47,7 @@ class StatementEvidence:
             "seconds_before": self.seconds_before,
             "seconds_after": self.seconds_after,
             "speedup": round(self.speedup, 2),
+            "measured": self.measured,
             "cost_before": self.cost_before,
             "cost_after": self.cost_after,
         }
@@ -61,21 +71,39 @@ class Suggestion:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def before_seconds(self) -> float:
-        return sum(w * e.seconds_before for w, e in zip(self.weights, self.evidence, strict=True))
+    def measured(self) -> bool:
+        """True when every statement's speed-up is a measured time, not a planner cost."""
+        return all(e.measured for e in self.evidence)
 
     @property
-    def after_seconds(self) -> float:
-        return sum(w * e.seconds_after for w, e in zip(self.weights, self.evidence, strict=True))
+    def before_seconds(self) -> float | None:
+        if not self.measured:
+            return None
+        return sum(w * (e.seconds_before or 0.0) for w, e in zip(self.weights, self.evidence, strict=True))
+
+    @property
+    def after_seconds(self) -> float | None:
+        if not self.measured:
+            return None
+        return sum(w * (e.seconds_after or 0.0) for w, e in zip(self.weights, self.evidence, strict=True))
 
     @property
     def speedup(self) -> float:
-        after = self.after_seconds
-        return self.before_seconds / after if after > 0 else float("inf")
+        """Call-weighted measured time before over after (planner costs when not measured)."""
+        before, after = self.before_seconds, self.after_seconds
+        if before is not None and after is not None:
+            return _ratio(before, after)
+        costs = [(w, e) for w, e in zip(self.weights, self.evidence, strict=True) if e.cost_before and e.cost_after]
+        return _ratio(sum(w * (e.cost_before or 0) for w, e in costs), sum(w * (e.cost_after or 0) for w, e in costs))
 
     @property
     def share(self) -> float:
         return sum(e.share for e in self.evidence)
+
+    @property
+    def saving(self) -> float:
+        """The share of database time this index would save (what suggestions are ranked by)."""
+        return sum(e.share * (1 - 1 / e.speedup) for e in self.evidence if e.speedup > 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,9 +113,11 @@ class Suggestion:
             "sql": self.sql,
             "statements": [e.statement for e in self.evidence],
             "speedup": round(self.speedup, 2),
+            "measured": self.measured,
             "before_seconds": self.before_seconds,
             "after_seconds": self.after_seconds,
             "share_of_db_time": round(self.share, 4),
+            "saving_of_db_time": round(self.saving, 4),
             "evidence": [e.as_dict() for e in self.evidence],
             "notes": list(self.notes),
         }
@@ -139,6 +169,10 @@ class Analysis:
             "covered_by_existing": list(self.covered),
             "notes": list(self.notes),
         }
+
+
+def _ratio(before: float, after: float) -> float:
+    return before / after if after > 0 else float("inf")
 
 
 def index_name(table: str, columns: Sequence[str]) -> str:
