@@ -15,6 +15,7 @@ from itertools import permutations
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 MAX_COLUMNS = 3
 _EQUALITY = (exp.EQ, exp.In, exp.Is)
@@ -69,7 +70,9 @@ def column_uses(parsed: exp.Expression, schema: Mapping[str, Sequence[str]]) -> 
             role = "equality" if isinstance(predicate, _EQUALITY) else "range"
             if isinstance(predicate, exp.Like) and not _is_prefix_pattern(predicate.expression):
                 continue
-            if isinstance(predicate, exp.EQ) and all(isinstance(s, exp.Column) for s in (predicate.this, predicate.expression)):
+            if isinstance(predicate, exp.EQ) and all(
+                isinstance(s, exp.Column) for s in (predicate.this, predicate.expression)
+            ):
                 note("equality", predicate.this)  # a join key: either side may be the inner table
                 note("equality", predicate.expression)
                 continue
@@ -118,4 +121,7 @@ def candidate_columns(use: ColumnUse) -> list[tuple[str, ...]]:
 
 def parse(sql: str, dialect: str) -> exp.Expression:
     """One statement parsed with sqlglot (raises ``sqlglot.errors.ParseError``)."""
-    return sqlglot.parse_one(sql, read="postgres" if dialect.startswith("postgres") else "sqlite")
+    parsed = sqlglot.parse_one(sql, read="postgres" if dialect.startswith("postgres") else "sqlite")
+    if not isinstance(parsed, exp.Expression):
+        raise ParseError("not a statement")
+    return parsed

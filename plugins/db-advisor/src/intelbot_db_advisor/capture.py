@@ -3,7 +3,7 @@
 The hot path (one dict lookup and a few additions per statement) keys figures by the raw
 statement text; :meth:`StatementCapture.fold` turns them into per-fingerprint figures later,
 off the hot path, so sqlglot never runs while a statement waits. Statements run on a
-connection tagged with :data:`OWN_TAG` (the advisor's own EXPLAINs, catalog reads and its
+connection with the execution option :data:`OWN_TAG` (the advisor's own EXPLAINs, catalog reads and its
 writes of captured figures), or whose text starts with :data:`OWN_COMMENT`, are never recorded.
 """
 
@@ -15,15 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from intelbot_db_advisor.fingerprint import fingerprint, statement_kind
 
 OWN_TAG = "intelbot_db_advisor_own"
-"""``connection.info[OWN_TAG] = True`` marks a connection whose statements are the advisor's own."""
+"""An execution option: ``connection.execution_options(intelbot_db_advisor_own=True)`` marks the advisor's own."""
 OWN_COMMENT = "/* intelbot-db-advisor */"
 _START = "_intelbot_db_advisor_started"
 TimingObserver = Callable[[str, float], None]
 """``observe(kind, seconds)``: called for each recorded statement (the metrics hook)."""
+
+
+async def own(connection: AsyncConnection) -> AsyncConnection:
+    """Mark ``connection`` (this checkout only, not the pooled connection) as the advisor's own: never captured."""
+    return await connection.execution_options(**{OWN_TAG: True})
 
 
 @dataclass(slots=True)
@@ -97,7 +103,7 @@ class StatementCapture:
     def _before(
         self, conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _executemany: bool
     ) -> None:
-        if context is None or conn.info.get(OWN_TAG) or statement.startswith(OWN_COMMENT):
+        if context is None or context.execution_options.get(OWN_TAG) or statement.startswith(OWN_COMMENT):
             return
         setattr(context, _START, time.perf_counter())
 

@@ -49,9 +49,10 @@ def statement_kind(sql: str) -> str:
 def _normalise_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Literal | exp.Placeholder | exp.Parameter):
         return exp.Placeholder()
-    if isinstance(node, exp.In) and node.expressions:
-        if all(isinstance(item, exp.Literal | exp.Placeholder | exp.Parameter) for item in node.expressions):
-            node.set("expressions", [exp.Placeholder()])
+    if isinstance(node, exp.In) and all(
+        isinstance(item, exp.Literal | exp.Placeholder | exp.Parameter) for item in node.expressions
+    ):
+        node.set("expressions", [exp.Placeholder()] if node.expressions else [])
     return node
 
 

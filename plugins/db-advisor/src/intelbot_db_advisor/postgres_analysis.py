@@ -99,9 +99,7 @@ class PostgresTrials:
                 runs: list[float] = []
                 for _ in range(self.settings.repeats + 1):
                     await self.connection.execute("SAVEPOINT intelbot_db_advisor_run")
-                    plan = await self.connection.fetchval(
-                        f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.sql}", *arguments
-                    )
+                    plan = await self.connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.sql}", *arguments)
                     await self.connection.execute("ROLLBACK TO SAVEPOINT intelbot_db_advisor_run")
                     runs.append(float(_document(plan)["Execution Time"]) / 1000)
                 timings[statement.index] = statistics.median(runs[1:])
@@ -211,8 +209,16 @@ async def _analyse(
         cost = float(plan["Total Cost"])
         baselines[statement.index] = Measure(cost, cost)
         analysis.baselines.append(
-            StatementBaseline(statement.index, statement.fingerprint, statement.text, statement.kind, 0.0,
-                              _mean(statement), cost, _summary(plan))
+            StatementBaseline(
+                statement.index,
+                statement.fingerprint,
+                statement.text,
+                statement.kind,
+                0.0,
+                _mean(statement),
+                cost,
+                _summary(plan),
+            )
         )
         for table, use in uses.items():
             readers.setdefault(table, []).append(statement.index)
@@ -262,8 +268,9 @@ async def _analyse(
             if before is not None and after is not None and before < settings.min_speedup * after:
                 continue  # the planner expected a saving the measurement did not show
             evidence.append(
-                StatementEvidence(i, by_index[i].fingerprint, shares.get(i, 0.0), before, after,
-                                  baselines[i].cost, helped[i].cost)
+                StatementEvidence(
+                    i, by_index[i].fingerprint, shares.get(i, 0.0), before, after, baselines[i].cost, helped[i].cost
+                )
             )
         if not evidence:
             analysis.notes.append(
@@ -290,7 +297,9 @@ async def _analyse(
     analysis.suggestions.sort(key=lambda s: s.saving, reverse=True)
 
 
-def _narrowest_sufficient(found: dict[Candidate, dict[int, Measure]], keep: float) -> dict[Candidate, dict[int, Measure]]:
+def _narrowest_sufficient(
+    found: dict[Candidate, dict[int, Measure]], keep: float
+) -> dict[Candidate, dict[int, Measure]]:
     """Dexter's rule for wider indexes: a wider candidate serves a statement only when it costs at most
     ``keep`` times what the best narrower candidate on the same table costs for it."""
     result: dict[Candidate, dict[int, Measure]] = {}

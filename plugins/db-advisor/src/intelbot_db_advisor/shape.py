@@ -27,4 +27,4 @@ class Plugin(Generic[S]):
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Any:
         table = dict(plugin_table(settings, cls.name) or {})
-        return cls(cls.settings_model(**{k.lower(): v for k, v in table.items()}), **kwargs)
+        return cls(cls.settings_model(**{k.lower(): v for k, v in table.items()}), **kwargs)  # type: ignore[arg-type]

@@ -84,7 +84,7 @@ def copy_database(source: Path, target: Path, settings: DbAdvisorSettings) -> bo
     try:
         pages = reader.execute("PRAGMA page_count").fetchone()[0]
         page_size = reader.execute("PRAGMA page_size").fetchone()[0]
-        sampled = pages * page_size > settings.copy_max_mb * 1024 * 1024
+        sampled = bool(int(pages) * int(page_size) > settings.copy_max_mb * 1024 * 1024)
         writer = sqlite3.connect(target)
         try:
             if not sampled:

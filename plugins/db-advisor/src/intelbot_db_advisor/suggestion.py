@@ -172,7 +172,10 @@ class Analysis:
 
 
 def _ratio(before: float, after: float) -> float:
-    return before / after if after > 0 else float("inf")
+    """``before / after``, with a zero ``after`` read as a billion-fold gain (JSON has no infinity)."""
+    if after > 0:
+        return before / after
+    return 1e9 if before > 0 else 1.0
 
 
 def index_name(table: str, columns: Sequence[str]) -> str:
@@ -199,7 +202,8 @@ def create_index_sql(dialect: str, table: str, columns: Sequence[str]) -> str:
     """The statement ``apply`` runs: ``CREATE INDEX CONCURRENTLY`` on PostgreSQL, plain on SQLite."""
     concurrently = " CONCURRENTLY" if dialect.startswith("postgres") else ""
     column_list = ", ".join(quote(column) for column in columns)
-    return f"CREATE INDEX{concurrently} IF NOT EXISTS {quote(index_name(table, columns))} ON {quote(table)} ({column_list})"
+    name = quote(index_name(table, columns))
+    return f"CREATE INDEX{concurrently} IF NOT EXISTS {name} ON {quote(table)} ({column_list})"
 
 
 def covering_index(columns: Sequence[str], existing: dict[str, tuple[str, ...]]) -> str | None:

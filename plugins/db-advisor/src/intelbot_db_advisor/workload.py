@@ -109,9 +109,7 @@ def statements_from_file(text: str, dialect: str) -> tuple[list[WorkloadStatemen
             problems.append(StatementProblem(index, line, f"cannot parse: {type(error).__name__}"))
             continue
         print_ = fingerprint(sql, dialect)
-        statements.append(
-            WorkloadStatement(index, sql, None, print_.id, print_.text, print_.kind, line=line)
-        )
+        statements.append(WorkloadStatement(index, sql, None, print_.id, print_.text, print_.kind, line=line))
     return statements, problems
 
 
