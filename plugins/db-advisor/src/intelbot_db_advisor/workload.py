@@ -74,21 +74,17 @@ def split_statements(text: str) -> list[tuple[int, str]]:
             index = length if end < 0 else end + 2
             continue
         elif char == ";":
-            if text[start:index].strip():
-                pieces.append((start_line or line, text[start:index].strip()))
+            if start_line is not None:
+                pieces.append((start_line, text[start:index].strip()))
             start, start_line = index + 1, None
         if char == "\n":
             line += 1
         elif start_line is None and not char.isspace() and char != ";":
             start_line = line
         index += 1
-    if text[start:].strip() and _has_code(text[start:]):
-        pieces.append((start_line or line, text[start:].strip()))
+    if start_line is not None:
+        pieces.append((start_line, text[start:].strip()))
     return pieces
-
-
-def _has_code(tail: str) -> bool:
-    return any(not line.strip().startswith("--") for line in tail.strip().splitlines() if line.strip())
 
 
 def statements_from_file(text: str, dialect: str) -> tuple[list[WorkloadStatement], list[StatementProblem]]:
