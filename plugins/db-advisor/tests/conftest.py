@@ -20,7 +20,10 @@ ROWS = 30_000
 def bot_rows(seed: int = 7) -> tuple[list[tuple[int, str, int, float]], list[tuple[int, int, int, str]]]:
     """Ledger rows (guild, day, user, cost) and memory rows (guild, user, created, body), reproducible."""
     rng = random.Random(seed)
-    ledger = [(rng.randrange(300), f"2026-01-{rng.randrange(1, 29):02d}", rng.randrange(3000), rng.random()) for _ in range(ROWS)]
+    ledger = [
+        (rng.randrange(300), f"2026-01-{rng.randrange(1, 29):02d}", rng.randrange(3000), rng.random())
+        for _ in range(ROWS)
+    ]
     memories = [(rng.randrange(300), rng.randrange(3000), index, "remembered text") for index in range(ROWS)]
     return ledger, memories
 
@@ -31,13 +34,17 @@ def bot_sqlite(tmp_path: Path) -> Path:
     path = tmp_path / "bot.db"
     ledger, memories = bot_rows()
     with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, guild_id INT, day TEXT, user_id INT, cost REAL)")
+        connection.execute(
+            "CREATE TABLE ledger (id INTEGER PRIMARY KEY, guild_id INT, day TEXT, user_id INT, cost REAL)"
+        )
         connection.execute(
             "CREATE TABLE memories (id INTEGER PRIMARY KEY, guild_id INT, user_id INT, created_at INT, body TEXT)"
         )
         connection.execute("CREATE INDEX ix_memories_guild_user ON memories (guild_id, user_id)")
         connection.executemany("INSERT INTO ledger (guild_id, day, user_id, cost) VALUES (?, ?, ?, ?)", ledger)
-        connection.executemany("INSERT INTO memories (guild_id, user_id, created_at, body) VALUES (?, ?, ?, ?)", memories)
+        connection.executemany(
+            "INSERT INTO memories (guild_id, user_id, created_at, body) VALUES (?, ?, ?, ?)", memories
+        )
     connection.close()
     return path
 
@@ -75,7 +82,9 @@ async def fill_postgres(url: str) -> None:
             text("CREATE TABLE ledger (id bigserial PRIMARY KEY, guild_id int, day text, user_id int, cost float8)")
         )
         await connection.execute(
-            text("CREATE TABLE memories (id bigserial PRIMARY KEY, guild_id int, user_id int, created_at int, body text)")
+            text(
+                "CREATE TABLE memories (id bigserial PRIMARY KEY, guild_id int, user_id int, created_at int, body text)"
+            )
         )
         await connection.execute(text("CREATE INDEX ix_memories_guild_user ON memories (guild_id, user_id)"))
         raw = await connection.get_raw_connection()

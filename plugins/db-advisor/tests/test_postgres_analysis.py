@@ -50,8 +50,14 @@ async def test_parameterised_statements_get_a_generic_plan_and_hypothetical_inde
         async with engine.connect() as connection:
             backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         statement = WorkloadStatement(
-            0, "SELECT * FROM ledger WHERE user_id = $1 ORDER BY day LIMIT $2", (42, 5), "fp", "t", "select",
-            calls=50, total_seconds=0.5,
+            0,
+            "SELECT * FROM ledger WHERE user_id = $1 ORDER BY day LIMIT $2",
+            (42, 5),
+            "fp",
+            "t",
+            "select",
+            calls=50,
+            total_seconds=0.5,
         )
         analysis = await analyse(engine, [statement], SETTINGS, total_seconds=1.0)
         assert [s.columns[0] for s in analysis.suggestions] == ["user_id"]
@@ -62,7 +68,7 @@ async def test_parameterised_statements_get_a_generic_plan_and_hypothetical_inde
             assert (await connection.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
             prepared = text("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'intelbot%'")
             assert (await connection.execute(prepared)).scalar_one() == 0
-            indexes = (await connection.execute(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger'")))
+            indexes = await connection.execute(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger'"))
             assert indexes.scalar_one() == 1  # only the primary key: nothing was created for real
     finally:
         await engine.dispose()
@@ -74,10 +80,7 @@ async def test_a_writing_statement_is_never_executed(postgres_url: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(text("CREATE SEQUENCE stamp"))
         before = (await connection.execute(text("SELECT count(*) FROM ledger WHERE user_id = 78"))).scalar_one()
-    source = (
-        "UPDATE ledger SET cost = nextval('stamp') WHERE user_id = 77;\n"
-        "DELETE FROM ledger WHERE user_id = 78;"
-    )
+    source = "UPDATE ledger SET cost = nextval('stamp') WHERE user_id = 77;\nDELETE FROM ledger WHERE user_id = 78;"
     try:
         statements, _ = statements_from_file(source, "postgresql")
         planned_only = await analyse(engine, statements, DbAdvisorSettings(postgres_verify_build=False))
@@ -86,7 +89,9 @@ async def test_a_writing_statement_is_never_executed(postgres_url: str) -> None:
             assert (await connection.execute(text("SELECT last_value, is_called FROM stamp"))).one() == (1, False)
         timed = await analyse(engine, statements, SETTINGS)
         async with engine.connect() as connection:
-            assert (await connection.execute(text("SELECT count(*) FROM ledger WHERE user_id = 78"))).scalar_one() == before
+            assert (
+                await connection.execute(text("SELECT count(*) FROM ledger WHERE user_id = 78"))
+            ).scalar_one() == before
             assert (await connection.execute(text("SELECT count(*) FROM ledger WHERE cost >= 1"))).scalar_one() == 0
     finally:
         await engine.dispose()

@@ -54,7 +54,9 @@ def test_an_existing_index_with_the_same_leading_columns_suppresses_the_suggesti
     )
     analysis = analyse_sqlite(bot_sqlite, statements, SETTINGS, target="test")
     assert analysis.suggestions == []
-    assert any("ledger(guild_id, day) is covered by the existing index ix_ledger_guild_day_user" in n for n in analysis.covered)
+    assert any(
+        "ledger(guild_id, day) is covered by the existing index ix_ledger_guild_day_user" in n for n in analysis.covered
+    )
 
 
 def test_writing_statements_are_timed_on_the_copy_only_and_never_change_the_database(bot_sqlite: Path) -> None:

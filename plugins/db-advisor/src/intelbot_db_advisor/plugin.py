@@ -20,7 +20,7 @@ from intelbot_db_advisor.capture import StatementCapture, StatementFigures
 from intelbot_db_advisor.metrics import AdvisorMetrics
 from intelbot_db_advisor.pool import PoolWatch
 from intelbot_db_advisor.settings import DbAdvisorSettings
-from intelbot_db_advisor.shape import Plugin, PluginSettings
+from intelbot.plugin import Plugin, PluginSettings
 from intelbot_db_advisor.store import AdvisorStore
 
 if TYPE_CHECKING:

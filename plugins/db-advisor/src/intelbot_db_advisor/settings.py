@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from intelbot_db_advisor.shape import PluginSettings
+from intelbot.plugin import PluginSettings
 
 
 class DbAdvisorSettings(PluginSettings):
