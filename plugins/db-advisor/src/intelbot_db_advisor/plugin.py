@@ -15,12 +15,12 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.hookspecs import hookimpl
+from intelbot.plugin import Plugin, PluginSettings
 from intelbot_db_advisor.advisor import Report, build_report, target_of
 from intelbot_db_advisor.capture import StatementCapture, StatementFigures
 from intelbot_db_advisor.metrics import AdvisorMetrics
 from intelbot_db_advisor.pool import PoolWatch
 from intelbot_db_advisor.settings import DbAdvisorSettings
-from intelbot.plugin import Plugin, PluginSettings
 from intelbot_db_advisor.store import AdvisorStore
 
 if TYPE_CHECKING:
