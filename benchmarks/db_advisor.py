@@ -190,7 +190,7 @@ async def advise_and_apply(engine: AsyncEngine, settings: DbAdvisorSettings) -> 
             }
         )
     planted = []
-    for sql, _, _, problem in WORKLOAD:
+    for _sql, _, _, problem in WORKLOAD:
         if problem is None:
             continue
         table, columns = problem
@@ -249,10 +249,10 @@ async def capture_overhead(path: Path, statements: int) -> dict[str, Any]:
     capture = StatementCapture(dialect="sqlite")
 
     class Context:
-        execution_options: dict[str, Any] = {}  # noqa: RUF012
+        execution_options: dict[str, Any] = {}
 
     class Conn:
-        info: dict[str, Any] = {}  # noqa: RUF012
+        info: dict[str, Any] = {}
 
     listener = []
     sql = "SELECT name FROM guild_settings WHERE guild_id = ?"
