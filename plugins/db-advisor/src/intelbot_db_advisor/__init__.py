@@ -1,0 +1,1 @@
+"""intelbot database advisor: captures statements, verifies index suggestions, reports health."""

@@ -1,0 +1,350 @@
+"""PostgreSQL analysis: planner costs before and after HypoPG hypothetical indexes (Dexter's rules).
+
+Everything runs on ONE asyncpg connection the caller checked out; hypothetical indexes
+and ``plan_cache_mode`` are reset in ``finally`` before it goes back to the pool.
+Statements with parameters (``$1``...) are planned generically: ``PREPARE`` with
+``plan_cache_mode = force_generic_plan``, then ``EXPLAIN EXECUTE`` with NULLs.
+Candidates: single columns first, then column pairs (and triples); a candidate is kept
+when the statement's cost falls by ``min_cost_saving`` (50%, Dexter's rule) and a wider
+one only when it beats the best narrower one by that much again. With
+``postgres_verify_build`` each kept index is then built inside a transaction that is
+rolled back, and the statements are timed with ``EXPLAIN ANALYZE`` in it: only those
+measured ``min_speedup`` faster stay. ``EXPLAIN ANALYZE`` runs only inside a transaction
+that is rolled back, so a writing statement is never committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlglot.errors import SqlglotError
+
+from intelbot_db_advisor.candidates import candidate_columns, column_uses, parse
+from intelbot_db_advisor.selection import Candidate, Measure, choose
+from intelbot_db_advisor.settings import DbAdvisorSettings
+from intelbot_db_advisor.suggestion import (
+    Analysis,
+    StatementBaseline,
+    StatementEvidence,
+    Suggestion,
+    covering_index,
+    create_index_sql,
+    quote,
+    suggestion_id,
+)
+from intelbot_db_advisor.workload import StatementProblem, WorkloadStatement
+
+ANALYSED_KINDS = ("select", "update", "delete")
+_PARAMETER = re.compile(r"\$(\d+)")
+_PREPARED = "intelbot_db_advisor_plan"
+_SCHEMA_COLUMNS = """
+SELECT table_name, column_name FROM information_schema.columns
+WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position
+"""
+_SCHEMA_INDEXES = """
+SELECT t.relname AS table_name, i.relname AS index_name,
+       array(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+             JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns,
+       x.indpred IS NULL AND 0 <> ALL (x.indkey::int2[]) AS plain
+FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = current_schema()
+"""
+
+
+class PostgresTrials:
+    """Plans and timed runs of statements on one connection."""
+
+    def __init__(self, connection: asyncpg.Connection, settings: DbAdvisorSettings) -> None:
+        self.connection = connection
+        self.settings = settings
+
+    async def plan(self, statement: WorkloadStatement) -> dict[str, Any]:
+        """The root plan node of the statement's (generic, when parameterised) plan; never executes it."""
+        count = parameter_count(statement.sql)
+        if count == 0:
+            return _root(await self.connection.fetchval(f"EXPLAIN (FORMAT JSON) {statement.sql}"))
+        await self.connection.execute(f"PREPARE {_PREPARED} AS {statement.sql}")
+        try:
+            nulls = ", ".join(["NULL"] * count)
+            return _root(await self.connection.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {_PREPARED}({nulls})"))
+        finally:
+            await self.connection.execute(f"DEALLOCATE {_PREPARED}")
+
+    def measurable(self, statement: WorkloadStatement) -> bool:
+        """A statement can be timed when it has no parameters or a captured sample of them."""
+        count = parameter_count(statement.sql)
+        return count == 0 or (isinstance(statement.parameters, list | tuple) and len(statement.parameters) == count)
+
+    async def measure(self, statements: Sequence[WorkloadStatement], index: Candidate | None) -> dict[int, float]:
+        """Median execution seconds of each statement, with ``index`` built; all inside one rolled-back transaction."""
+        timings: dict[int, float] = {}
+        transaction = self.connection.transaction()
+        await transaction.start()
+        try:
+            timeout_ms = int(self.settings.statement_timeout_seconds * 1000)
+            await self.connection.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+            if index is not None:
+                table, columns = index
+                await self.connection.execute(
+                    f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in columns)})"
+                )
+                await self.connection.execute(f"ANALYZE {quote(table)}")
+            for statement in statements:
+                arguments = list(statement.parameters or ())
+                runs: list[float] = []
+                for _ in range(self.settings.repeats + 1):
+                    await self.connection.execute("SAVEPOINT intelbot_db_advisor_run")
+                    plan = await self.connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.sql}", *arguments)
+                    await self.connection.execute("ROLLBACK TO SAVEPOINT intelbot_db_advisor_run")
+                    runs.append(float(_document(plan)["Execution Time"]) / 1000)
+                timings[statement.index] = statistics.median(runs[1:])
+        finally:
+            await transaction.rollback()
+        return timings
+
+
+def parameter_count(sql: str) -> int:
+    """The highest ``$n`` in ``sql`` (0 when it has no parameters)."""
+    return max((int(n) for n in _PARAMETER.findall(sql)), default=0)
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return dict(value[0])
+
+
+def _root(raw: Any) -> dict[str, Any]:
+    return dict(_document(raw)["Plan"])
+
+
+def index_names(plan: dict[str, Any]) -> set[str]:
+    """Every ``Index Name`` in a plan tree."""
+    names: set[str] = set()
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if "Index Name" in node:
+            names.add(str(node["Index Name"]))
+        stack.extend(node.get("Plans", []))
+    return names
+
+
+async def read_schema(
+    connection: asyncpg.Connection,
+) -> tuple[dict[str, list[str]], dict[str, dict[str, tuple[str, ...]]]]:
+    """Columns per table and plain (non-partial, non-expression) indexes per table, in the current schema."""
+    columns: dict[str, list[str]] = {}
+    for row in await connection.fetch(_SCHEMA_COLUMNS):
+        columns.setdefault(row["table_name"], []).append(row["column_name"])
+    indexes: dict[str, dict[str, tuple[str, ...]]] = {}
+    for row in await connection.fetch(_SCHEMA_INDEXES):
+        if row["plain"]:
+            indexes.setdefault(row["table_name"], {})[row["index_name"]] = tuple(row["columns"])
+    return columns, indexes
+
+
+async def has_hypopg(connection: asyncpg.Connection) -> bool:
+    return bool(await connection.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'"))
+
+
+async def analyse_postgres(
+    connection: asyncpg.Connection,
+    statements: Sequence[WorkloadStatement],
+    settings: DbAdvisorSettings,
+    *,
+    target: str,
+    total_seconds: float | None = None,
+    table_writes: dict[str, float] | None = None,
+) -> Analysis:
+    """Analyse ``statements`` on ``connection``; hypothetical indexes and plan settings are reset before returning."""
+    analysis = Analysis(dialect="postgresql")
+    try:
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        await _analyse(connection, statements, settings, analysis, target, total_seconds, table_writes or {})
+    finally:
+        if await has_hypopg(connection):
+            await connection.execute("SELECT hypopg_reset()")
+        await connection.execute("RESET plan_cache_mode")
+    return analysis
+
+
+async def _analyse(
+    connection: asyncpg.Connection,
+    statements: Sequence[WorkloadStatement],
+    settings: DbAdvisorSettings,
+    analysis: Analysis,
+    target: str,
+    total_seconds: float | None,
+    table_writes: dict[str, float],
+) -> None:
+    trials = PostgresTrials(connection, settings)
+    columns, indexes = await read_schema(connection)
+    hypothetical = await has_hypopg(connection)
+    if not hypothetical:
+        analysis.notes.append("HypoPG is not installed in this database (CREATE EXTENSION hypopg): no index trials")
+    by_index = {s.index: s for s in statements}
+    baselines: dict[int, Measure] = {}
+    readers: dict[str, list[int]] = {}
+    candidates: dict[Candidate, None] = {}
+    for statement in statements:
+        if statement.kind not in ANALYSED_KINDS:
+            analysis.notes.append(f"{_where(statement)}: not analysed ({statement.kind} statement)")
+            continue
+        try:
+            uses = column_uses(parse(statement.sql, "postgres"), columns)
+            plan = await trials.plan(statement)
+        except SqlglotError as error:
+            analysis.problems.append(StatementProblem(statement.index, statement.line, f"cannot parse: {error}"))
+            continue
+        except asyncpg.PostgresError as error:
+            analysis.problems.append(
+                StatementProblem(statement.index, statement.line, f"PostgreSQL error: {type(error).__name__}")
+            )
+            continue
+        cost = float(plan["Total Cost"])
+        baselines[statement.index] = Measure(cost, cost)
+        analysis.baselines.append(
+            StatementBaseline(
+                statement.index,
+                statement.fingerprint,
+                statement.text,
+                statement.kind,
+                0.0,
+                _mean(statement),
+                cost,
+                _summary(plan),
+            )
+        )
+        for table, use in uses.items():
+            readers.setdefault(table, []).append(statement.index)
+            for candidate in candidate_columns(use):
+                covering = covering_index(candidate, indexes.get(table, {}))
+                if covering is not None:
+                    note = f"{table}({', '.join(candidate)}) is covered by the existing index {covering}"
+                    if note not in analysis.covered:
+                        analysis.covered.append(note)
+                    continue
+                candidates[(table, candidate)] = None
+    shares = _shares(statements, analysis, total_seconds)
+    for baseline in analysis.baselines:
+        baseline.share = shares.get(baseline.statement, 0.0)
+    if not hypothetical:
+        return
+    found: dict[Candidate, dict[int, Measure]] = {}
+    for table, candidate in sorted(candidates, key=lambda c: len(c[1])):
+        definition = f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in candidate)})"
+        row = await connection.fetchrow("SELECT indexrelid, indexname FROM hypopg_create_index($1)", definition)
+        try:
+            for index in readers.get(table, []):
+                plan = await trials.plan(by_index[index])
+                if str(row["indexname"]) in index_names(plan):
+                    cost = float(plan["Total Cost"])
+                    found.setdefault((table, candidate), {})[index] = Measure(cost, cost)
+        finally:
+            await connection.execute("SELECT hypopg_drop_index($1)", row["indexrelid"])
+    keep = 1 - settings.min_cost_saving
+    found = _narrowest_sufficient(found, keep)
+    chosen = choose(baselines, found, lambda before, after: (after.cost or 0) <= (before.cost or 0) * keep)
+    weights = {s.index: float(s.calls) for s in statements}
+    for (table, candidate), helped in chosen.items():
+        order = sorted(helped)
+        seconds_before: dict[int, float] = {}
+        seconds_after: dict[int, float] = {}
+        measurable = [by_index[i] for i in order if trials.measurable(by_index[i])]
+        if settings.postgres_verify_build and measurable:
+            try:
+                seconds_before = await trials.measure(measurable, None)
+                seconds_after = await trials.measure(measurable, (table, candidate))
+            except asyncpg.PostgresError as error:
+                analysis.notes.append(f"{table}({', '.join(candidate)}): not timed ({type(error).__name__})")
+        evidence: list[StatementEvidence] = []
+        for i in order:
+            before, after = seconds_before.get(i), seconds_after.get(i)
+            if before is not None and after is not None and before < settings.min_speedup * after:
+                continue  # the planner expected a saving the measurement did not show
+            evidence.append(
+                StatementEvidence(
+                    i, by_index[i].fingerprint, shares.get(i, 0.0), before, after, baselines[i].cost, helped[i].cost
+                )
+            )
+        if not evidence:
+            analysis.notes.append(
+                f"{table}({', '.join(candidate)}): the planner's cost fell but the measured time did not; not suggested"
+            )
+            continue
+        suggestion = Suggestion(
+            id=suggestion_id(target, table, candidate),
+            dialect="postgresql",
+            table=table,
+            columns=candidate,
+            sql=create_index_sql("postgresql", table, candidate),
+            evidence=evidence,
+            weights=[weights[e.statement] for e in evidence],
+        )
+        if not suggestion.measured:
+            suggestion.notes.append("verified by planner cost only (statement not timed)")
+        written = table_writes.get(table, 0.0)
+        if written > 0.5:
+            suggestion.notes.append(
+                f"{table} is mostly written ({written:.0%} of its statements): the index adds work to each write"
+            )
+        analysis.suggestions.append(suggestion)
+    analysis.suggestions.sort(key=lambda s: s.saving, reverse=True)
+
+
+def _narrowest_sufficient(
+    found: dict[Candidate, dict[int, Measure]], keep: float
+) -> dict[Candidate, dict[int, Measure]]:
+    """Dexter's rule for wider indexes: a wider candidate serves a statement only when it costs at most
+    ``keep`` times what the best narrower candidate on the same table costs for it."""
+    result: dict[Candidate, dict[int, Measure]] = {}
+    for candidate, by_statement in found.items():
+        table, columns = candidate
+        kept: dict[int, Measure] = {}
+        for statement, measure in by_statement.items():
+            narrower = [
+                m.cost or 0.0
+                for (t, c), trials in found.items()
+                if t == table and len(c) < len(columns) and (m := trials.get(statement)) is not None
+            ]
+            if not narrower or (measure.cost or 0.0) <= min(narrower) * keep:
+                kept[statement] = measure
+        if kept:
+            result[candidate] = kept
+    return result
+
+
+def _mean(statement: WorkloadStatement) -> float | None:
+    return statement.total_seconds / statement.calls if statement.total_seconds and statement.calls else None
+
+
+def _shares(statements: Sequence[WorkloadStatement], analysis: Analysis, total: float | None) -> dict[int, float]:
+    if total:
+        return {s.index: (s.total_seconds or 0.0) / total for s in statements}
+    costs = {b.statement: b.cost or 0.0 for b in analysis.baselines}
+    whole = sum(costs.values()) or 1.0
+    return {index: cost / whole for index, cost in costs.items()}
+
+
+def _summary(plan: dict[str, Any]) -> str:
+    parts: list[str] = []
+    stack = [plan]
+    while stack:
+        node = stack.pop(0)
+        label = str(node.get("Node Type", "?"))
+        if "Relation Name" in node:
+            label += f" on {node['Relation Name']}"
+        if "Index Name" in node:
+            label += f" using {node['Index Name']}"
+        parts.append(label)
+        stack.extend(node.get("Plans", []))
+    return "; ".join(parts)
+
+
+def _where(statement: WorkloadStatement) -> str:
+    return f"line {statement.line}" if statement.line is not None else f"statement {statement.index}"

@@ -1,0 +1,62 @@
+"""Choosing indexes from trials: the dialect-independent half of an analysis.
+
+A trial is one candidate index tried against one statement that the planner served
+with it. ``accept`` says whether a trial beats that statement's baseline by enough
+(measured time on SQLite, Dexter's cost rule plus measured time on PostgreSQL). Each
+statement nominates its best accepted candidate; a nominee whose columns lead another
+nominee that serves all its statements too is dropped (one index, not two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+Candidate = tuple[str, tuple[str, ...]]
+"""``(table, columns in index order)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A statement's measured seconds per run and planner cost (None where the dialect gives none)."""
+
+    seconds: float
+    cost: float | None = None
+
+
+def choose(
+    baselines: Mapping[int, Measure],
+    trials: Mapping[Candidate, Mapping[int, Measure]],
+    accept: Callable[[Measure, Measure], bool],
+) -> dict[Candidate, dict[int, Measure]]:
+    """The chosen candidates, each with the statements it serves best among those chosen (and their trials).
+
+    Each statement is attributed to one chosen index, so call weights are never counted twice.
+    """
+    helped: dict[Candidate, dict[int, Measure]] = {}
+    for candidate, by_statement in trials.items():
+        good = {s: m for s, m in by_statement.items() if s in baselines and accept(baselines[s], m)}
+        if good:
+            helped[candidate] = good
+    nominated: dict[Candidate, set[int]] = {}
+    for statement in baselines:
+        options = [(m.seconds, len(c[1]), c) for c, good in helped.items() if (m := good.get(statement)) is not None]
+        if options:
+            best = min(options)[2]
+            nominated.setdefault(best, set()).add(statement)
+    for candidate in sorted(nominated, key=lambda c: len(c[1])):
+        if candidate not in nominated:
+            continue
+        for other in nominated:
+            if (
+                other != candidate
+                and other[0] == candidate[0]
+                and other[1][: len(candidate[1])] == candidate[1]
+                and nominated[candidate] <= helped[other].keys()
+            ):
+                nominated[other] |= nominated.pop(candidate)
+                break
+    return {
+        candidate: {statement: helped[candidate][statement] for statement in sorted(statements)}
+        for candidate, statements in nominated.items()
+    }
