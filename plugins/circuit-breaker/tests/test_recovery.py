@@ -8,10 +8,10 @@ import pytest
 
 from intelbot.contract import GiveUp, Retry
 from intelbot.errors import ErrorCategory
-from intelbot_circuit_breaker.config import RetryConfig
 from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
+from intelbot_circuit_breaker.settings import RetrySettings
 
-POLICY = RetryConfig(base_delay_seconds=0.5, max_delay_seconds=4.0, max_retry_after_seconds=10.0, retries_per_model=1)
+POLICY = RetrySettings(base_delay_seconds=0.5, max_delay_seconds=4.0, max_retry_after_seconds=10.0, retries_per_model=1)
 
 
 def run(facts: FailureFacts, seed: int = 1) -> Retry | GiveUp:

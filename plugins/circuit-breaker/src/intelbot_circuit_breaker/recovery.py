@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from intelbot.contract import GiveUp, RecoveryDecision, Retry
 from intelbot.errors import ErrorCategory
-from intelbot_circuit_breaker.config import RetryConfig
+from intelbot_circuit_breaker.settings import RetrySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +35,13 @@ class FailureFacts:
     larger_fallback: str | None = None
 
 
-def full_jitter(retry_number: int, config: RetryConfig, rng: random.Random) -> float:
+def full_jitter(retry_number: int, config: RetrySettings, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**retry_number)]."""
     ceiling = min(config.max_delay_seconds, config.base_delay_seconds * 2 ** max(0, retry_number))
     return rng.uniform(0.0, ceiling)
 
 
-def decide(facts: FailureFacts, config: RetryConfig, rng: random.Random) -> RecoveryDecision:
+def decide(facts: FailureFacts, config: RetrySettings, rng: random.Random) -> RecoveryDecision:
     """Retry on the same model, move to a fallback, or give up.
 
     - context length exceeded: the next model with a larger context window, else give up;
