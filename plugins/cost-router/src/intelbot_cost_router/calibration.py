@@ -26,8 +26,9 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 
-def _arrays(estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray,
-            weak: Sequence[float] | FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _arrays(
+    estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     e = np.asarray(estimates, dtype=np.float64)
     s = np.asarray(strong, dtype=np.float64)
     w = np.asarray(weak, dtype=np.float64)
@@ -53,8 +54,9 @@ class Curve:
     thresholds: FloatArray
 
 
-def routing_curve(estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray,
-                  weak: Sequence[float] | FloatArray) -> Curve:
+def routing_curve(
+    estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray
+) -> Curve:
     """The :class:`Curve` of routing by ``estimates``."""
     e, s, w = _arrays(estimates, strong, weak)
     n = e.size
@@ -86,15 +88,20 @@ def share_for_quality(curve: Curve, needed: float) -> float:
     return 1.0
 
 
-def strong_share_at_target(estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray,
-                           weak: Sequence[float] | FloatArray, target: float) -> float:
+def strong_share_at_target(
+    estimates: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    target: float,
+) -> float:
     """Smallest strong share (routing by decreasing estimate) reaching ``target`` x the strong tier's mean quality."""
     curve = routing_curve(estimates, strong, weak)
     return share_for_quality(curve, target * float(np.mean(np.asarray(strong, dtype=np.float64))))
 
 
-def random_strong_share_at_target(strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray,
-                                  target: float) -> float:
+def random_strong_share_at_target(
+    strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray, target: float
+) -> float:
     """The same for random routing: expected quality is linear in the share, from the weak mean to the strong mean."""
     s = float(np.mean(np.asarray(strong, dtype=np.float64)))
     w = float(np.mean(np.asarray(weak, dtype=np.float64)))
@@ -106,8 +113,9 @@ def random_strong_share_at_target(strong: Sequence[float] | FloatArray, weak: Se
     return float(min(1.0, (needed - w) / (s - w)))
 
 
-def oracle_strong_share_at_target(strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray,
-                                  target: float) -> float:
+def oracle_strong_share_at_target(
+    strong: Sequence[float] | FloatArray, weak: Sequence[float] | FloatArray, target: float
+) -> float:
     """The same for the oracle, which knows each prompt's outcomes and routes by the true gain."""
     s = np.asarray(strong, dtype=np.float64)
     w = np.asarray(weak, dtype=np.float64)
@@ -124,8 +132,12 @@ class Calibrated:
     needed_quality: float
 
 
-def threshold_for_target(estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray,
-                         weak: Sequence[float] | FloatArray, target: float) -> Calibrated:
+def threshold_for_target(
+    estimates: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    target: float,
+) -> Calibrated:
     """The highest threshold (fewest strong calls) whose routing of whole groups reaches ``target``.
 
     A prompt goes to the strong tier when its estimate is ``>= threshold``. Ties are
@@ -144,8 +156,12 @@ def threshold_for_target(estimates: Sequence[float] | FloatArray, strong: Sequen
     return Calibrated(float(curve.thresholds[last]), float(curve.shares[last]), float(curve.qualities[last]), needed)
 
 
-def delivered(estimates: Sequence[float] | FloatArray, strong: Sequence[float] | FloatArray,
-              weak: Sequence[float] | FloatArray, thresholds: Sequence[float] | FloatArray) -> tuple[float, float]:
+def delivered(
+    estimates: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    thresholds: Sequence[float] | FloatArray,
+) -> tuple[float, float]:
     """(mean quality, strong share) of routing each row by its own threshold (``estimate >= threshold``)."""
     e, s, w = _arrays(estimates, strong, weak)
     t = np.asarray(thresholds, dtype=np.float64)

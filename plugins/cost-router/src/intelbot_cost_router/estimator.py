@@ -15,7 +15,6 @@ documented difficulty score from text features alone (see its docstring).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +40,10 @@ class LinearRouter:
 
     ``classes`` are the label values (-1, 0, +1) the rows of ``coef`` belong to;
     ``embedder``/``dimensions`` name the embedding the model was trained on ("" and 0
-    for a text-features-only model). ``estimate`` takes the text features and, for a
-    model with an embedding, the prompt's embedding.
+    for a text-features-only model). With a ``projection`` (``k x dimensions``, and its
+    ``projection_mean``) the embedding is reduced to ``k`` principal components before
+    the linear part. ``estimate`` takes the text features and, for a model with an
+    embedding, the prompt's embedding.
     """
 
     feature_names: tuple[str, ...]
@@ -53,10 +54,32 @@ class LinearRouter:
     classes: tuple[int, ...]
     coef: FloatArray
     intercept: FloatArray
+    projection: FloatArray | None = None
+    projection_mean: FloatArray | None = None
 
     @property
     def uses_embedding(self) -> bool:
         return self.dimensions > 0
+
+    @property
+    def description(self) -> str:
+        """What the model sees, for reports: ``text``, ``text+embedding`` or ``text+embedding/pcaK``."""
+        if not self.uses_embedding:
+            return "text"
+        if self.projection is None:
+            return "text+embedding"
+        return f"text+embedding/pca{self.projection.shape[0]}"
+
+    def full_rows(self, text: FloatArray, embeddings: FloatArray | None) -> FloatArray:
+        """The model's input rows from text-feature rows and (for an embedding model) embedding rows."""
+        if not self.uses_embedding:
+            return text
+        if embeddings is None or embeddings.shape[-1] != self.dimensions:
+            raise ValueError(f"this router needs {self.dimensions}-dimensional embeddings from {self.embedder}")
+        reduced = embeddings
+        if self.projection is not None and self.projection_mean is not None:
+            reduced = (embeddings - self.projection_mean) @ self.projection.T
+        return np.hstack([text, reduced])
 
     def estimate_matrix(self, features: FloatArray) -> FloatArray:
         """Estimates for rows of full feature vectors (text features, then the embedding)."""
@@ -70,13 +93,8 @@ class LinearRouter:
 
     def estimate(self, text: FloatArray, embedding: npt.NDArray[np.floating[Any]] | None) -> float:
         """The estimate for one prompt; ValueError when the model needs an embedding and none is given."""
-        if self.uses_embedding:
-            if embedding is None or embedding.shape[-1] != self.dimensions:
-                raise ValueError(f"this router needs a {self.dimensions}-dimensional embedding from {self.embedder}")
-            vector = np.concatenate([text, np.asarray(embedding, dtype=np.float64).ravel()])
-        else:
-            vector = text
-        return float(self.estimate_matrix(vector.reshape(1, -1))[0])
+        rows = None if embedding is None else np.asarray(embedding, dtype=np.float64).reshape(1, -1)
+        return float(self.estimate_matrix(self.full_rows(text.reshape(1, -1), rows))[0])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +107,8 @@ class LinearRouter:
             "classes": list(self.classes),
             "coef": self.coef.tolist(),
             "intercept": self.intercept.tolist(),
+            "projection": None if self.projection is None else self.projection.tolist(),
+            "projection_mean": None if self.projection_mean is None else self.projection_mean.tolist(),
         }
 
     @classmethod
@@ -100,7 +120,18 @@ class LinearRouter:
         if names != FEATURE_NAMES:
             raise ValueError("the router was trained on other text features (retrain it with this version)")
         dimensions = int(data["dimensions"])
-        width = len(names) + dimensions
+        projection = None if data.get("projection") is None else np.asarray(data["projection"], dtype=np.float64)
+        projection_mean = (
+            None if data.get("projection_mean") is None else np.asarray(data["projection_mean"], dtype=np.float64)
+        )
+        if projection is not None and (
+            projection.ndim != 2
+            or projection.shape[1] != dimensions
+            or projection_mean is None
+            or projection_mean.shape != (dimensions,)
+        ):
+            raise ValueError("the model's embedding projection does not match its dimensions")
+        width = len(names) + (projection.shape[0] if projection is not None else dimensions)
         mean = np.asarray(data["mean"], dtype=np.float64)
         scale = np.asarray(data["scale"], dtype=np.float64)
         coef = np.asarray(data["coef"], dtype=np.float64)
@@ -112,23 +143,51 @@ class LinearRouter:
             raise ValueError("the model's intercepts or scales are malformed")
         if not all(np.isfinite(array).all() for array in (mean, scale, coef, intercept)):
             raise ValueError("the model holds non-finite numbers")
-        return cls(names, str(data["embedder"]), dimensions, mean, scale, classes, coef, intercept)
+        return cls(
+            names, str(data["embedder"]), dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
+        )
 
 
 def fit_linear(
-    features: FloatArray,
+    text: FloatArray,
+    embeddings: FloatArray | None,
     strong: FloatArray,
     weak: FloatArray,
     *,
     embedder: str,
-    dimensions: int,
     c: float,
+    components: int | None = None,
     sample_weight: FloatArray | None = None,
 ) -> LinearRouter:
-    """Fit a :class:`LinearRouter` on full feature rows (L2-regularised, strength ``1/c``)."""
+    """Fit a :class:`LinearRouter` (L2-regularised, strength ``1/c``) on text-feature rows and embeddings.
+
+    ``embeddings`` None fits a text-features-only model; ``components`` reduces the
+    embedding to that many principal components (fitted on these rows) first.
+    """
     from sklearn.linear_model import LogisticRegression
 
     labels = benefit_labels(strong, weak)
+    dimensions = 0 if embeddings is None else int(embeddings.shape[1])
+    projection: FloatArray | None = None
+    projection_mean: FloatArray | None = None
+    if embeddings is not None and components is not None:
+        projection_mean = embeddings.mean(axis=0)
+        centred = embeddings - projection_mean
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        projection = np.ascontiguousarray(vt[: min(components, vt.shape[0])])
+    shell = LinearRouter(
+        FEATURE_NAMES,
+        embedder if embeddings is not None else "",
+        dimensions,
+        np.zeros(0),
+        np.ones(0),
+        (0,),
+        np.zeros((1, 0)),
+        np.zeros(1),
+        projection,
+        projection_mean,
+    )
+    features = shell.full_rows(text, embeddings)
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -137,7 +196,16 @@ def fit_linear(
     if len(present) == 1:  # one outcome only: a constant estimate equal to that outcome
         width = features.shape[1]
         return LinearRouter(
-            FEATURE_NAMES, embedder, dimensions, mean, scale, (present[0],), np.zeros((1, width)), np.zeros(1)
+            FEATURE_NAMES,
+            shell.embedder,
+            dimensions,
+            mean,
+            scale,
+            (present[0],),
+            np.zeros((1, width)),
+            np.zeros(1),
+            projection,
+            projection_mean,
         )
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit(z, labels, sample_weight=sample_weight)
@@ -147,7 +215,9 @@ def fit_linear(
     if len(classes) == 2:  # binary: P(classes[1]) = sigmoid(w.z + b) = softmax([0, w.z + b])[1]
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
-    return LinearRouter(FEATURE_NAMES, embedder, dimensions, mean, scale, classes, coef, intercept)
+    return LinearRouter(
+        FEATURE_NAMES, shell.embedder, dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
+    )
 
 
 def default_estimate(facts: PromptFacts) -> float:
@@ -181,11 +251,3 @@ def default_estimate(facts: PromptFacts) -> float:
     )
     score = max(score, 0.0)
     return score / (1.0 + score)
-
-
-def feature_matrix(text_rows: Sequence[FloatArray], embeddings: FloatArray | None) -> FloatArray:
-    """Full feature rows: each row's text features, then its embedding when ``embeddings`` is given."""
-    text = np.vstack(text_rows).astype(np.float64) if text_rows else np.zeros((0, len(FEATURE_NAMES)))
-    if embeddings is None:
-        return text
-    return np.hstack([text, np.asarray(embeddings, dtype=np.float64)])

@@ -84,7 +84,7 @@ def read_outcomes(path: Path | str, *, skip_contaminated: bool = False) -> list[
     except UnicodeDecodeError as error:
         raise OutcomeFileError(f"{file}: not UTF-8 text (byte {error.start})") from None
     rows: list[OutcomeRow] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a string
         if not line.strip():
             continue
         where = f"{file}:{number}"
