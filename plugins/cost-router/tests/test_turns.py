@@ -43,6 +43,12 @@ def text_router(outcome_file: Path, tmp_path: Path) -> Path:
     return path
 
 
+def copy_repository_settings(directory: Path) -> None:
+    """The repository's settings.toml (with the router's flag as shipped) into ``directory``."""
+    source = Path(__file__).resolve().parents[3] / "settings.toml"
+    (directory / "settings.toml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 def settings_with(router_file: Path | None = None, **router: Any) -> dict[str, Any]:
     table: dict[str, Any] = {"enabled": True, **router}
     if router_file is not None:
@@ -107,9 +113,7 @@ async def test_flag_off_leaves_every_turn_on_the_default_model(
     tmp_path: Path, outcome_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = text_router(outcome_file, tmp_path)
-    (tmp_path / "settings.toml").write_text(
-        (Path(__file__).resolve().parents[3] / "settings.toml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    copy_repository_settings(tmp_path)
     monkeypatch.delenv("INTELBOT_LOAD_PLUGINS", raising=False)
     overrides = settings_with(path)
     overrides["plugins"]["cost_router"]["enabled"] = False

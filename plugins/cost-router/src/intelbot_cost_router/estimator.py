@@ -164,7 +164,7 @@ def fit_linear(
     ``embeddings`` None fits a text-features-only model; ``components`` reduces the
     embedding to that many principal components (fitted on these rows) first.
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     labels = benefit_labels(strong, weak)
     dimensions = 0 if embeddings is None else int(embeddings.shape[1])

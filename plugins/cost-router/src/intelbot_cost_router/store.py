@@ -12,7 +12,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Boolean, Connection, Float, Integer, MetaData, String, Text, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,7 +60,7 @@ class DecisionRow(RouterTable):
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-DECISIONS = DecisionRow.__table__
+DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 
 
 def create_schema(connection: Connection) -> None:
