@@ -205,6 +205,47 @@ async def run(data_dir: Path, noise_splits: int) -> dict[str, Any]:
     }
 
 
+async def latency(data_dir: Path, repeats: int) -> dict[str, Any]:
+    """Decision latency (embedding excluded) of the heaviest learned router against the default rule.
+
+    The learned router (text features + the whole 384-dimensional embedding) is fitted on
+    the MMLU training part; each test prompt is decided ``repeats`` times with its
+    precomputed embedding, as the plugin does once the turn's vector is known.
+    """
+    from intelbot_cost_router.routing import RoutingRule
+    from intelbot_cost_router.training import CANDIDATES
+
+    embedder = build_embedder({"backend": "sentence-transformers", "threads": 1})
+    assert embedder is not None
+    path = data_dir / "router-mmlu-dev.jsonl"
+    rows = read_outcomes(path, skip_contaminated=True)
+    vectors = await embeddings_for(path, rows, embedder)
+    data = training_data(rows, vectors)
+    train_index, test_index = split(len(rows), SEED)
+    heaviest = [candidate for candidate in CANDIDATES if candidate.embedding and candidate.components is None][:1]
+    router = train_router(data.subset(train_index), embedder=embedder.name, candidates=heaviest)
+    rules = {
+        "learned": RoutingRule(router, default_threshold=0.75),
+        "default": RoutingRule(None, default_threshold=0.75),
+    }
+    figures: dict[str, Any] = {"prompts": len(test_index), "repeats": repeats, "model": router.candidate}
+    for name, rule in rules.items():
+        timings = []
+        for _ in range(repeats):
+            for index in test_index:
+                vector = vectors[index] if rule.needs_embedding else None
+                started = time.perf_counter()
+                rule.decide(rows[index].prompt, 0, vector)
+                timings.append(time.perf_counter() - started)
+        micros = np.asarray(timings) * 1e6
+        figures[name] = {
+            "median_us": round(float(np.median(micros)), 1),
+            "p99_us": round(float(np.percentile(micros, 99)), 1),
+        }
+    figures["learned_over_default_median"] = round(figures["learned"]["median_us"] / figures["default"]["median_us"], 2)
+    return figures
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"strong_share_at_target at {result['target']} on each benchmark's test part "
@@ -257,8 +298,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="folder of router-*-dev.jsonl")
     parser.add_argument("--noise-splits", type=int, default=20, help="MT Bench repeats on other seeds (0: none)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--latency", action="store_true", help="measure decision latency instead")
+    parser.add_argument("--repeats", type=int, default=3, help="--latency: decisions per test prompt")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()
+    if args.latency:
+        figures = asyncio.run(latency(data_dir, args.repeats))
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        else:
+            print(
+                f"decision latency over {figures['prompts']} MMLU test prompts x {figures['repeats']} "
+                f"(embedding excluded; learned router {figures['model']}):"
+            )
+            for name in ("learned", "default"):
+                print(f"  {name:<8} median {figures[name]['median_us']} us, p99 {figures[name]['p99_us']} us")
+            print(f"  learned / default (median): {figures['learned_over_default_median']}x")
+        return 0
     result = asyncio.run(run(data_dir, args.noise_splits))
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
