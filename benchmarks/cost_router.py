@@ -172,7 +172,9 @@ async def run(data_dir: Path, noise_splits: int) -> dict[str, Any]:
             "routellm_published_strong_share": round(1 - ROUTELLM_COST_CUT[benchmark], 2),
             "goal": GOALS.get(benchmark),
         }
-        entry["others_worse_than_random"] = entry["others"]["strong_share_at_target"] > random_share
+        entry["worse_than_random"] = [
+            key for key in ("same", "others", "all", "default") if entry[key]["strong_share_at_target"] > random_share
+        ]
         results[benchmark] = entry
     if noise_splits > 0:
         rows, data = loaded["mt-bench"]
@@ -257,11 +259,14 @@ def table(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in result["benchmarks"].items():
-        worse = " (worse than random)" if entry["others_worse_than_random"] else ""
         goal = f"<= {entry['goal']:.2f}" if entry["goal"] else "lowest"
-        shares = {key: f"{entry[key]['strong_share_at_target']:.3f}" for key in SCENARIOS}
+        shares = {
+            key: f"{entry[key]['strong_share_at_target']:.3f}"
+            + (" (worse than random)" if key in entry["worse_than_random"] else "")
+            for key in SCENARIOS
+        }
         lines.append(
-            f"| {name} | {entry['test_rows']} | {shares['same']} | {shares['others']}{worse} | {shares['all']} | "
+            f"| {name} | {entry['test_rows']} | {shares['same']} | {shares['others']} | {shares['all']} | "
             f"{shares['default']} | {shares['random']} | {shares['oracle']} | "
             f"{entry['routellm_published_strong_share']:.2f} | {goal} |"
         )
