@@ -603,3 +603,19 @@ async def test_replicas_follow_each_others_guild_switches(make_kernel: KernelFac
     await second.ask("q", TurnContext(guild_id=7))
     await second.ask("q", TurnContext(guild_id=8))
     assert seen == [("b", 8)]
+
+
+async def test_a_model_named_by_the_caller_is_marked_pinned(make_kernel: KernelFactory) -> None:
+    pinned: list[tuple[str, bool]] = []
+
+    class Watcher:
+        name = "pin-watcher"
+
+        @hookimpl
+        def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+            pinned.append((request.model, request.model_pinned))
+
+    kernel = await make_kernel(plugins=[Watcher()])
+    await kernel.ask("named", TurnContext(), model="echo")
+    await kernel.ask("not named", TurnContext())
+    assert pinned == [("echo", True), ("echo", False)]

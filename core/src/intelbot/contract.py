@@ -53,6 +53,9 @@ class LLMRequest:
     plugin may turn a tier into a model in ``before_llm_call``). Plugins may change
     ``model`` and ``messages`` in place; the kernel reads them after the hook.
     ``cacheable = False`` tells caches not to store or serve this request.
+    ``model_pinned = True`` means the caller named ``model`` itself (``intelbot ask
+    --model``, ``/ask model:``): a router must not move it to another model (the
+    circuit breaker may still fall back when it is unavailable).
     """
 
     messages: list[Message]
@@ -63,6 +66,7 @@ class LLMRequest:
     temperature: float | None = None
     top_p: float | None = None
     cacheable: bool = True
+    model_pinned: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -258,10 +258,15 @@ class Kernel:
         system: str | None = None,
         cacheable: bool = True,
     ) -> LLMResponse:
-        """Answer one question: build the request, run :meth:`complete`, log the turn."""
+        """Answer one question: build the request, run :meth:`complete`, log the turn.
+
+        A ``model`` given here is the caller's choice: the request is marked
+        ``model_pinned`` so a router leaves it alone.
+        """
         request = LLMRequest(
             messages=[Message("user", question)],
             model=model or self.default_model,
+            model_pinned=model is not None,
             system=system if system is not None else self.system_prompt,
             tier=tier,
             max_tokens=self.max_tokens,

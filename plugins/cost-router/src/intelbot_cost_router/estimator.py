@@ -1,0 +1,253 @@
+"""The learned estimate of the strong tier's benefit, and the documented default without one.
+
+:class:`LinearRouter` is a multinomial logistic regression over the standardised
+feature vector ``[text features | prompt embedding]`` that predicts, for a prompt,
+whether the strong tier's answer is better than the weak tier's, equal, or worse.
+Its estimate is ``P(strong better) - P(weak better)``, in [-1, 1]: the expected sign
+of the strong tier's benefit. Inference is plain numpy (a matrix-vector product and
+a softmax), so the router file holds numbers only, never pickled code, and the bot
+does not import scikit-learn to route.
+
+:func:`default_estimate` is the rule used when no router has been trained: a
+documented difficulty score from text features alone (see its docstring).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from intelbot_cost_router.features import FEATURE_NAMES, PromptFacts
+
+FloatArray = npt.NDArray[np.float64]
+TIE_TOLERANCE = 1e-9
+"""Outcomes closer than this are a tie (neither tier's answer is better)."""
+
+
+def benefit_labels(strong: FloatArray, weak: FloatArray) -> npt.NDArray[np.int64]:
+    """-1 where the weak tier did better, 0 for a tie, +1 where the strong tier did better."""
+    difference = strong - weak
+    return np.where(difference > TIE_TOLERANCE, 1, np.where(difference < -TIE_TOLERANCE, -1, 0)).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearRouter:
+    """A fitted router: standardisation, then one linear function per outcome class, then a softmax.
+
+    ``classes`` are the label values (-1, 0, +1) the rows of ``coef`` belong to;
+    ``embedder``/``dimensions`` name the embedding the model was trained on ("" and 0
+    for a text-features-only model). With a ``projection`` (``k x dimensions``, and its
+    ``projection_mean``) the embedding is reduced to ``k`` principal components before
+    the linear part. ``estimate`` takes the text features and, for a model with an
+    embedding, the prompt's embedding.
+    """
+
+    feature_names: tuple[str, ...]
+    embedder: str
+    dimensions: int
+    mean: FloatArray
+    scale: FloatArray
+    classes: tuple[int, ...]
+    coef: FloatArray
+    intercept: FloatArray
+    projection: FloatArray | None = None
+    projection_mean: FloatArray | None = None
+
+    @property
+    def uses_embedding(self) -> bool:
+        return self.dimensions > 0
+
+    @property
+    def description(self) -> str:
+        """What the model sees, for reports: ``text``, ``text+embedding`` or ``text+embedding/pcaK``."""
+        if not self.uses_embedding:
+            return "text"
+        if self.projection is None:
+            return "text+embedding"
+        return f"text+embedding/pca{self.projection.shape[0]}"
+
+    def full_rows(self, text: FloatArray, embeddings: FloatArray | None) -> FloatArray:
+        """The model's input rows from text-feature rows and (for an embedding model) embedding rows."""
+        if not self.uses_embedding:
+            return text
+        if embeddings is None or embeddings.shape[-1] != self.dimensions:
+            raise ValueError(f"this router needs {self.dimensions}-dimensional embeddings from {self.embedder}")
+        reduced = embeddings
+        if self.projection is not None and self.projection_mean is not None:
+            reduced = (embeddings - self.projection_mean) @ self.projection.T
+        return np.hstack([text, reduced])
+
+    def estimate_matrix(self, features: FloatArray) -> FloatArray:
+        """Estimates for rows of full feature vectors (text features, then the embedding)."""
+        z = (features - self.mean) / self.scale
+        logits = z @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        weights /= weights.sum(axis=1, keepdims=True)
+        result: FloatArray = weights @ np.asarray(self.classes, dtype=np.float64)
+        return result
+
+    def estimate(self, text: FloatArray, embedding: npt.NDArray[np.floating[Any]] | None) -> float:
+        """The estimate for one prompt; ValueError when the model needs an embedding and none is given."""
+        rows = None if embedding is None else np.asarray(embedding, dtype=np.float64).reshape(1, -1)
+        return float(self.estimate_matrix(self.full_rows(text.reshape(1, -1), rows))[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "linear",
+            "feature_names": list(self.feature_names),
+            "embedder": self.embedder,
+            "dimensions": self.dimensions,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "classes": list(self.classes),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "projection": None if self.projection is None else self.projection.tolist(),
+            "projection_mean": None if self.projection_mean is None else self.projection_mean.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinearRouter:
+        """The router saved by :meth:`to_dict`; ValueError naming what is wrong."""
+        if data.get("kind") != "linear":
+            raise ValueError(f"unknown model kind {data.get('kind')!r}")
+        names = tuple(str(name) for name in data["feature_names"])
+        if names != FEATURE_NAMES:
+            raise ValueError("the router was trained on other text features (retrain it with this version)")
+        dimensions = int(data["dimensions"])
+        projection = None if data.get("projection") is None else np.asarray(data["projection"], dtype=np.float64)
+        projection_mean = (
+            None if data.get("projection_mean") is None else np.asarray(data["projection_mean"], dtype=np.float64)
+        )
+        if projection is not None and (
+            projection.ndim != 2
+            or projection.shape[1] != dimensions
+            or projection_mean is None
+            or projection_mean.shape != (dimensions,)
+        ):
+            raise ValueError("the model's embedding projection does not match its dimensions")
+        width = len(names) + (projection.shape[0] if projection is not None else dimensions)
+        mean = np.asarray(data["mean"], dtype=np.float64)
+        scale = np.asarray(data["scale"], dtype=np.float64)
+        coef = np.asarray(data["coef"], dtype=np.float64)
+        intercept = np.asarray(data["intercept"], dtype=np.float64)
+        classes = tuple(int(value) for value in data["classes"])
+        if mean.shape != (width,) or scale.shape != (width,) or coef.shape != (len(classes), width):
+            raise ValueError("the model's arrays do not match its feature count")
+        if intercept.shape != (len(classes),) or not np.all(scale > 0):
+            raise ValueError("the model's intercepts or scales are malformed")
+        if not all(np.isfinite(array).all() for array in (mean, scale, coef, intercept)):
+            raise ValueError("the model holds non-finite numbers")
+        return cls(
+            names, str(data["embedder"]), dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
+        )
+
+
+def fit_linear(
+    text: FloatArray,
+    embeddings: FloatArray | None,
+    strong: FloatArray,
+    weak: FloatArray,
+    *,
+    embedder: str,
+    c: float,
+    components: int | None = None,
+    sample_weight: FloatArray | None = None,
+) -> LinearRouter:
+    """Fit a :class:`LinearRouter` (L2-regularised, strength ``1/c``) on text-feature rows and embeddings.
+
+    ``embeddings`` None fits a text-features-only model; ``components`` reduces the
+    embedding to that many principal components (fitted on these rows) first.
+    """
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    labels = benefit_labels(strong, weak)
+    dimensions = 0 if embeddings is None else int(embeddings.shape[1])
+    projection: FloatArray | None = None
+    projection_mean: FloatArray | None = None
+    if embeddings is not None and components is not None:
+        projection_mean = embeddings.mean(axis=0)
+        centred = embeddings - projection_mean
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        projection = np.ascontiguousarray(vt[: min(components, vt.shape[0])])
+    shell = LinearRouter(
+        FEATURE_NAMES,
+        embedder if embeddings is not None else "",
+        dimensions,
+        np.zeros(0),
+        np.ones(0),
+        (0,),
+        np.zeros((1, 0)),
+        np.zeros(1),
+        projection,
+        projection_mean,
+    )
+    features = shell.full_rows(text, embeddings)
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (features - mean) / scale
+    present = sorted(set(labels.tolist()))
+    if len(present) == 1:  # one outcome only: a constant estimate equal to that outcome
+        width = features.shape[1]
+        return LinearRouter(
+            FEATURE_NAMES,
+            shell.embedder,
+            dimensions,
+            mean,
+            scale,
+            (present[0],),
+            np.zeros((1, width)),
+            np.zeros(1),
+            projection,
+            projection_mean,
+        )
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit(z, labels, sample_weight=sample_weight)
+    classes = tuple(int(value) for value in model.classes_)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if len(classes) == 2:  # binary: P(classes[1]) = sigmoid(w.z + b) = softmax([0, w.z + b])[1]
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    return LinearRouter(
+        FEATURE_NAMES, shell.embedder, dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
+    )
+
+
+def default_estimate(facts: PromptFacts) -> float:
+    """The router's estimate with no trained model: a difficulty score from text features alone, in [0, 1).
+
+    The weak tier is most often worse on long, multi-step problems: many numbers to
+    combine, several sentences of conditions, explicit reasoning or code. The score
+    adds, each capped so no single signal dominates:
+
+    - length: ``log1p(words) / 6`` (about 0.4 at 10 words, 1 at 400), up to 1;
+    - quantities: ``numbers / 6``, up to 1 (a word problem with six figures scores 1);
+    - steps: ``sentences / 8``, up to 1;
+    - reasoning words (why, explain, step, if, each ...): ``count / 5``, up to 1;
+    - code: 1 for a code fence or code-looking lines, else 0;
+    - conversation depth: ``depth / 4``, up to 1;
+
+    minus 0.5 for a multiple-choice question (options A-D, answered in one letter),
+    then squashes the sum ``x`` to ``x / (1 + x)`` (0 for an empty prompt). It is
+    a ranking, not a probability: its threshold comes from ``default_threshold``
+    until ``intelbot router train`` calibrates a learned model to ``quality_target``.
+    """
+    code = 1.0 if facts.code_fence or facts.code_tokens / max(facts.lines, 1) >= 2.0 else 0.0
+    score = (
+        min(math.log1p(facts.words) / 6.0, 1.0)
+        + min(facts.numbers / 6.0, 1.0)
+        + min(facts.sentences / 8.0, 1.0)
+        + min(facts.reasoning_words / 5.0, 1.0)
+        + code
+        + min(facts.depth / 4.0, 1.0)
+        - (0.5 if facts.choices >= 2 else 0.0)
+    )
+    score = max(score, 0.0)
+    return score / (1.0 + score)

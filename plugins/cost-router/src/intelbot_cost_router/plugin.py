@@ -1,0 +1,283 @@
+"""The cost router plugin (entry point ``cost_router``): one :class:`CostRouterPlugin` per kernel.
+
+- ``startup``: reads the router file (``intelbot router train --save`` writes it);
+  loads the shared embedder only when the router needs one; opens its table.
+- ``before_llm_call`` (``trylast``, ``intelbot_order = 50``: after caches and memory,
+  before the circuit breaker's 100, which keeps the last word on the model): once per
+  turn, unless the caller pinned the model, estimates the strong tier's benefit,
+  compares it with the threshold for the prompt's content type, and moves
+  ``request.model`` to the cheapest model of the chosen tier whose provider is
+  configured. A cache hit ends the turn before this hook; a retry or fallback in
+  the same turn is never re-routed.
+- ``after_llm_call``: records the decision (tier, model, estimate, threshold, cost,
+  what the strong tier would have cost, money saved) and counts the savings.
+- ``collect_stats`` / ``health_lines``: decisions and savings; which rule routes.
+- ``register_commands``: ``intelbot router train|evaluate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from intelbot.catalog import ModelSpec
+from intelbot.contract import LLMRequest, LLMResponse, Source, TurnContext
+from intelbot.embedding import Embedder, embedder_from_settings, prompt_vector
+from intelbot.embedding.factory import check_embedding_config, embedding_config
+from intelbot.errors import ConfigurationError
+from intelbot.hookspecs import hookimpl
+from intelbot.plugin import Plugin, PluginSettings
+from intelbot.settings import data_directory
+from intelbot_cost_router.metrics import RouterMetrics
+from intelbot_cost_router.router_file import RouterFileError, load_router
+from intelbot_cost_router.routing import Choice, RoutingRule, model_for_tier
+from intelbot_cost_router.settings import PREFIX, RouterSettings
+from intelbot_cost_router.store import Decision, DecisionStore, create_schema
+from intelbot_cost_router.training import TrainedRouter
+
+if TYPE_CHECKING:
+    import click
+
+    from intelbot.kernel import Kernel
+
+log = logging.getLogger("intelbot.cost_router")
+NAME = "cost_router"
+_UNSET: Any = object()
+
+
+def router_path(settings: Any, router_settings: RouterSettings) -> Path:
+    """The router file: ``router_file`` when set, else ``<data_dir>/cost_router/router.json``."""
+    if router_settings.router_file:
+        return Path(router_settings.router_file)
+    return data_directory(settings) / "cost_router" / "router.json"
+
+
+def conversation_depth(request: LLMRequest) -> int:
+    """Earlier user turns in the request's conversation (0 for a first question)."""
+    return max(0, sum(1 for message in request.messages if message.role == "user") - 1)
+
+
+@dataclass(slots=True)
+class RouterTurn:
+    """This turn's routing (``ctx.state(RouterTurn)``): decided once, on the first attempt."""
+
+    decided: bool = False
+    choice: Choice | None = None
+    tier: str | None = None
+    strong_model: ModelSpec | None = None
+
+
+class CostRouterPlugin(Plugin[RouterSettings]):
+    """Sends each turn to the weak or the strong tier by a learned (or default) estimate.
+
+    ``embedder`` replaces the shared embedder from settings (None: no embedder);
+    ``clock`` stamps decision records.
+    """
+
+    name: ClassVar[str] = NAME
+    settings_model: ClassVar[type[PluginSettings]] = RouterSettings
+    intelbot_order: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        *,
+        embedder: Embedder | None = _UNSET,
+        clock: Any = time.time,
+    ) -> None:
+        super().__init__(settings)
+        self.embedder_override = embedder
+        self.clock = clock
+        self.rule: RoutingRule | None = None
+        self.embedder: Embedder | None = None
+        self.store: DecisionStore | None = None
+        self.metrics: RouterMetrics | None = None
+        self.kernel: Kernel | None = None
+        self.notices: list[str] = []
+        self.router_file: Path | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @hookimpl
+    def check_settings(self, settings: Any) -> None:
+        """Validate the embedder settings this plugin would use, without loading a model."""
+        check_embedding_config(embedding_config(settings, self.settings.embedding))
+
+    @hookimpl
+    async def startup(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.notices = []
+        self.router_file = router_path(kernel.settings, self.settings)
+        router = self._read_router(self.router_file)
+        if router is not None and router.model.uses_embedding:
+            router = await self._with_embedder(kernel, router)
+        self.rule = RoutingRule(router, default_threshold=self.settings.default_threshold)
+        if router is not None and abs(router.quality_target - self.settings.quality_target) > 1e-9:
+            self._notice(
+                f"cost router: the router file was calibrated for quality_target {router.quality_target}, "
+                f"settings say {self.settings.quality_target}: run `intelbot router train ... --save` again"
+            )
+        for tier in (self.settings.weak_tier, self.settings.strong_tier):
+            if model_for_tier(kernel.catalog, kernel.providers, tier) is None:
+                self._notice(f"cost router: no model of tier {tier!r} has a configured provider; such turns stay put")
+        await kernel.database.migrate(NAME, (create_schema,))
+        self.store = DecisionStore(
+            kernel.database.engine, kernel.database.write_lock, strong_tier=self.settings.strong_tier
+        )
+        self.metrics = RouterMetrics(kernel.metrics)
+        log.info(
+            "cost router: %s rule%s",
+            self.rule.kind,
+            f" from {self.router_file} ({router.candidate})" if router is not None else "",
+        )
+
+    def _notice(self, message: str) -> None:
+        self.notices.append(message)
+        log.warning(message)
+
+    def _read_router(self, path: Path) -> TrainedRouter | None:
+        if not path.exists() and not self.settings.router_file:
+            return None
+        try:
+            return load_router(path)
+        except RouterFileError as error:
+            if self.settings.router_file:
+                raise ConfigurationError(str(error), key=f"{PREFIX}.router_file", file=str(path)) from None
+            self._notice(f"cost router: {error}; using the default rule")
+            return None
+
+    async def _with_embedder(self, kernel: Kernel, router: TrainedRouter) -> TrainedRouter | None:
+        """``router`` when the embedder it was trained with is here, else None (with a notice)."""
+        if not self.settings.use_embedding:
+            self._notice("cost router: the router file needs an embedding but use_embedding = false; default rule")
+            return None
+        if self.embedder_override is _UNSET:
+            embedder = await asyncio.to_thread(embedder_from_settings, kernel.settings, self.settings.embedding)
+        else:
+            embedder = self.embedder_override
+        model = router.model
+        if embedder is None or embedder.name != model.embedder or embedder.dimensions != model.dimensions:
+            found = "none" if embedder is None else f"{embedder.name} ({embedder.dimensions} dimensions)"
+            self._notice(
+                f"cost router: the router file was trained with {model.embedder} ({model.dimensions} dimensions), "
+                f"the embedder here is {found}; using the default rule"
+            )
+            return None
+        self.embedder = embedder
+        return router
+
+    @hookimpl
+    async def shutdown(self, kernel: Kernel) -> None:
+        self.rule = None
+        self.store = None
+        self.kernel = None
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @hookimpl(trylast=True)
+    async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> None:
+        """Route the turn's first attempt (unless the model is pinned); later attempts keep their model."""
+        if self.rule is None or self.kernel is None or self.metrics is None:
+            return
+        turn = ctx.state(RouterTurn)
+        if turn.decided:
+            return
+        turn.decided = True
+        if request.model_pinned:
+            return
+        vector = None
+        if self.rule.needs_embedding and self.embedder is not None:
+            vector = await prompt_vector(ctx, self.embedder, request.prompt)
+        started = time.perf_counter()
+        if request.tier:
+            choice = None
+            tier = request.tier
+        else:
+            choice = self.rule.decide(request.prompt, conversation_depth(request), vector)
+            tier = self.settings.strong_tier if choice.strong else self.settings.weak_tier
+        catalog, providers = self.kernel.catalog, self.kernel.providers
+        spec = model_for_tier(catalog, providers, tier)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        if spec is None:
+            return
+        request.model = spec.name
+        turn.choice = choice
+        turn.tier = tier
+        turn.strong_model = model_for_tier(catalog, providers, self.settings.strong_tier)
+        self.metrics.decisions.labels(tier).inc()
+
+    @hookimpl
+    async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
+        """Record the routed turn's decision with what it cost and what the strong tier would have cost."""
+        if self.store is None or self.metrics is None or not ctx.has_state(RouterTurn):
+            return
+        turn = ctx.state(RouterTurn)
+        if turn.tier is None or response.source is not Source.PROVIDER:
+            return
+        strong_cost = turn.strong_model.cost(response.usage) if turn.strong_model is not None else response.cost_usd
+        saved = strong_cost - response.cost_usd
+        if saved > 0:
+            self.metrics.saved.inc(saved)
+        choice = turn.choice
+        await self.store.record(
+            Decision(
+                request_id=ctx.request_id,
+                guild_id=ctx.guild_id,
+                channel_id=ctx.channel_id,
+                user_id=ctx.user_id,
+                created_at=float(self.clock()),
+                tier=turn.tier,
+                model=response.model,
+                rule="tier" if choice is None else choice.rule,
+                content_type="" if choice is None else choice.content_type.value,
+                estimate=0.0 if choice is None else choice.estimate,
+                threshold=0.0 if choice is None else choice.threshold,
+                cost_usd=response.cost_usd,
+                strong_cost_usd=strong_cost,
+                saved_usd=saved,
+                complete=response.complete,
+                prompt=request.prompt if self.settings.store_prompts else None,
+            )
+        )
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    @hookimpl
+    async def collect_stats(self) -> dict[str, Any] | None:
+        """Routed turns per tier and money saved, over every guild, from the decision records."""
+        if self.store is None or self.rule is None:
+            return None
+        totals = await self.store.savings(every_guild=True)
+        return {
+            "rule": self.rule.kind,
+            "decisions": totals.decisions,
+            f"{self.settings.weak_tier}_turns": totals.weak,
+            f"{self.settings.strong_tier}_turns": totals.strong,
+            "cost_usd": round(totals.cost_usd, 6),
+            "strong_tier_cost_usd": round(totals.strong_cost_usd, 6),
+            "saved_usd": round(totals.saved_usd, 6),
+        }
+
+    @hookimpl
+    def health_lines(self) -> list[str] | None:
+        if self.rule is None:
+            return None
+        if self.rule.router is None:
+            line = f"cost router: default text-only rule (threshold {self.settings.default_threshold})"
+        else:
+            router = self.rule.router
+            line = (
+                f"cost router: learned rule {router.candidate} from {self.router_file}, "
+                f"quality target {router.quality_target}, threshold {router.threshold:.4f}"
+            )
+        return [line, *self.notices]
+
+    @hookimpl
+    def register_commands(self, cli: click.Group) -> None:
+        from intelbot_cost_router.cli import router_group
+
+        cli.add_command(router_group)

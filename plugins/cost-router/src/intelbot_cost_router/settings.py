@@ -1,0 +1,67 @@
+"""The plugin's settings: ``[default.plugins.cost_router]`` (validated, with defaults).
+
+=====================  ==========  =============================================================
+key                    default     meaning
+=====================  ==========  =============================================================
+enabled                true        the feature flag (settings.toml ships it switched off)
+quality_target         0.95        share of the strong tier's quality to keep; ``train``
+                                   calibrates the threshold that meets it on the outcome data
+content_thresholds     {}          per content type (code, math, creative, chat) its own quality
+                                   target, e.g. ``{ code = 0.99 }``; calibrated like the global one
+weak_tier              "small"     the catalog tier of the cheap models
+strong_tier            "large"     the catalog tier of the strong models
+router_file            ""          "" means ``<data_dir>/cost_router/router.json`` (written by
+                                   ``intelbot router train --save``)
+default_threshold      0.75        with no router file: the text-only default rule's score at or
+                                   above which a turn goes to the strong tier (not calibrated)
+use_embedding          true        false: never embed; a router file that needs an embedding is
+                                   then not used
+embedding              {}          overrides of ``[default.embedding]`` for this plugin
+store_prompts          true        keep each routed prompt with its decision (needed by
+                                   ``train --from-feedback``); false stores decisions only
+=====================  ==========  =============================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from intelbot.plugin import PluginSettings, lower_keys
+from intelbot_cost_router.features import ContentType
+
+PREFIX = "plugins.cost_router"
+
+
+class RouterSettings(PluginSettings):
+    """``[default.plugins.cost_router]``, validated (the table above gives each key's meaning)."""
+
+    quality_target: float = Field(0.95, gt=0.0, le=1.0, strict=False)
+    content_thresholds: dict[str, float] = Field(default_factory=dict, strict=False)
+    weak_tier: str = Field("small", min_length=1)
+    strong_tier: str = Field("large", min_length=1)
+    router_file: str = ""
+    default_threshold: float = Field(0.75, ge=0.0, le=1.0, strict=False)
+    use_embedding: bool = True
+    embedding: dict[str, Any] = Field(default_factory=dict)
+    store_prompts: bool = True
+
+    @field_validator("content_thresholds", mode="before")
+    @classmethod
+    def _content_types(cls, value: Any) -> Any:
+        value = lower_keys(value)
+        if not isinstance(value, dict):
+            return value
+        known = {kind.value for kind in ContentType}
+        for kind, target in value.items():
+            if kind not in known:
+                raise ValueError(f"unknown content type {kind!r}; choose among {', '.join(sorted(known))}")
+            if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < float(target) <= 1.0:
+                raise ValueError(f"the quality target for {kind} must be a number in (0, 1], got {target!r}")
+        return {kind: float(target) for kind, target in value.items()}
+
+    @field_validator("embedding", mode="before")
+    @classmethod
+    def _lower_embedding(cls, value: Any) -> Any:
+        return lower_keys(value)

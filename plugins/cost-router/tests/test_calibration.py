@@ -1,0 +1,76 @@
+"""The routing curve: ties, random and oracle baselines, threshold choice; the router file round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intelbot_cost_router.calibration import (
+    delivered,
+    oracle_strong_share_at_target,
+    random_strong_share_at_target,
+    strong_share_at_target,
+    threshold_for_target,
+)
+from intelbot_cost_router.features import ContentType, content_type, text_features
+from intelbot_cost_router.outcomes import read_outcomes
+from intelbot_cost_router.router_file import RouterFileError, load_router, save_router
+from intelbot_cost_router.training import estimates_of, train_router, training_data
+
+STRONG = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+WEAK = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
+
+
+def test_a_constant_estimate_is_exactly_as_good_as_random() -> None:
+    constant = np.zeros(STRONG.size)
+    assert strong_share_at_target(constant, STRONG, WEAK, 0.95) == pytest.approx(
+        random_strong_share_at_target(STRONG, WEAK, 0.95)
+    )
+
+
+def test_the_oracle_needs_only_the_prompts_where_strong_is_better() -> None:
+    # strong mean 0.9, weak mean 0.7; 0.95 * 0.9 = 0.855 needs 1.55 of the 3 strong-only rows
+    assert oracle_strong_share_at_target(STRONG, WEAK, 0.95) == pytest.approx(0.155)
+    assert random_strong_share_at_target(STRONG, WEAK, 0.95) == pytest.approx((0.855 - 0.7) / 0.2)
+
+
+def test_a_perfect_ranking_matches_the_oracle_and_a_reversed_one_is_worse_than_random() -> None:
+    gain = STRONG - WEAK
+    assert strong_share_at_target(gain, STRONG, WEAK, 0.95) == pytest.approx(
+        oracle_strong_share_at_target(STRONG, WEAK, 0.95)
+    )
+    assert strong_share_at_target(-gain, STRONG, WEAK, 0.95) > random_strong_share_at_target(STRONG, WEAK, 0.95)
+
+
+def test_the_threshold_takes_whole_groups_and_delivers_what_it_reports() -> None:
+    estimates = np.array([0.1, 0.9, 0.1, 0.8, 0.0, 0.1, 0.1, 0.1, 0.8, 0.1])
+    chosen = threshold_for_target(estimates, STRONG, WEAK, 0.95)
+    assert chosen.threshold == pytest.approx(0.8)
+    assert chosen.strong_share == pytest.approx(0.3)
+    quality, share = delivered(estimates, STRONG, WEAK, np.full(STRONG.size, chosen.threshold))
+    assert (quality, share) == (pytest.approx(chosen.quality), pytest.approx(0.3))
+    assert quality >= 0.95 * STRONG.mean()
+
+
+def test_content_types_and_text_features() -> None:
+    assert content_type("```python\nprint(1)\n```") is ContentType.CODE
+    assert content_type("If 3 pens cost 12 dollars, how much do 7 pens cost?") is ContentType.MATH
+    assert content_type("Write a poem about the sea") is ContentType.CREATIVE
+    assert content_type("hello there") is ContentType.CHAT
+    assert text_features("Привет, как дела?")[17] > 0.9  # non-Latin share
+    assert text_features("x", depth=3)[18] == pytest.approx(np.log1p(3))
+
+
+def test_router_file_round_trip_and_a_malformed_file(tmp_path: Path, outcome_file: Path) -> None:
+    data = training_data(read_outcomes(outcome_file), None)
+    router = train_router(data, embedder="", content_targets={"math": 0.99})
+    path = tmp_path / "router.json"
+    save_router(router, path, trained_on=["x"])
+    again = load_router(path)
+    assert np.allclose(estimates_of(again, data), estimates_of(router, data))
+    assert again.threshold == router.threshold and "math" in again.content_thresholds
+    path.write_text('{"format": 1}', encoding="utf-8")
+    with pytest.raises(RouterFileError, match=str(path)):
+        load_router(path)
