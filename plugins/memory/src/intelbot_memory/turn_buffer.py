@@ -1,7 +1,7 @@
 """Conversation turns waiting to be stored as ``turn`` memories, written in batches.
 
 A batch is written when it holds ``batch_size`` turns, when its oldest turn is
-``batch_seconds`` old (checked on every add and by the plugin's timer) and at
+``batch_seconds`` old (0: no age limit; checked on every add and by the plugin's timer) and at
 shutdown. What is at risk on a crash: the turns of the unwritten batch, at most
 ``batch_size`` turns or ``batch_seconds`` of conversation. A failed write keeps the
 batch for the next attempt (up to ``4 * batch_size`` turns; older ones are dropped
@@ -40,7 +40,9 @@ class TurnBuffer:
         if not self.pending:
             return False
         assert self.first_at is not None
-        return len(self.pending) >= self.batch_size or self.clock() - self.first_at >= self.batch_seconds
+        if len(self.pending) >= self.batch_size:
+            return True
+        return self.batch_seconds > 0 and self.clock() - self.first_at >= self.batch_seconds
 
     async def add(self, memory: Memory) -> None:
         self.pending.append(memory)
