@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from intelbot.data.database import Database
 from intelbot.embedding import Embedder, embedder_from_settings
+from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.backend import MemoryBackend
 from intelbot_memory.local.backend import LocalBackend
+from intelbot_memory.settings import WeaviateSettings
+from intelbot_memory.weaviate_backend.backend import WeaviateBackend
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -106,7 +110,53 @@ class LocalHarness:
         self.backend = None
 
 
-@pytest.fixture(params=["local-sqlite", pytest.param("local-postgres", marks=pytest.mark.postgres)])
+class WeaviateHarness:
+    """The ``weaviate`` backend through the real weaviate-client against the loopback Weaviate (which keeps the data)."""
+
+    kind = "weaviate"
+
+    def __init__(self, server: LoopbackWeaviate, embedder: Embedder) -> None:
+        self.server = server
+        self.embedder = embedder
+        self.backend: WeaviateBackend | None = None
+
+    def settings(self) -> WeaviateSettings:
+        return WeaviateSettings(
+            http_port=self.server.http_port,
+            grpc_port=self.server.grpc_port,
+            api_key=SecretStr(self.server.api_key),
+            retry_base_seconds=0.01,
+            timeout_seconds=5,
+        )
+
+    async def start(self) -> MemoryBackend:
+        backend = WeaviateBackend(self.settings(), self.embedder)
+        await backend.open()
+        self.backend = backend
+        return backend
+
+    async def restart(self, *, clean: bool = True) -> MemoryBackend:
+        """A new client; the old one is closed after (Weaviate has nothing to flush on the client side)."""
+        old = self.backend
+        backend = await self.start()
+        if old is not None:
+            await old.close()
+        return backend
+
+    async def stop(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+        self.backend = None
+
+
+@pytest.fixture
+async def weaviate_server() -> AsyncIterator[LoopbackWeaviate]:
+    """A started loopback Weaviate requiring an API key."""
+    async with LoopbackWeaviate(api_key="loopback-weaviate-key") as server:
+        yield server
+
+
+@pytest.fixture(params=["local-sqlite", pytest.param("local-postgres", marks=pytest.mark.postgres), "weaviate"])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path, minilm: Embedder) -> AsyncIterator[Any]:
     """Each backend the contract tests run on, with storage that survives a restart."""
     async with contextlib.AsyncExitStack() as stack:
@@ -115,6 +165,9 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, minilm: Embedd
         elif request.param == "local-postgres":
             url = await stack.enter_async_context(fresh_postgres_database())
             harness = LocalHarness(url, tmp_path / "index", minilm)
+        elif request.param == "weaviate":
+            server = await stack.enter_async_context(LoopbackWeaviate(api_key="loopback-weaviate-key"))
+            harness = WeaviateHarness(server, minilm)
         else:
             raise AssertionError(request.param)
         stack.push_async_callback(harness.stop)

@@ -51,7 +51,7 @@ async def test_stores_and_finds_by_meaning(harness: Any, minilm: Embedder) -> No
     backend = await harness.start()
     stored = await put(backend, minilm, [fact(text) for text in FACTS])
     hits = await find(backend, minilm, GUILD, "when do we get together this week?", limit=2)
-    assert [hit.memory.id for hit in hits][0] == stored[0].id
+    assert hits[0].memory.id == stored[0].id
     assert hits[0].memory.text == FACTS[0]
     assert hits[0].memory.user_id == 10 and hits[0].memory.kind is MemoryKind.FACT
     assert 0.0 <= hits[0].score <= 1.0 and hits[0].similarity > hits[1].similarity
@@ -75,7 +75,9 @@ async def test_filters_apply_inside_the_search(harness: Any, minilm: Embedder) -
     mine = [fact(text, user_id=20) for text in FACTS[1:]]
     turn = fact("Q: where is the meetup? A: in the library", user_id=20, kind=MemoryKind.TURN)
     await put(backend, minilm, [*crowd, *mine, turn])
-    hits = await find(backend, minilm, GUILD, "where is the meetup?", limit=3, user_id=20, kinds=frozenset({MemoryKind.FACT}))
+    hits = await find(
+        backend, minilm, GUILD, "where is the meetup?", limit=3, user_id=20, kinds=frozenset({MemoryKind.FACT})
+    )
     assert sorted(hit.memory.id for hit in hits) == sorted(memory.id for memory in mine)
     turns = await find(backend, minilm, GUILD, "where is the meetup?", limit=3, kinds=frozenset({MemoryKind.TURN}))
     assert [hit.memory.id for hit in turns] == [turn.id]

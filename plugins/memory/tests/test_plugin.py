@@ -175,4 +175,4 @@ def test_bad_settings_name_the_key(bad: dict[str, Any]) -> None:
 
     with pytest.raises(ValidationError) as raised:
         MemorySettings(**bad)
-    assert list(bad)[0] in str(raised.value)
+    assert next(iter(bad)) in str(raised.value)
