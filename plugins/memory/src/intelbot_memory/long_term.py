@@ -109,7 +109,25 @@ class LongTermMemory:
     async def store(self, memory: Memory, vector: Vectors) -> Stored:
         """Store ``memory``, replacing its near duplicates (same scope, user and kind); durable on return."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        candidates = await self.search(
+        try:
+            candidates = await self._duplicates(memory, vector)
+        except Exception as error:  # noqa: BLE001 - merging is best effort; the write decides
+            log.warning(
+                "memory: looking for near duplicates failed (%s); storing without merging", type(error).__name__
+            )
+            candidates = []
+        merged = [hit.memory.id for hit in candidates if hit.similarity >= self.duplicate_threshold]
+        await self._call("add", self.backend.add([memory], vector.reshape(1, -1), replaces=merged))
+        self.metrics.stored.labels(memory.kind.value).inc()
+        self.metrics.merged.inc(len(merged))
+        self.entries += 1 - len(merged)
+        self._gauge()
+        if merged:
+            log.info("memory: %s replaced %d near duplicate(s)", memory.id, len(merged))
+        return Stored(memory.id, merged)
+
+    async def _duplicates(self, memory: Memory, vector: Vectors) -> list[ScoredMemory]:
+        return await self.search(
             MemorySearch(
                 memory.scope,
                 vector,
@@ -121,15 +139,6 @@ class LongTermMemory:
             ),
             purpose="compaction",
         )
-        merged = [hit.memory.id for hit in candidates if hit.similarity >= self.duplicate_threshold]
-        await self._call("add", self.backend.add([memory], vector.reshape(1, -1), replaces=merged))
-        self.metrics.stored.labels(memory.kind.value).inc()
-        self.metrics.merged.inc(len(merged))
-        self.entries += 1 - len(merged)
-        self._gauge()
-        if merged:
-            log.info("memory: %s replaced %d near duplicate(s)", memory.id, len(merged))
-        return Stored(memory.id, merged)
 
     async def store_many(self, memories: list[Memory], vectors: Vectors) -> None:
         """Store a batch as one write, without merging (conversation turns)."""

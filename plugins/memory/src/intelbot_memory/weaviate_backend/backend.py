@@ -11,6 +11,8 @@
   backoff from ``retry_base_seconds``, then raised as :class:`BackendUnavailable`.
   A merge on write inserts the new memory first, then deletes the replaced ids, so a
   crash in between leaves a duplicate, never a loss.
+- Every call has the deadline ``timeout_seconds`` (the client's own gRPC retries of
+  UNAVAILABLE would otherwise wait about a minute).
 - Searches: ``query.near_vector`` or ``query.hybrid`` (relative score fusion, BM25
   over ``text``), filtered on owner, kind and expiry inside the query. Reads are
   not retried: a turn does not wait for an outage.
@@ -151,11 +153,16 @@ class WeaviateBackend:
         return self.collection
 
     async def _guard(self, operation: str, work: Awaitable[T]) -> T:
-        """Run ``work``; Weaviate and network failures become BackendUnavailable naming ``operation``."""
+        """Run ``work`` within ``timeout_seconds``; failures become BackendUnavailable naming ``operation``.
+
+        The deadline is ours because weaviate-client retries a gRPC UNAVAILABLE by itself
+        with fixed backoff for about a minute, longer than any turn may wait.
+        """
         from weaviate.exceptions import WeaviateBaseError
 
         try:
-            return await work
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                return await work
         except BackendUnavailable:
             raise
         except (WeaviateBaseError, OSError, TimeoutError) as error:
