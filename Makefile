@@ -10,15 +10,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest install clean
 
-$(STAMP): pyproject.toml core/pyproject.toml $(wildcard plugins/*/pyproject.toml)
+$(STAMP): pyproject.toml core/pyproject.toml core/testing/pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	@echo "intelbot: first run: creating $(VENV)/ and installing the kernel, every plugin and their dependencies"
+	@echo "intelbot: this downloads about 1.4 GB (PyTorch's CPU wheel is most of it) and takes 3 to 5 minutes"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	# torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet --group dev -e "core[embeddings,testing]" $(addprefix -e ,$(PLUGIN_DIRS))
+	@echo "intelbot: installing intelbot, intelbot-testing and the plugins in editable mode"
+	$(PY) -m pip install --quiet --group dev -e "core[embeddings,weaviate-loopback]" -e core/testing $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
+	@echo "intelbot: installed into $(VENV)/ (later runs skip this step)"
 
 install: $(STAMP)
 
@@ -27,6 +31,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks
+	$(VENV)/bin/ruff format --check core plugins tests benchmarks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

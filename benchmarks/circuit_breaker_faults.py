@@ -57,6 +57,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 from intelbot.contract import TurnContext
 from intelbot.errors import CallRejected, IntelbotError
 from intelbot.testing.anthropic_server import ANTHROPIC_TEST_KEY, AnthropicServer
@@ -64,7 +66,9 @@ from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.loopback_server import LoopbackLLMServer
 from intelbot.testing.openai_server import OPENAI_TEST_KEY
 from intelbot.testing.scripted_replies import Hang, Outcome, RecordedRequest, Reply, Status
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+
+REPOSITORY_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"
 
 CALL_TIMEOUT = 1.0
 BREAKER_WAIT = 2.0
@@ -133,13 +137,6 @@ class Figures:
     p99_refused_ms: float | None
     refused_turns: int
     p99_failed_ms: float | None
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
 def turn_index(recorded: RecordedRequest) -> int | None:
@@ -312,9 +309,9 @@ async def run_intelbot(scenario: Scenario, spacing: float) -> Figures:
         AnthropicServer(api_key=ANTHROPIC_TEST_KEY) as fallback,
     ):
         with tempfile.TemporaryDirectory() as directory:
-            factory = KernelFactory(Path(directory))
+            factory = KernelFactory(Path(directory), base_settings=REPOSITORY_SETTINGS)
             try:
-                plugin = CircuitBreakerPlugin(name="circuit_breaker_benchmark")
+                plugin = CircuitBreakerPlugin.configured()
                 kernel = await factory(plugins=[plugin], settings=intelbot_settings(primary, fallback))
 
                 async def ask(question: str) -> str:

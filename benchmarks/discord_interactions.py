@@ -29,6 +29,8 @@ from intelbot.testing.discord import DiscordHarness, DiscordUser, LoopbackDiscor
 from intelbot.testing.discord.records import CALLBACK_DEFERRED_MESSAGE
 from intelbot.testing.kernels import KernelFactory
 
+REPOSITORY_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"
+
 DEFERRAL_LIMIT_SECONDS = 3.0
 
 
@@ -38,7 +40,7 @@ def peak_rss_mib() -> float:
 
 async def measure(interactions: int, latency_ms: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="intelbot-bench-") as root:
-        kernels = KernelFactory(Path(root))
+        kernels = KernelFactory(Path(root), base_settings=REPOSITORY_SETTINGS)
         settings = {"providers": {"echo": {"latency_ms": latency_ms}}, "llm": {"default_model": "echo"}}
         kernel = await kernels(settings=settings)
         async with LoopbackDiscord() as loopback:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 from intelbot import Kernel, LLMRequest, LLMResponse, Message, TurnContext, hookimpl
 from intelbot.catalog import ECHO
 from intelbot.providers.echo import EchoProvider
@@ -63,11 +65,6 @@ class TrivialPlugin:
     @hookimpl
     def health_lines(self) -> list[str]:
         return []
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def measure(turns: int, rounds: int) -> dict[str, Any]:

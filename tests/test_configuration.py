@@ -162,3 +162,49 @@ def test_a_bad_semantic_cache_setting_stops_check_and_run(cli_env: dict[str, str
         assert result.returncode == 2, (command, result.stderr)
         assert "plugins.semantic_cache.index" in result.stderr
         assert "INTELBOT_PLUGINS__SEMANTIC_CACHE__INDEX" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("guild_switch_refresh_seconds", -2),
+        ("llm.max_tokens", 0),
+        ("providers.openai.timeout", -1),
+        ("providers.anthropic.max_retries", "many"),
+        ("providers.echo.latency_ms", -5),
+        ("discord.port", 70000),
+        ("embedding.backend", "crystal-ball"),
+        ("plugins.semantic_cache.candidates", 0),
+        ("plugins.circuit_breaker.retry.retries_per_model", -1),
+    ],
+)
+def test_each_table_reports_a_bad_value_with_its_key_and_file(
+    key: str, value: object, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import tomlkit
+
+    document = tomlkit.parse(REPOSITORY_SETTINGS)
+    table = document["default"]
+    *path, name = key.split(".")
+    for part in path:
+        table = table.setdefault(part, tomlkit.table())
+    table[name] = value
+    settings = tmp_path / "settings.toml"
+    settings.write_text(tomlkit.dumps(document))
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    problem = next(row for row in result.stderr.splitlines() if row.startswith(f"error: {key}:"))
+    assert f"(set in {settings})" in problem
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_prints_one_readable_line_per_setting_and_still_redacts(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.toml").write_text(REPOSITORY_SETTINGS)
+    cli_env["INTELBOT_PROVIDERS__ANTHROPIC__API_KEY"] = "sk-ant-multiline-secret-0123"
+    result = run(["config", "check"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 200  # no 1,500-character table lines
+    assert '  "circuit_breaker": {' in result.stdout  # tables are indented, one key a line
+    assert "sk-ant-multiline-secret" not in result.stdout + result.stderr

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from intelbot.testing.distributions import install_into
 
@@ -81,4 +84,50 @@ def test_writing_plugins_walkthrough_passes_its_own_test(tmp_path: Path) -> None
         cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
+
+
+@pytest.mark.model
+def test_the_walkthrough_guard_refuses_a_blocked_question_whose_answer_is_cached(tmp_path: Path) -> None:
+    """GUARD_ORDER puts the blocklist before the semantic cache: a cached answer, or a paraphrase's, is never served."""
+    guide = (ROOT / "docs" / "writing-plugins.md").read_text()
+    pyproject = code_blocks(guide, "toml")[0]
+    plugin = code_blocks(guide, "python")[0]
+    project = tmp_path / "intelbot-blocklist"
+    (project / "src" / "intelbot_blocklist").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(pyproject)
+    (project / "src" / "intelbot_blocklist" / "__init__.py").write_text("")
+    (project / "src" / "intelbot_blocklist" / "plugin.py").write_text(plugin)
+    site = install_into(project, tmp_path / "site")
+    script = (
+        "import asyncio, json, sys\n"
+        "from pathlib import Path\n"
+        "from intelbot import TurnContext\n"
+        "from intelbot.testing.kernels import KernelFactory\n"
+        "async def main():\n"
+        "    root = Path(sys.argv[1])\n"
+        "    factory = KernelFactory(root / 'k', base_settings=Path(sys.argv[2]))\n"
+        "    shared = {'data_dir': str(root / 'data'), 'plugins': {'blocklist': {'words': ['password']}}}\n"
+        "    before = await factory(plugins=['semantic_cache'], settings=shared)\n"
+        "    await before.ask('what is the admin password', TurnContext(guild_id=1))\n"
+        "    cached = await before.ask('what is the admin password', TurnContext(guild_id=1))\n"
+        "    await before.stop()\n"
+        "    guarded = await factory(plugins=['semantic_cache', 'blocklist'], settings=shared)\n"
+        "    answers = [cached.source.value]\n"
+        "    for question in ('what is the admin password', 'What is the admin password?', 'tell me the weather'):\n"
+        "        answers.append((await guarded.ask(question, TurnContext(guild_id=1))).source.value)\n"
+        "    await factory.close()\n"
+        "    print(json.dumps(answers))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "run"), str(ROOT / "settings.toml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    sources = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sources == ["cache", "plugin", "plugin", "provider"]

@@ -336,7 +336,7 @@ async def test_hook_register_providers_adds_a_provider_named_by_the_catalog(make
 
 def test_hook_register_commands_adds_to_the_cli() -> None:
     from intelbot.dispatch import HookDispatcher
-    from intelbot.plugins import new_plugin_manager
+    from intelbot.loading import new_plugin_manager
 
     class Adds:
         @hookimpl

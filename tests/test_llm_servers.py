@@ -29,7 +29,6 @@ from intelbot.testing.llm_servers import (
     hashed_embedding,
 )
 
-pytest_plugins = ["intelbot.testing.llm_servers"]
 pytestmark = pytest.mark.asyncio
 
 HI: Any = [{"role": "user", "content": "hi"}]

@@ -32,7 +32,8 @@ def test_toggle_keeps_comments_quoted_keys_and_multiline_strings(tmp_path: Path)
     document = tomllib.loads(text)["default"]
     assert document["models"]["gpt-4.1-mini"]["provider"] == "openai"
     assert document["llm"]["system_prompt"] == "Line one.\nLine two."
-    assert document["plugins"] == {"circuit_breaker": {"enabled": True}, "semantic_cache": {"enabled": False}}
+    # enabling what settings.toml already enables removes the override instead of repeating the default
+    assert document["plugins"] == {"semantic_cache": {"enabled": False}}
 
 
 def test_an_invalid_override_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -59,3 +60,20 @@ def test_redaction_masks_secret_keys_url_passwords_and_query_secrets() -> None:
     assert shown["providers"]["openai"]["base_url"] == "http://127.0.0.1:8000/v1"
     assert "sslmode=require" in shown["database_url"] and "bot:***@db:5432" in shown["database_url"]
     assert shown["discord"]["max_question_chars"] == 1000
+
+
+def test_enable_after_disable_leaves_no_override_behind(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("[default.plugins.semantic_cache]\nenabled = true\n")
+    path, written = write_plugin_flag(tmp_path, "semantic_cache", False)
+    assert written and tomllib.loads(path.read_text())["default"]["plugins"]["semantic_cache"]["enabled"] is False
+    path, written = write_plugin_flag(tmp_path, "semantic_cache", True)
+    assert not written
+    assert tomllib.loads(path.read_text()) == {}  # nothing left: the committed default applies
+
+
+def test_disabling_what_settings_toml_disables_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("[default.plugins.metrics]\nenabled = false\n")
+    path, written = write_plugin_flag(tmp_path, "metrics", False)
+    assert not written and not path.exists()
+    path, written = write_plugin_flag(tmp_path, "metrics", True)
+    assert written and "enabled = true" in path.read_text()

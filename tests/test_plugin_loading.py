@@ -27,7 +27,9 @@ async def test_installed_plugin_is_discovered_and_its_sync_and_async_hooks_run(
     assert info is not None and info.loaded
     assert info.distribution == "intelbot-sample" and info.version == "1.2.3"
     assert info.hooks == ["after_llm_call", "before_llm_call", "collect_stats"]
-    assert ctx.annotations["sample"] == "before (sync)"
+    from intelbot_sample.plugin import SampleNote
+
+    assert ctx.state(SampleNote).text == "before (sync)"
     assert response.metadata["sample"] == "after (async)"
     assert (await kernel.stats())["sample"] == {"seen": 2}
 
@@ -61,7 +63,7 @@ async def test_plugin_with_flag_off_is_never_imported(sample_plugin: Path, make_
 async def test_environment_flag_matches_plugin_name_without_regard_to_case(
     sample_plugin: Path, make_kernel: KernelFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from intelbot.plugins import flag_enabled
+    from intelbot.loading import flag_enabled
     from intelbot.settings import load_settings
 
     monkeypatch.setenv("INTELBOT_PLUGINS__SAMPLE__ENABLED", "false")
@@ -128,9 +130,21 @@ def test_plugins_disable_writes_the_local_override_that_dynaconf_loads(
     subprocess.run([INTELBOT, "plugins", "enable", "SAMPLE"], env=cli_env, capture_output=True, text=True, check=True)
     listed = subprocess.run([INTELBOT, "plugins", "--json"], env=cli_env, capture_output=True, text=True, check=True)
     assert next(item for item in json.loads(listed.stdout) if item["name"] == "sample")["enabled"] is True
+    assert "enabled" not in (tmp_path / "settings.local.toml").read_text()  # back to the committed default
     unknown = subprocess.run([INTELBOT, "plugins", "enable", "nope"], env=cli_env, capture_output=True, text=True)
     assert unknown.returncode != 0 and "unknown plugin 'nope'" in unknown.stderr
+    near = subprocess.run([INTELBOT, "plugins", "enable", "sampel"], env=cli_env, capture_output=True, text=True)
+    assert near.returncode != 0 and "did you mean 'sample'?" in near.stderr
     assert os.path.exists(tmp_path / "settings.local.toml")
+
+
+def test_plugins_command_reports_invalid_settings_and_fails(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("[default.plugins.semantic_cahce]\nenabled = true\n")
+    result = subprocess.run([INTELBOT, "plugins"], env=cli_env, capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "plugins.semantic_cahce" in result.stderr and "did you mean 'semantic_cache'?" in result.stderr
+    assert "echo" not in result.stderr.split("installed:", 1)[1]  # built-in providers are not plugins
+    assert "semantic_cache" in result.stdout  # the listing is still printed
 
 
 def test_stats_command_prints_every_plugins_figures(

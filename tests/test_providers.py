@@ -26,7 +26,9 @@ from intelbot.providers import anthropic as anthropic_module
 from intelbot.providers import openai as openai_module
 from intelbot.providers.anthropic import AnthropicProvider
 from intelbot.providers.openai import OpenAIProvider
-from intelbot.providers.sdk_errors import redact, retry_after_seconds
+from intelbot.providers.sdk_errors import retry_after_seconds
+from intelbot.providers.sdk_settings import ProviderSettings
+from intelbot.redaction import redact
 from intelbot.settings import load_settings
 from intelbot.testing.kernels import KernelFactory
 from intelbot.testing.llm_servers import (
@@ -42,7 +44,6 @@ from intelbot.testing.llm_servers import (
     Status,
 )
 
-pytest_plugins = ["intelbot.testing.llm_servers"]
 pytestmark = pytest.mark.asyncio
 
 GPT = ModelSpec("gpt-test", "openai", "gpt-4o-mini", 0.15, 0.6, 128_000, "cheap")
@@ -599,9 +600,10 @@ async def test_settings_from_environment_variables_are_read(monkeypatch: pytest.
     monkeypatch.setenv("INTELBOT_PROVIDERS__OPENAI__API_KEY", "sk-from-environment-123456")
     monkeypatch.setenv("INTELBOT_PROVIDERS__OPENAI__TIMEOUT", "7")
     config = openai_module.openai_settings(load_settings(tmp_path))
-    assert config.api_key == "sk-from-environment-123456"
+    assert config.key == "sk-from-environment-123456"
     assert config.timeout == 7
-    assert config.options == {}
+    defaults = ProviderSettings(name="openai", timeout=7)
+    assert config.model_dump(exclude={"api_key"}) == defaults.model_dump(exclude={"api_key"})  # nothing else read
 
 
 async def test_keyless_openai_compatible_server_is_served() -> None:

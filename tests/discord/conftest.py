@@ -1,13 +1,10 @@
-"""Discord fixtures of the test kit, and a guard run after every test: the bot never allowed a ping."""
+"""A guard run after every Discord test: the bot never allowed a ping (the fixtures come from intelbot-testing)."""
 
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
 from intelbot.testing.discord import LoopbackDiscord
-from intelbot.testing.discord.fixtures import discord, discord_mode, loopback_discord, make_discord
-
-__all__ = ["discord", "discord_mode", "loopback_discord", "make_discord"]
 
 MESSAGE_PATHS = ("/callback", "/messages/", "/webhooks/", "/channels/")
 

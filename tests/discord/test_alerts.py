@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intelbot.testing.discord import DiscordHarness, LoopbackDiscord
-from intelbot.testing.discord.fixtures import MakeDiscord
+from intelbot.testing.discord.harness import MakeDiscord
 from intelbot.testing.kernels import KernelFactory
 
 ALERT_CHANNEL = 424242

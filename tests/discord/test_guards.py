@@ -100,6 +100,7 @@ def test_bad_mode_in_settings_toml_names_the_file(tmp_path: Path) -> None:
     assert "sekrit" not in str(raised.value)
 
 
+@pytest.mark.redis
 async def test_replicas_share_each_users_window_through_redis() -> None:
     import os
     import uuid

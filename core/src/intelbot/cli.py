@@ -13,14 +13,21 @@ from typing import Any, TypeVar
 import click
 
 from intelbot.catalog import ModelCatalog
-from intelbot.config_check import ConfigProblem, find_plugin_problems, find_problems, unknown_model_providers
+from intelbot.config_check import (
+    ConfigProblem,
+    find_plugin_problems,
+    find_problems,
+    find_provider_problems,
+    unknown_model_providers,
+    unknown_plugin_message,
+)
 from intelbot.contract import TurnContext
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError, IntelbotError
 from intelbot.footer import describe
 from intelbot.kernel import Kernel
+from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.local_overrides import write_plugin_flag
-from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.redaction import redacted
 from intelbot.settings import load_settings, lookup, origin_of, settings_dir
 
@@ -161,20 +168,15 @@ def config_check(as_json: bool) -> None:
         sys.exit(EXIT_CONFIG)
     problems = find_problems(settings, extra_providers=None)
     manager = new_plugin_manager()
-    register_plugins(manager, settings)
+    infos = register_plugins(manager, settings)
     dispatch = HookDispatcher(manager)
-    providers: list[str] = []
-    try:
-        dispatch.call_all_sync(
-            "register_providers", register=lambda provider: providers.append(provider.name), settings=settings
-        )
-    except ConfigurationError:
-        pass  # already among ``problems``: providers' tables are validated there too
+    providers, provider_problems = find_provider_problems(settings, dispatch)
+    problems += provider_problems
     catalog_problems = [
         ConfigProblem(key, origin_of(settings, key), message)
         for key, message in unknown_model_providers(settings, _catalog_or_empty(settings), providers)
     ]
-    problems += catalog_problems + find_plugin_problems(settings, dispatch)
+    problems += catalog_problems + find_plugin_problems(settings, dispatch, infos)
     effective = redacted({str(key).lower(): value for key, value in settings.as_dict().items()})
     if as_json:
         click.echo(
@@ -187,7 +189,7 @@ def config_check(as_json: bool) -> None:
     else:
         click.echo(f"environment: {settings.current_env} (settings directory {settings_dir()})")
         for key, value in sorted(effective.items()):
-            click.echo(f"{key} = {json.dumps(value, default=str)}")
+            click.echo(f"{key} = {json.dumps(value, indent=2, default=str)}")
         for item in problems:
             click.echo(f"error: {item}", err=True)
         if not problems:
@@ -227,13 +229,20 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     try:
-        infos = _plugin_infos()
+        settings = load_settings()
     except ConfigurationError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(EXIT_CONFIG)
+    manager = new_plugin_manager()
+    infos = register_plugins(manager, settings)
+    problems = find_problems(settings, extra_providers=None) + find_plugin_problems(
+        settings, HookDispatcher(manager), infos
+    )
+    for item in problems:
+        click.echo(f"error: {item}", err=True)
     if as_json:
         click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
-        return
+        sys.exit(EXIT_CONFIG if problems else 0)
     for info in infos:
         state = "enabled" if info.enabled else "disabled"
         if info.error:
@@ -242,16 +251,19 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{info.name:<24} {origin:<36} {state}")
         if info.hooks:
             click.echo(f"{'':<24} hooks: {', '.join(info.hooks)}")
+    if problems:
+        sys.exit(EXIT_CONFIG)
 
 
 def _set_flag(name: str, enabled: bool) -> None:
     infos = {info.name.lower(): info for info in _plugin_infos() if not info.builtin}
     info = infos.get(name.lower())
     if info is None:
-        click.echo(f"unknown plugin {name!r}; installed: {', '.join(sorted(infos)) or 'none'}", err=True)
+        click.echo(unknown_plugin_message(name, infos), err=True)
         sys.exit(1)
-    path = write_plugin_flag(settings_dir(), info.name, enabled)
-    click.echo(f"{info.name}: {'enabled' if enabled else 'disabled'} (written to {path})")
+    path, written = write_plugin_flag(settings_dir(), info.name, enabled)
+    where = f"written to {path}" if written else f"the local override in {path} removed: that is the default"
+    click.echo(f"{info.name}: {'enabled' if enabled else 'disabled'} ({where})")
 
 
 @plugins.command("enable")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from dynaconf import Dynaconf
@@ -13,15 +13,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from intelbot.catalog import ModelCatalog
+from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError
-from intelbot.plugins import DEFAULT_PLUGINS, discover
+from intelbot.kernel_settings import kernel_settings
+from intelbot.loading import DEFAULT_PLUGINS, PluginInfo, discover
 from intelbot.providers.openai import compatible_servers
-from intelbot.providers.sdk_settings import read_sdk_settings
 from intelbot.settings import lookup, origin_of
 
-BUILTIN_PROVIDERS = ("echo", "openai", "anthropic")
-NUMBER_KEYS = ("llm.timeout_seconds", "llm.turn_timeout_seconds")
-INTEGER_KEYS = ("llm.max_tokens", "llm.max_attempts")
+BUILTIN_PROVIDERS = tuple(module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS)
+"""The providers the kernel brings: one per built-in provider module."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +59,13 @@ def find_problems(
     if extra_providers is not None:
         for key, message in unknown_model_providers(settings, catalog, extra_providers):
             problem(key, message)
-    default_model = lookup(settings, "llm.default_model", "echo")
+    try:
+        default_model = kernel_settings(settings).llm.default_model
+    except ConfigurationError as error:
+        problem(error.key or "settings", error.reason)
+        default_model = str(lookup(settings, "llm.default_model", "echo"))
     if catalog and default_model not in catalog:
         problem("llm.default_model", f"unknown model {default_model!r} (catalog has: {', '.join(sorted(catalog))})")
-    for key in NUMBER_KEYS:
-        value = lookup(settings, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-            problem(key, f"must be a positive number, got {value!r}")
-    refresh = lookup(settings, "guild_switch_refresh_seconds", 5.0)
-    if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 0:
-        problem("guild_switch_refresh_seconds", f"must be a number of seconds >= 0, got {refresh!r}")
-    for key in INTEGER_KEYS:
-        value = lookup(settings, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            problem(key, f"must be a positive integer, got {value!r}")
     providers = settings.get("providers") or {}
     if not isinstance(providers, Mapping):
         problem("providers", "must be a table")
@@ -89,21 +82,13 @@ def find_problems(
                 f"(.secrets.toml or INTELBOT_PROVIDERS__{str(name).upper()}__API_KEY)",
                 origin_key=f"providers.{name}.enabled",
             )
-    for name in ("openai", "anthropic", *compatible_servers(settings)):
-        _collect(problem, partial(read_sdk_settings, settings, name, env_var=f"{name.upper()}_API_KEY"))
-    latency = lookup(settings, "providers.echo.latency_ms", 0)
-    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-        problem("providers.echo.latency_ms", f"must be a number >= 0, got {latency!r}")
+    # each provider's own table is validated by its settings model when it registers (find_provider_problems)
     _check_database(settings, problem)
     if isinstance(lookup(settings, "discord"), Mapping):
         _collect(problem, lambda: _check_discord(settings))
     if isinstance(lookup(settings, "embedding"), Mapping):
         _collect(problem, lambda: _check_embedding(settings))
-    installed = (
-        {entry.name.lower() for entry in discover()}
-        | {name.lower() for name in extra_plugins}
-        | {module.rsplit(".", 1)[1] for module in DEFAULT_PLUGINS}
-    )
+    installed = {entry.name.lower() for entry in discover()} | {name.lower() for name in extra_plugins}
     plugins = settings.get("plugins") or {}
     if not isinstance(plugins, Mapping):
         problem("plugins", "must be a table")
@@ -111,7 +96,7 @@ def find_problems(
     for name, table in plugins.items():
         key = f"plugins.{name}"
         if str(name).lower() not in installed:
-            problem(key, f"unknown plugin {name!r} (installed: {', '.join(sorted(installed)) or 'none'})")
+            problem(key, unknown_plugin_message(str(name), installed))
             continue
         if not isinstance(table, Mapping):
             problem(key, "must be a table")
@@ -144,9 +129,6 @@ def _check_database(settings: Any, problem: Report) -> None:
         if not getattr(dialect, "is_async", False):
             drivers = "sqlite+aiosqlite, postgresql+asyncpg"
             problem("database_url", f"needs an async driver ({drivers}), got {dialect.driver!r}")
-    data_dir = lookup(settings, "data_dir", "data")
-    if not isinstance(data_dir, str) or not data_dir:
-        problem("data_dir", f"must be a directory path, got {data_dir!r}")
 
 
 def _check_discord(settings: Any) -> None:
@@ -178,6 +160,32 @@ def unknown_model_providers(
     ]
 
 
+def unknown_plugin_message(name: str, installed: Collection[str]) -> str:
+    """ "unknown plugin 'x'", with the nearest installed name when one is close, and what is installed."""
+    near = difflib.get_close_matches(name.lower(), sorted(installed), n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"unknown plugin {name!r}{hint} (installed: {', '.join(sorted(installed)) or 'none'})"
+
+
+def find_provider_problems(settings: Any, dispatch: HookDispatcher) -> tuple[list[str], list[ConfigProblem]]:
+    """Run every ``register_providers`` hook as start-up does: (names registered, problems raised).
+
+    Each provider validates its own table with its settings model there, so a bad value
+    is found once, the same way at ``intelbot config check`` and at start-up.
+    """
+    names: list[str] = []
+    raised: list[tuple[str, Exception]] = []
+    dispatch.call_all_sync(
+        "register_providers", problems=raised, register=lambda provider: names.append(provider.name), settings=settings
+    )
+    problems = []
+    for plugin, failure in raised:
+        key = getattr(failure, "key", None) or f"plugins.{plugin}"
+        reason = getattr(failure, "reason", None) or f"registering providers failed: {type(failure).__name__}"
+        problems.append(ConfigProblem(key, getattr(failure, "file", None) or origin_of(settings, key), reason))
+    return names, problems
+
+
 def raise_first(problems: list[ConfigProblem]) -> None:
     """Raise :class:`ConfigurationError` for the first problem, naming its key and origin."""
     if problems:
@@ -186,17 +194,25 @@ def raise_first(problems: list[ConfigProblem]) -> None:
         raise ConfigurationError(first.message + more, key=first.key, file=first.origin)
 
 
-def find_plugin_problems(settings: Dynaconf, dispatch: Any) -> list[ConfigProblem]:
-    """Problems each loaded plugin reports for its own settings through the ``check_settings`` hook."""
+def find_plugin_problems(
+    settings: Dynaconf, dispatch: HookDispatcher, infos: Iterable[PluginInfo] = ()
+) -> list[ConfigProblem]:
+    """Problems with plugins' own settings: tables their settings models refused (from ``infos``),
+    then what each loaded plugin's ``check_settings`` hook raises (called through the dispatcher)."""
     problems: list[ConfigProblem] = []
-    for impl in dispatch.implementations("check_settings"):
-        try:
-            impl.function(*[{"settings": settings}[name] for name in impl.argnames])
-        except ConfigurationError as error:
-            key = error.key or f"plugins.{impl.plugin}"
-            problems.append(ConfigProblem(key, origin_of(settings, key), error.reason))
-        except Exception as error:  # noqa: BLE001 - a broken check is itself a problem to report
-            key = f"plugins.{impl.plugin}"
-            reason = f"settings check failed: {type(error).__name__}"
+    for info in infos:
+        error = info.settings_error
+        if error is not None:
+            key = error.key or f"plugins.{info.name}"
+            problems.append(ConfigProblem(key, error.file or origin_of(settings, key), error.reason))
+    raised: list[tuple[str, Exception]] = []
+    dispatch.call_all_sync("check_settings", problems=raised, settings=settings)
+    for plugin, failure in raised:
+        if isinstance(failure, ConfigurationError):
+            key = failure.key or f"plugins.{plugin}"
+            problems.append(ConfigProblem(key, origin_of(settings, key), failure.reason))
+        else:  # a broken check is itself a problem to report
+            key = f"plugins.{plugin}"
+            reason = f"settings check failed: {type(failure).__name__}"
             problems.append(ConfigProblem(key, origin_of(settings, key), reason))
     return problems

@@ -11,7 +11,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+StateT = TypeVar("StateT")
 
 Role = Literal["system", "user", "assistant"]
 
@@ -127,9 +129,11 @@ class LLMResponse:
 class TurnContext:
     """Everything about one turn that is not the request itself.
 
-    One ``TurnContext`` lives for one turn, across retries and fallbacks. Plugins
-    may leave notes for each other in ``annotations``, keyed by plugin name.
-    ``deadline`` is a ``time.monotonic()`` instant after which no new attempt starts.
+    One ``TurnContext`` lives for one turn, across retries and fallbacks. A plugin
+    keeps what it knows about the turn in a small dataclass of its own, reached with
+    :meth:`state` (one instance per class per turn); plugins share facts the same way
+    (:class:`PromptEmbedding`). ``deadline`` is a ``time.monotonic()`` instant after
+    which no new attempt starts.
     """
 
     guild_id: int | None = None
@@ -140,13 +144,47 @@ class TurnContext:
     attempt: int = 0
     deadline: float | None = None
     started_at: float = field(default_factory=time.monotonic)
-    annotations: dict[str, Any] = field(default_factory=dict)
+    _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+
+    def state(self, kind: type[StateT]) -> StateT:
+        """This turn's instance of ``kind`` (a class constructible with no arguments), made on first use."""
+        found = self._states.get(kind)
+        if found is None:
+            found = self._states[kind] = kind()
+        return found  # type: ignore[no-any-return]
+
+    def has_state(self, kind: type[Any]) -> bool:
+        """True when :meth:`state` has made an instance of ``kind`` in this turn."""
+        return kind in self._states
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when the turn has none."""
         if self.deadline is None:
             return None
         return self.deadline - time.monotonic()
+
+
+@dataclass(slots=True)
+class PromptEmbedding:
+    """The turn's prompt embedding, shared so the cache, router and memory never embed the same text twice.
+
+    Whoever embeds the prompt first sets all three fields; a reader reuses ``vector``
+    only when ``text`` and ``model`` (the embedder's name) are the ones it would use.
+    """
+
+    text: str | None = None
+    model: str | None = None
+    vector: Any = None
+
+    def reusable(self, text: str, model: str) -> Any:
+        """The stored vector when it was made from ``text`` by ``model``, else None."""
+        if self.vector is not None and self.text == text and self.model == model:
+            return self.vector
+        return None
+
+    def keep(self, text: str, model: str, vector: Any) -> None:
+        """Remember ``vector`` as the embedding of ``text`` by ``model``."""
+        self.text, self.model, self.vector = text, model, vector
 
 
 @dataclass(frozen=True, slots=True)

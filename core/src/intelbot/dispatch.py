@@ -66,12 +66,13 @@ class HookDispatcher:
         if cached is not None:
             return cached
         caller = getattr(self.manager.hook, hook, None)
+        if caller is None or not caller.has_spec():
+            raise ValueError(f"no hook named {hook!r} (see intelbot.hookspecs)")
         ranked: list[tuple[int, int, Implementation]] = []
-        if caller is not None:
-            for impl in reversed(caller.get_hookimpls()):
-                mark = 0 if impl.tryfirst else 2 if impl.trylast else 1
-                order = int(getattr(impl.plugin, ORDER_ATTRIBUTE, 0))
-                ranked.append((mark, order, Implementation(impl.plugin_name, impl.function, tuple(impl.argnames))))
+        for impl in reversed(caller.get_hookimpls()):
+            mark = 0 if impl.tryfirst else 2 if impl.trylast else 1
+            order = int(getattr(impl.plugin, ORDER_ATTRIBUTE, 0))
+            ranked.append((mark, order, Implementation(impl.plugin_name, impl.function, tuple(impl.argnames))))
         ranked.sort(key=lambda item: (item[0], item[1]))  # stable: registration order breaks ties
         result = tuple(item[2] for item in ranked)
         self._cache[hook] = result
@@ -155,11 +156,15 @@ class HookDispatcher:
                 return impl.plugin, result
         return None
 
-    def call_all_sync(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_all_sync(
+        self, hook: str, /, *, problems: list[tuple[str, Exception]] | None = None, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
         """Call a registration hook synchronously; an implementation that returns an awaitable is a failure.
 
         A ``ConfigurationError`` is not isolated: bad settings must stop start-up with
-        a message naming the key, not leave a provider silently unregistered.
+        a message naming the key, not leave a provider silently unregistered. With
+        ``problems`` given (``intelbot config check``), every exception is appended there
+        as ``(plugin, error)`` instead, and the other implementations still run.
         """
         results: list[tuple[str, Any]] = []
         for impl in self.implementations(hook):
@@ -170,10 +175,15 @@ class HookDispatcher:
                     if inspect.iscoroutine(result):
                         result.close()
                     raise TypeError(f"hook {hook} must not be async")
-            except ConfigurationError:
-                raise
+            except ConfigurationError as error:
+                if problems is None:
+                    raise
+                problems.append((impl.plugin, error))
+                continue
             except Exception as error:  # noqa: BLE001
                 self._failed(impl, hook, error)
+                if problems is not None:
+                    problems.append((impl.plugin, error))
                 continue
             if self.trace:
                 self._trace(hook, impl, started, result)

@@ -10,15 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Severity(StrEnum):
-    """How loudly an error should be reported."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-    CRITICAL = "critical"
-
-
 class ErrorCategory(StrEnum):
     """What went wrong, independent of which provider or library said so."""
 
@@ -44,15 +35,6 @@ class ErrorCategory(StrEnum):
         """True when trying the same call again may succeed."""
         return self in _RETRYABLE
 
-    @property
-    def severity(self) -> Severity:
-        return _SEVERITY.get(self, Severity.ERROR)
-
-    @property
-    def provider_fault(self) -> bool:
-        """True when the provider, not the caller, is to blame (counts against its health)."""
-        return self in _PROVIDER_FAULT
-
 
 _RETRYABLE = frozenset(
     {
@@ -63,21 +45,6 @@ _RETRYABLE = frozenset(
         ErrorCategory.SERVER_ERROR,
     }
 )
-_PROVIDER_FAULT = _RETRYABLE
-_SEVERITY = {
-    ErrorCategory.RATE_LIMITED: Severity.WARNING,
-    ErrorCategory.OVERLOADED: Severity.WARNING,
-    ErrorCategory.TIMEOUT: Severity.WARNING,
-    ErrorCategory.CONNECTION: Severity.WARNING,
-    ErrorCategory.BAD_REQUEST: Severity.INFO,
-    ErrorCategory.CONTEXT_LENGTH_EXCEEDED: Severity.INFO,
-    ErrorCategory.CONTENT_FILTERED: Severity.INFO,
-    ErrorCategory.BUDGET_EXCEEDED: Severity.INFO,
-    ErrorCategory.CIRCUIT_OPEN: Severity.WARNING,
-    ErrorCategory.AUTHENTICATION: Severity.CRITICAL,
-    ErrorCategory.PERMISSION: Severity.CRITICAL,
-    ErrorCategory.CONFIGURATION: Severity.CRITICAL,
-}
 
 
 class IntelbotError(Exception):
@@ -113,10 +80,6 @@ class IntelbotError(Exception):
     def retryable(self) -> bool:
         return self.category.retryable
 
-    @property
-    def severity(self) -> Severity:
-        return self.category.severity
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.message!r}, category={self.category.value}, "
@@ -145,17 +108,6 @@ class BudgetExceededError(IntelbotError):
     """A spending cap or rate limit refused the call before it was made."""
 
     category = ErrorCategory.BUDGET_EXCEEDED
-
-
-class PluginError(IntelbotError):
-    """A plugin failed to load or start."""
-
-    category = ErrorCategory.PLUGIN_FAILURE
-
-    def __init__(self, plugin: str, reason: str) -> None:
-        super().__init__(f"plugin {plugin!r} failed: {reason}")
-        self.plugin = plugin
-        self.reason = reason
 
 
 class DatabaseError(IntelbotError):

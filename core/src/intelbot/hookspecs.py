@@ -8,9 +8,18 @@ Order within a hook: implementations marked ``tryfirst=True`` run first, then th
 unmarked ones, then those marked ``trylast=True``. Within a mark, a plugin's
 ``intelbot_order`` attribute (default 0) sorts it, lower first; ties keep registration
 order: objects given directly, then installed plugins alphabetically, then built-ins.
-By convention caches are ``tryfirst``, memory augmentation is unmarked, model routing
-is ``trylast`` and the circuit breaker is ``trylast`` with ``intelbot_order = 100``, so
-it has the last word on the model (see docs/hooks.md).
+By convention guards (moderation, policy) are ``tryfirst`` with ``intelbot_order =
+GUARD_ORDER``, so they see every turn, cache hits included; caches are ``tryfirst``;
+memory augmentation is unmarked; model routing is ``trylast`` (order below 100) and the
+circuit breaker is ``trylast`` with ``intelbot_order = 100``, so it has the last word on
+the model.
+
+(The paragraph above is the one statement of the call order; docs/hooks.md quotes it
+and tests/test_contract_docs.py keeps the two in step.)
+
+The registration hooks (``register_providers``, ``register_commands``,
+``discord_loaders``, ``check_settings``) are called synchronously and must not need
+``startup`` to have run.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ if TYPE_CHECKING:
     from intelbot.providers.base import Provider
 
 PROJECT = "intelbot"
+GUARD_ORDER = -1000
+"""``intelbot_order`` of guard plugins: with ``tryfirst`` they run before caches (order 0)."""
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

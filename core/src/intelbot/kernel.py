@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from dynaconf import Dynaconf
 from sqlalchemy import delete, select
@@ -42,12 +42,14 @@ from intelbot.data.ledger import UsageLedger
 from intelbot.data.tables import GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
+from intelbot.kernel_settings import kernel_settings
+from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.metrics import KernelMetrics
-from intelbot.plugins import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.providers.base import Provider
-from intelbot.settings import lookup, origin_of, plugin_table
+from intelbot.settings import origin_of, plugin_table
 
 log = logging.getLogger("intelbot.kernel")
+PluginT = TypeVar("PluginT")
 
 TRACE_ENV = "INTELBOT_TRACE_HOOKS"
 OFFLINE_MODEL = "echo"
@@ -76,14 +78,15 @@ class Kernel:
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
         self.ledger = UsageLedger(self.database)
-        llm = settings.get("llm") or {}
-        self.default_model = str(lookup(llm, "default_model", OFFLINE_MODEL))
-        self.system_prompt: str | None = lookup(llm, "system_prompt", None)
-        self.max_tokens = int(lookup(llm, "max_tokens", 1024))
-        self.call_timeout = float(lookup(llm, "timeout_seconds", 60.0))
-        self.turn_timeout = float(lookup(llm, "turn_timeout_seconds", 120.0))
-        self.max_attempts = int(lookup(llm, "max_attempts", 4))
-        self.switch_refresh_seconds = float(lookup(settings, "guild_switch_refresh_seconds", 5.0))
+        own = kernel_settings(settings)
+        llm = own.llm
+        self.default_model = llm.default_model
+        self.system_prompt: str | None = llm.system_prompt
+        self.max_tokens = llm.max_tokens
+        self.call_timeout = llm.timeout_seconds
+        self.turn_timeout = llm.turn_timeout_seconds
+        self.max_attempts = llm.max_attempts
+        self.switch_refresh_seconds = own.guild_switch_refresh_seconds
         self._switch_refresher: asyncio.Task[None] | None = None
         self.alert_senders: list[AlertSender] = []
         self._running = False
@@ -124,7 +127,7 @@ class Kernel:
                 ConfigProblem(key, origin_of(self.settings, key), message)
                 for key, message in unknown_model_providers(self.settings, self.catalog, self.providers)
             ]
-            + find_plugin_problems(self.settings, self.dispatch)
+            + find_plugin_problems(self.settings, self.dispatch, self.plugins)
         )
         self._choose_default_model()
         await self.database.migrate("kernel", KERNEL_SCHEMA)
@@ -202,6 +205,25 @@ class Kernel:
         await self.stop()
 
     # -- settings ----------------------------------------------------------------------------
+
+    @overload
+    def plugin(self, name: str) -> object | None: ...
+
+    @overload
+    def plugin(self, name: str, kind: type[PluginT]) -> PluginT | None: ...
+
+    def plugin(self, name: str, kind: type[Any] | None = None) -> Any:
+        """The plugin instance (or module) registered in this kernel as ``name``, or None when not loaded.
+
+        With ``kind``, the instance typed as ``kind``; a plugin of that name that is not
+        a ``kind`` raises TypeError. CLI and Discord commands reach their plugin this way.
+        """
+        found = self.manager.get_plugin(name)
+        if found is None or kind is None:
+            return found
+        if not isinstance(found, kind):
+            raise TypeError(f"plugin {name!r} is a {type(found).__qualname__}, not a {kind.__qualname__}")
+        return found
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
         """The ``[default.plugins.<name>]`` table as a plain dict (without case concerns)."""
@@ -354,14 +376,25 @@ class Kernel:
             return None
         if not isinstance(decision, Retry):
             return None
-        if ctx.attempt >= self.max_attempts:
-            log.info("turn %s: giving up after %d attempts", ctx.request_id, ctx.attempt)
-            return None
-        remaining = ctx.remaining()
-        if remaining is not None and decision.delay >= remaining:
-            log.info("turn %s: retry in %.2fs would pass the deadline", ctx.request_id, decision.delay)
+        refusal = self.retry_refusal(ctx, decision.delay)
+        if refusal is not None:
+            log.info("turn %s: not retrying: %s", ctx.request_id, refusal)
             return None
         return decision
+
+    def retry_refusal(self, ctx: TurnContext, delay: float) -> str | None:
+        """Why the kernel would not make another attempt after ``delay`` s, or None when it would.
+
+        The one place that says it: ``llm.max_attempts`` spent, or the turn's deadline
+        coming before the attempt could start. Plugins deciding recovery (the circuit
+        breaker) ask here instead of repeating the rule.
+        """
+        if ctx.attempt >= self.max_attempts:
+            return f"llm.max_attempts ({self.max_attempts}) is spent"
+        remaining = ctx.remaining()
+        if remaining is not None and delay >= remaining:
+            return "the turn's deadline comes first"
+        return None
 
     # -- memory ----------------------------------------------------------------------------------
 

@@ -20,9 +20,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynaconf import Dynaconf, LazySettings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 ENV_PREFIX = "INTELBOT"
 SETTINGS_FILES = ("settings.toml", ".secrets.toml")
@@ -72,6 +77,14 @@ def load_settings(
     return settings
 
 
+def data_directory(settings: Any) -> Path:
+    """The data directory: ``data_dir`` (default ``data``), relative to the settings directory. Not created here."""
+    path = Path(str(lookup(settings, "data_dir", "data") or "data"))
+    if not path.is_absolute():
+        path = Path(str(lookup(settings, "settings_dir", "."))) / path
+    return path
+
+
 def lookup(mapping: Any, dotted: str, default: Any = None) -> Any:
     """Read a dotted key from nested mappings, matching each part without regard to case."""
     current: Any = mapping
@@ -111,6 +124,27 @@ def origin_of(settings: Dynaconf, dotted: str) -> str:
             if lookup(document.get(section, {}), dotted) is not None:
                 return str(path)
     return "built-in default"
+
+
+def validated(model: type[ModelT], table: Mapping[str, Any], prefix: str, settings: Any = None) -> ModelT:
+    """``table`` validated by the pydantic ``model``; ConfigurationError naming the first bad key and its file.
+
+    ``prefix`` is the table's dotted key (``plugins.semantic_cache``). The message never
+    repeats the value given for a secret-looking key.
+    """
+    from pydantic import ValidationError
+
+    from intelbot.errors import ConfigurationError
+    from intelbot.settings_errors import describe
+
+    try:
+        return model.model_validate(dict(table))
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
+        key = ".".join(part for part in (prefix, *path) if part) or "settings"
+        origin = origin_of(settings, key) if isinstance(settings, Dynaconf | LazySettings) else None
+        raise ConfigurationError(describe(model, first), key=key, file=origin) from None
 
 
 def plugin_table(settings: Any, name: str) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import pytest
 
 from intelbot.testing.clock import ManualClock
 from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 
-CONFIG = BreakerConfig(
+CONFIG = BreakerSettings(
     window_type="count",
     window_size=10,
     minimum_calls=4,
@@ -239,7 +239,7 @@ def test_calls_finishing_after_the_breaker_opened_do_not_change_it(rules: Circui
 
 
 def test_time_window_forgets_old_calls(clock: ManualClock) -> None:
-    rules = CircuitBreaker(BreakerConfig(window_type="time", window_size=60, minimum_calls=3))
+    rules = CircuitBreaker(BreakerSettings(window_type="time", window_size=60, minimum_calls=3))
     record = rules.new_record(clock())
     feed(rules, record, clock, "ff")
     clock.advance(61)
@@ -259,7 +259,7 @@ def test_record_round_trips_through_json(rules: CircuitBreaker, clock: ManualClo
     assert copy.to_json() == record.to_json()
     assert copy.state is BreakerState.HALF_OPEN
     for kind in ("count", "time"):
-        other = CircuitBreaker(BreakerConfig(window_type=kind)).new_record(clock())  # type: ignore[arg-type]
+        other = CircuitBreaker(BreakerSettings(window_type=kind)).new_record(clock())  # type: ignore[arg-type]
         other.window.record(failed=True, slow=True, now=clock())
         again = BreakerRecord.from_json(json.loads(json.dumps(other.to_json())))
         assert again.window.totals(clock()) == other.window.totals(clock())
@@ -283,7 +283,7 @@ def test_retry_after_hold_rejects_calls_in_any_state_without_a_transition(
 def test_a_long_outage_of_thousands_of_failed_probes_keeps_the_longest_wait(clock: ManualClock) -> None:
     """Every failed probe grows the wait; past ~1,025 trips 2**trips overflowed a float and the record stuck."""
     rules = CircuitBreaker(
-        BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_seconds=10.0, max_wait_in_open_seconds=300.0)
+        BreakerSettings(window_size=4, minimum_calls=4, wait_in_open_seconds=10.0, max_wait_in_open_seconds=300.0)
     )
     record = rules.new_record(clock())
     trip(rules, record, clock)
@@ -317,5 +317,5 @@ def test_a_long_outage_of_thousands_of_failed_probes_keeps_the_longest_wait(cloc
     ],
 )
 def test_wait_for_trip_is_capped_without_overflow(trips: int, factor: float, expected: float) -> None:
-    config = BreakerConfig(wait_in_open_seconds=10.0, wait_growth_factor=factor, max_wait_in_open_seconds=300.0)
+    config = BreakerSettings(wait_in_open_seconds=10.0, wait_growth_factor=factor, max_wait_in_open_seconds=300.0)
     assert config.wait_for_trip(trips) == expected

@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 
 from intelbot.errors import ConfigurationError, ErrorCategory
+from intelbot.settings import validated
 from intelbot.testing.clock import ManualClock
-from intelbot_circuit_breaker.config import DEFAULT_FAILURE_CATEGORIES, PluginConfig, TrendConfig
+from intelbot_circuit_breaker.settings import DEFAULT_FAILURE_CATEGORIES, CircuitBreakerSettings, TrendSettings
 from intelbot_circuit_breaker.trends import ErrorTrends
 
 
+def read_table(table: dict[str, object]) -> CircuitBreakerSettings:
+    """The plugin's table validated as the kernel validates it at start-up."""
+    return validated(CircuitBreakerSettings, table, "plugins.circuit_breaker")
+
+
 def test_defaults_without_settings() -> None:
-    config = PluginConfig.from_settings({})
+    config = read_table({})
     assert config.breaker.failure_categories == DEFAULT_FAILURE_CATEGORIES
     assert ErrorCategory.BAD_REQUEST not in config.breaker.failure_categories
     assert config.redis_url is None
@@ -19,7 +25,7 @@ def test_defaults_without_settings() -> None:
 
 
 def test_settings_are_read() -> None:
-    config = PluginConfig.from_settings(
+    config = read_table(
         {
             "enabled": True,
             "redis_url": "redis://127.0.0.1:6379/0",
@@ -54,12 +60,12 @@ def test_settings_are_read() -> None:
 )
 def test_bad_settings_name_the_key(settings: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        PluginConfig.from_settings(settings)
+        read_table(settings)
     assert caught.value.key == key
     assert key in str(caught.value)
 
 
-TRENDS = TrendConfig(window_seconds=60, alert_rate=0.3, alert_min_calls=10, novelty_seconds=600)
+TRENDS = TrendSettings(window_seconds=60, alert_rate=0.3, alert_min_calls=10, novelty_seconds=600)
 
 
 def test_rate_alert_fires_once_per_crossing(clock: ManualClock) -> None:

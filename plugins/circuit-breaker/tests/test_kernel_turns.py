@@ -19,10 +19,10 @@ from intelbot.contract import LLMRequest, TurnContext
 from intelbot.errors import CallRejected, ErrorCategory, ProviderError
 from intelbot.kernel import Kernel
 from intelbot.testing.clock import ManualClock
-from intelbot.testing.kernels import KernelFactory
+from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import AnthropicServer, Hang, OpenAIServer, Reply, Status
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 
 PRIMARY = "openai/primary"
 BACKUP = "anthropic/backup"
@@ -108,9 +108,8 @@ def turn_settings(openai_server: OpenAIServer, anthropic_server: AnthropicServer
 async def boot(
     make_kernel: KernelFactory, clock: ManualClock, settings: dict[str, Any]
 ) -> tuple[Kernel, CircuitBreakerPlugin]:
-    # Not named "circuit_breaker": make_kernel blocks that entry-point name when it is not asked for.
-    plugin = CircuitBreakerPlugin(clock=clock, name="circuit_breaker_under_test")
-    kernel = await make_kernel(plugins=[plugin], settings=settings)
+    kernel = await make_kernel(plugins=[CircuitBreakerPlugin.configured(clock=clock)], settings=settings)
+    plugin = loaded_plugin(kernel, CircuitBreakerPlugin)
     return kernel, plugin
 
 
@@ -163,11 +162,30 @@ async def test_other_turns_go_to_the_fallback_while_a_retry_after_lasts(
     assert (await kernel.ask("third", TurnContext())).model == "primary"  # the hold is over
 
 
-async def test_401_is_not_retried_nor_sent_to_the_fallback(
+async def test_401_is_never_retried_on_its_provider_but_the_healthy_fallback_answers(
     make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
     settings = turn_settings(openai_server, anthropic_server)
     settings["providers"]["openai"] = openai_server.provider_settings(api_key="sk-wrong-key")
+    kernel, plugin = await boot(make_kernel, clock, settings)
+    answered = await kernel.ask("hello", TurnContext())
+    assert answered.model == "backup"  # a revoked key on one provider is not an outage
+    assert len(openai_server.requests) == 1  # never retried there
+    assert len(anthropic_server.requests) == 1
+    assert (await kernel.ask("again", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 1  # held: later turns skip the provider with the bad key
+    clock.advance(301)  # provider_hold_seconds later the next turn probes it again
+    assert (await kernel.ask("probe", TurnContext())).model == "backup"
+    assert len(openai_server.requests) == 2 and len(anthropic_server.requests) == 3
+    assert plugin.breakers is not None
+
+
+async def test_401_without_a_fallback_is_the_users_error_and_never_retried(
+    make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
+) -> None:
+    settings = turn_settings(openai_server, anthropic_server)
+    settings["providers"]["openai"] = openai_server.provider_settings(api_key="sk-wrong-key")
+    settings["plugins"]["circuit_breaker"]["fallbacks"] = {"primary": []}  # its own chain: nothing after it
     kernel, plugin = await boot(make_kernel, clock, settings)
     with pytest.raises(ProviderError) as caught:
         await kernel.ask("hello", TurnContext())
@@ -321,10 +339,12 @@ class RouteEverythingToBackup:
 async def test_a_later_plugin_changing_the_model_releases_the_permit_and_records_on_the_model_called(
     make_kernel: KernelFactory, clock: ManualClock, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
-    plugin = CircuitBreakerPlugin(clock=clock, name="circuit_breaker_under_test")
-    assert RouteEverythingToBackup.intelbot_order > plugin.intelbot_order
+    assert RouteEverythingToBackup.intelbot_order > CircuitBreakerPlugin.intelbot_order
     settings = turn_settings(openai_server, anthropic_server)
-    kernel = await make_kernel(plugins=[plugin, RouteEverythingToBackup()], settings=settings)
+    kernel = await make_kernel(
+        plugins=[CircuitBreakerPlugin.configured(clock=clock), RouteEverythingToBackup()], settings=settings
+    )
+    plugin = loaded_plugin(kernel, CircuitBreakerPlugin)
     assert plugin.breakers is not None
     for _ in range(2):  # open the primary's breaker, then let its wait pass: the next call is its one probe
         await plugin.breakers.record(PRIMARY, Permit(granted=True), Outcome.FAILURE)
@@ -374,21 +394,23 @@ async def test_alerts_are_delivered_through_kernel_alert_and_a_failing_sender_is
     )
 
 
-async def test_a_stopped_kernel_is_dropped_and_the_entry_point_plugin_leaks_no_sender(
+async def test_each_kernel_gets_its_own_entry_point_instance_and_a_stopped_kernel_is_dropped(
     make_kernel: KernelFactory, openai_server: OpenAIServer, anthropic_server: AnthropicServer
 ) -> None:
-    from intelbot_circuit_breaker import plugin as entry_point
-
     settings = turn_settings(openai_server, anthropic_server)
     kernels = []
-    for _ in range(2):  # the module singleton serves one kernel after another
+    plugins = []
+    for _ in range(2):  # the entry point names the class: each kernel makes its own instance
         kernel = await make_kernel(plugins=["circuit_breaker"], settings=settings)
-        assert entry_point.default.kernel is kernel
+        plugin = loaded_plugin(kernel, CircuitBreakerPlugin)
+        assert plugin.kernel is kernel
         assert kernel.alert_senders == []  # the plugin adds nothing to the kernel's senders
         kernels.append(kernel)
+        plugins.append(plugin)
         await kernel.stop()
-        assert entry_point.default.kernel is None
+        assert plugin.kernel is None
     assert kernels[0] is not kernels[1]
+    assert plugins[0] is not plugins[1]
 
 
 async def test_a_cancelled_probe_releases_its_permit_instead_of_reopening(
@@ -462,7 +484,7 @@ async def test_unreachable_redis_at_startup_falls_back_to_the_in_process_store(
         f"breaker store: IN-PROCESS, Redis at 127.0.0.1:{closed_port}/0 unreachable (ConnectionError); "
         "breaker state is not shared with replicas"
     )
-    assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "memory (redis unreachable)"
+    assert (await kernel.stats())["circuit_breaker"]["store"] == "memory (redis unreachable)"
     assert all(count == 0 for count in (await kernel.stats())["kernel"]["plugin_failures"].values())
 
 
@@ -477,7 +499,7 @@ async def test_redis_failing_at_run_time_moves_the_breakers_into_the_process(
     async with RedisRelay(redis_url) as relay:
         settings = turn_settings(openai_server, anthropic_server, redis_url=relay.url, redis_prefix=redis_prefix)
         kernel, plugin = await boot(make_kernel, clock, settings)
-        assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "redis"
+        assert (await kernel.stats())["circuit_breaker"]["store"] == "redis"
         assert (await kernel.ask("while Redis answers", TurnContext())).model == "primary"
         assert metric(kernel, "intelbot_breaker_store_degraded", {}) == 0
         await relay.cut()
@@ -487,5 +509,5 @@ async def test_redis_failing_at_run_time_moves_the_breakers_into_the_process(
         assert await state_of(plugin, PRIMARY) is BreakerState.OPEN  # in process now
         assert metric(kernel, "intelbot_breaker_store_degraded", {}) == 1
         assert any(line.startswith("breaker store: IN-PROCESS, Redis at") for line in await kernel.health())
-        assert (await kernel.stats())["circuit_breaker_under_test"]["store"] == "memory (redis unreachable)"
+        assert (await kernel.stats())["circuit_breaker"]["store"] == "memory (redis unreachable)"
         assert all(count == 0 for count in (await kernel.stats())["kernel"]["plugin_failures"].values())

@@ -8,10 +8,10 @@ import pytest
 
 from intelbot.contract import GiveUp, Retry
 from intelbot.errors import ErrorCategory
-from intelbot_circuit_breaker.config import RetryConfig
 from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
+from intelbot_circuit_breaker.settings import RetrySettings
 
-POLICY = RetryConfig(base_delay_seconds=0.5, max_delay_seconds=4.0, max_retry_after_seconds=10.0, retries_per_model=1)
+POLICY = RetrySettings(base_delay_seconds=0.5, max_delay_seconds=4.0, max_retry_after_seconds=10.0, retries_per_model=1)
 
 
 def run(facts: FailureFacts, seed: int = 1) -> Retry | GiveUp:
@@ -39,18 +39,25 @@ def test_retry_after_longer_than_allowed_moves_to_the_fallback() -> None:
 @pytest.mark.parametrize(
     "category",
     [
-        ErrorCategory.AUTHENTICATION,
-        ErrorCategory.PERMISSION,
         ErrorCategory.BAD_REQUEST,
         ErrorCategory.CONTENT_FILTERED,
         ErrorCategory.NOT_FOUND,
         ErrorCategory.BUDGET_EXCEEDED,
     ],
 )
-def test_caller_and_credential_errors_are_never_retried(category: ErrorCategory) -> None:
+def test_caller_errors_are_never_retried(category: ErrorCategory) -> None:
     decision = run(FailureFacts(category, fallback="other", larger_fallback="big"))
     assert isinstance(decision, GiveUp)
     assert category.value in decision.reason
+
+
+@pytest.mark.parametrize("category", [ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION])
+def test_credential_and_quota_errors_go_to_the_fallback_never_the_same_model(category: ErrorCategory) -> None:
+    decision = run(FailureFacts(category, fallback="other", larger_fallback="big"))
+    assert isinstance(decision, Retry)
+    assert (decision.model, decision.delay) == ("other", 0.0)
+    alone = run(FailureFacts(category))  # no fallback: nothing else to try
+    assert isinstance(alone, GiveUp) and category.value in alone.reason
 
 
 def test_context_length_moves_to_a_model_with_a_larger_window() -> None:

@@ -11,10 +11,10 @@ import pytest_asyncio
 from intelbot.testing.clock import ManualClock
 from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.breakers import Breakers
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.store import BreakerStore, FailoverBreakerStore, MemoryBreakerStore, RedisBreakerStore
 
-CONFIG = BreakerConfig(window_size=100, minimum_calls=100, wait_in_open_seconds=30.0, half_open_probes=1)
+CONFIG = BreakerSettings(window_size=100, minimum_calls=100, wait_in_open_seconds=30.0, half_open_probes=1)
 
 
 @pytest_asyncio.fixture(params=["memory", "redis"])
@@ -36,7 +36,7 @@ async def test_concurrent_records_are_all_counted(store: BreakerStore, clock: Ma
 
 
 async def test_only_one_probe_is_granted_among_concurrent_callers(store: BreakerStore, clock: ManualClock) -> None:
-    breakers = Breakers(BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_seconds=30.0), store, clock=clock)
+    breakers = Breakers(BreakerSettings(window_size=4, minimum_calls=4, wait_in_open_seconds=30.0), store, clock=clock)
     for _ in range(4):
         await breakers.record("openai/gpt", Permit(granted=True), Outcome.FAILURE)
     assert (await breakers.view("openai/gpt")).state is BreakerState.OPEN
@@ -49,7 +49,7 @@ async def test_only_one_probe_is_granted_among_concurrent_callers(store: Breaker
 async def test_two_processes_share_one_breaker_through_redis(
     redis_url: str, redis_prefix: str, clock: ManualClock
 ) -> None:
-    config = BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_seconds=30.0)
+    config = BreakerSettings(window_size=4, minimum_calls=4, wait_in_open_seconds=30.0)
     first = RedisBreakerStore(redis_url, prefix=redis_prefix)
     second = RedisBreakerStore(redis_url, prefix=redis_prefix)
     elsewhere = RedisBreakerStore(redis_url, prefix=f"{redis_prefix}-other")
@@ -73,7 +73,7 @@ async def test_failover_store_moves_to_memory_when_redis_is_unreachable(closed_p
     reasons: list[str] = []
     store.listeners.append(reasons.append)
     try:
-        breakers = Breakers(BreakerConfig(window_size=2, minimum_calls=2), store, clock=clock)
+        breakers = Breakers(BreakerSettings(window_size=2, minimum_calls=2), store, clock=clock)
         for _ in range(2):  # no check() first: the errors come at run time and are not raised
             await breakers.record("openai/gpt", Permit(granted=True), Outcome.FAILURE)
         assert (await breakers.view("openai/gpt")).state is BreakerState.OPEN
@@ -90,7 +90,7 @@ async def test_failover_store_uses_redis_while_it_answers(redis_url: str, redis_
     other = RedisBreakerStore(redis_url, prefix=redis_prefix)
     try:
         assert await store.check()
-        breakers = Breakers(BreakerConfig(window_size=2, minimum_calls=2), store)
+        breakers = Breakers(BreakerSettings(window_size=2, minimum_calls=2), store)
         await breakers.record("openai/gpt", Permit(granted=True), Outcome.FAILURE)
         assert await other.names() == ["openai/gpt"]  # written to Redis, visible to another process
         assert store.degraded is None

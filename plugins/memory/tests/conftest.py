@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from intelbot.data.database import Database
 from intelbot.embedding import Embedder, embedder_from_settings
+from intelbot.testing.clock import ManualClock
 from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.backend import MemoryBackend
 from intelbot_memory.local.backend import LocalBackend
@@ -24,19 +25,6 @@ from intelbot_memory.weaviate_backend.backend import WeaviateBackend
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-class ManualClock:
-    """Wall-clock seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +37,7 @@ def minilm() -> Embedder:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(start=1_000_000.0)
 
 
 @contextlib.asynccontextmanager
@@ -111,7 +99,7 @@ class LocalHarness:
 
 
 class WeaviateHarness:
-    """The ``weaviate`` backend through the real weaviate-client against the loopback Weaviate (which keeps the data)."""
+    """The ``weaviate`` backend: the real weaviate-client against the loopback Weaviate (which keeps the data)."""
 
     kind = "weaviate"
 

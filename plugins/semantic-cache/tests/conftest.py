@@ -7,24 +7,9 @@ import os
 import pytest
 
 from intelbot.embedding import Embedder, embedder_from_settings
-from intelbot.testing.llm_servers import openai_server
-
-__all__ = ["openai_server"]  # the loopback OpenAI server fixture, for these tests
+from intelbot.testing.clock import ManualClock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-class ManualClock:
-    """Wall-clock seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")
@@ -37,4 +22,4 @@ def minilm() -> Embedder:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(start=1_000_000.0)

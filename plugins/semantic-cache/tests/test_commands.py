@@ -15,12 +15,9 @@ from intelbot import Source, TurnContext
 from intelbot.embedding import Embedder
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
-from intelbot.testing.discord.fixtures import discord_mode, loopback_discord, make_discord
 from intelbot.testing.discord.harness import DEFAULT_GUILD
 from intelbot_semantic_cache.cli import cache_group
 from intelbot_semantic_cache.discord_commands import NOT_ALLOWED
-
-__all__ = ["discord_mode", "loopback_discord", "make_discord"]
 
 
 async def test_cache_stats_and_clear_in_discord(make_kernel: Any, make_discord: Any, minilm: Embedder) -> None:

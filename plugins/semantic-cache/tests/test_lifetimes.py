@@ -6,6 +6,7 @@ from typing import Any
 
 from intelbot import Source, TurnContext
 from intelbot.embedding import Embedder
+from intelbot.testing.kernels import loaded_plugin
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
 
@@ -14,8 +15,10 @@ def cache_settings(**values: Any) -> dict[str, Any]:
 
 
 async def test_entries_expire_after_the_base_ttl(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
-    plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
-    kernel = await make_kernel(plugins=[plugin], settings=cache_settings(ttl_seconds=100, max_ttl_seconds=1000))
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(clock=clock, embedder=minilm)],
+        settings=cache_settings(ttl_seconds=100, max_ttl_seconds=1000),
+    )
     await kernel.ask("Where is the Eiffel Tower?", TurnContext(guild_id=1))
     clock.advance(99)
     assert (await kernel.ask("Where is the Eiffel Tower?", TurnContext(guild_id=1))).source is Source.CACHE
@@ -27,10 +30,11 @@ async def test_entries_expire_after_the_base_ttl(make_kernel: Any, minilm: Embed
 
 
 async def test_hits_extend_the_ttl_up_to_the_maximum(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
-    plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
     kernel = await make_kernel(
-        plugins=[plugin], settings=cache_settings(ttl_seconds=100, max_ttl_seconds=350, ttl_growth=2.0)
+        plugins=[SemanticCachePlugin.configured(clock=clock, embedder=minilm)],
+        settings=cache_settings(ttl_seconds=100, max_ttl_seconds=350, ttl_growth=2.0),
     )
+    plugin = loaded_plugin(kernel, SemanticCachePlugin)
     ctx = TurnContext(guild_id=1)
     await kernel.ask("What is the speed of light?", ctx)
     assert plugin.cache is not None
@@ -47,8 +51,10 @@ async def test_hits_extend_the_ttl_up_to_the_maximum(make_kernel: Any, minilm: E
 
 
 async def test_eviction_by_entries_removes_the_least_valuable(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
-    plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
-    kernel = await make_kernel(plugins=[plugin], settings=cache_settings(max_entries=3))
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(clock=clock, embedder=minilm)], settings=cache_settings(max_entries=3)
+    )
+    plugin = loaded_plugin(kernel, SemanticCachePlugin)
     questions = ["What is photosynthesis?", "Who painted the Mona Lisa?", "How tall is Mount Everest?"]
     for question in questions:
         await kernel.ask(question, TurnContext(guild_id=1))
@@ -63,13 +69,16 @@ async def test_eviction_by_entries_removes_the_least_valuable(make_kernel: Any, 
     assert "How many moons does Jupiter have?" in kept  # newest
     assert questions[1] not in kept  # never hit and idle longest
     assert (await kernel.ask(questions[1], TurnContext(guild_id=1))).source is Source.PROVIDER
-    stats = (await kernel.stats())["semantic_cache_instance"]
+    stats = (await kernel.stats())["semantic_cache"]
     assert stats["evicted_entries"] >= 1
 
 
 async def test_eviction_by_memory(make_kernel: Any, minilm: Embedder, clock: Any) -> None:
-    plugin = SemanticCachePlugin(clock=clock, embedder=minilm)
-    kernel = await make_kernel(plugins=[plugin], settings=cache_settings(max_memory_mb=0.1, index="exact"))
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(clock=clock, embedder=minilm)],
+        settings=cache_settings(max_memory_mb=0.1, index="exact"),
+    )
+    plugin = loaded_plugin(kernel, SemanticCachePlugin)
     topics = [
         "volcanoes",
         "banking",
@@ -108,5 +117,5 @@ async def test_eviction_by_memory(make_kernel: Any, minilm: Embedder, clock: Any
     assert plugin.cache is not None
     assert plugin.cache.size_bytes() <= 0.1 * 1024 * 1024
     assert 0 < len(plugin.cache.entries) < len(topics)
-    stats = (await kernel.stats())["semantic_cache_instance"]
+    stats = (await kernel.stats())["semantic_cache"]
     assert stats.get("evicted_memory", 0) >= 1, stats

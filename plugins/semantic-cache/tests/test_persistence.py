@@ -12,6 +12,7 @@ from intelbot import Source, TurnContext
 from intelbot.embedding import Embedder
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
+from intelbot.testing.kernels import loaded_plugin
 from intelbot_semantic_cache.index import HybridIndex
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
@@ -23,8 +24,9 @@ def shared_settings(directory: Path, **cache: Any) -> dict[str, Any]:
 
 
 async def fill(make_kernel: Any, directory: Path, embedder: Embedder, **cache: Any) -> Kernel:
-    plugin = SemanticCachePlugin(embedder=embedder)
-    kernel: Kernel = await make_kernel(plugins=[plugin], settings=shared_settings(directory, **cache))
+    kernel: Kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(embedder=embedder)], settings=shared_settings(directory, **cache)
+    )
     for question in QUESTIONS:
         await kernel.ask(question, TurnContext(guild_id=7))
     await kernel.stop()
@@ -34,8 +36,10 @@ async def fill(make_kernel: Any, directory: Path, embedder: Embedder, **cache: A
 async def reopen(
     make_kernel: Any, directory: Path, embedder: Embedder, **cache: Any
 ) -> tuple[Kernel, SemanticCachePlugin]:
-    plugin = SemanticCachePlugin(embedder=embedder)
-    kernel = await make_kernel(plugins=[plugin], settings=shared_settings(directory, **cache))
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(embedder=embedder)], settings=shared_settings(directory, **cache)
+    )
+    plugin = loaded_plugin(kernel, SemanticCachePlugin)
     return kernel, plugin
 
 

@@ -9,6 +9,7 @@ import pytest
 from intelbot import LLMRequest, Message, Source, TurnContext
 from intelbot.embedding import Embedder
 from intelbot.errors import IntelbotError
+from intelbot.testing.kernels import loaded_plugin
 from intelbot.testing.llm_servers import OpenAIServer, Reply, Status
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
@@ -153,8 +154,10 @@ async def test_an_uncacheable_request_is_not_served_from_the_cache(
 async def test_without_an_embedder_exact_matches_still_work(
     make_kernel: Any, openai_server: OpenAIServer, clock: Any
 ) -> None:
-    plugin = SemanticCachePlugin(clock=clock, embedder=None)
-    kernel = await make_kernel(plugins=[plugin], settings=settings_for(openai_server))
+    kernel = await make_kernel(
+        plugins=[SemanticCachePlugin.configured(clock=clock, embedder=None)], settings=settings_for(openai_server)
+    )
+    assert loaded_plugin(kernel, SemanticCachePlugin).embedder_override is None
     await kernel.ask("How do I reset my password?", TurnContext(guild_id=1))
     assert (await kernel.ask("How do I reset my password", TurnContext(guild_id=1))).source is Source.CACHE
     assert (await kernel.ask("How can I reset my password?", TurnContext(guild_id=1))).source is Source.PROVIDER

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Integer, MetaData, String, event, insert, select, update
@@ -19,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from intelbot.errors import ConfigurationError, DatabaseError
 from intelbot.redaction import redacted_url
+from intelbot.settings import data_directory
 
 MigrationStep = Callable[[Connection], None]
 
@@ -41,9 +41,7 @@ def database_url(settings: Any) -> str:
     url = str(settings.get("database_url") or "")
     if url:
         return url
-    data_dir = Path(str(settings.get("data_dir", "data")))
-    if not data_dir.is_absolute():
-        data_dir = Path(str(settings.get("settings_dir", "."))) / data_dir
+    data_dir = data_directory(settings)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -114,9 +114,9 @@ class DiscordFrontEnd:
             "rest_url": self.config.rest_url,
         }
         if self.config.mode == "interactions":
-            return hikari.RESTBot(self.config.token, "Bot", public_key=self.config.public_key, **common)
+            return hikari.RESTBot(self.config.bot_token, "Bot", public_key=self.config.public_key, **common)
         # Interactions arrive whatever the intents: subscribe to nothing else (no guild or member data).
-        return hikari.GatewayBot(self.config.token, intents=hikari.Intents.NONE, **common)
+        return hikari.GatewayBot(self.config.bot_token, intents=hikari.Intents.NONE, **common)
 
     def _execution_hooks(self) -> list[lightbulb.ExecutionHook]:
         """Hooks run for every command: count it, refuse switched-off plugins' commands, report failures."""

@@ -23,116 +23,89 @@ The token is a secret: ``token`` in ``.secrets.toml`` or ``INTELBOT_DISCORD__TOK
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
 from intelbot.errors import ConfigurationError
-from intelbot.settings import lookup, origin_of
+from intelbot.plugin import SettingsTable
+from intelbot.settings import lookup, origin_of, validated
 
 MODES = ("gateway", "interactions")
 
 
-@dataclass(frozen=True, slots=True)
-class DiscordSettings:
-    """Checked Discord settings. ``token`` is never shown in reprs or errors."""
+class DiscordSettings(SettingsTable):
+    """``[default.discord]``, validated. ``token`` is a secret: never shown in reprs or errors.
 
-    token: str
+    Values are read leniently (``port = "8081"``, ids as strings), since ids and ports
+    often come from environment variables; an empty string means the default.
+    """
+
+    model_config = ConfigDict(strict=False)
+
+    token: SecretStr = SecretStr("")
     mode: Literal["gateway", "interactions"] = "gateway"
     application_id: int | None = None
     public_key: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=0, le=65535)
     dev_guilds: tuple[int, ...] = ()
     rest_url: str | None = None
     owner_ids: frozenset[int] = frozenset()
-    max_question_chars: int = 1000
-    attach_after_chars: int = 6000
-    daily_guild_cap_usd: float = 0.0
-    rate_limit_requests: int = 5
-    rate_limit_window_seconds: float = 60.0
+    max_question_chars: int = Field(1000, gt=0)
+    attach_after_chars: int = Field(6000, gt=0)
+    daily_guild_cap_usd: float = Field(0.0, ge=0)
+    rate_limit_requests: int = Field(5, ge=0)
+    rate_limit_window_seconds: float = Field(60.0, gt=0)
     rate_limit_redis_url: str | None = None
 
-    def __repr__(self) -> str:
-        return f"DiscordSettings(mode={self.mode!r}, application_id={self.application_id}, token='***')"
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None and value != ""}
+        return data
+
+    @field_validator("application_id", mode="after")
+    @classmethod
+    def _zero_means_from_token(cls, value: int | None) -> int | None:
+        return value or None
+
+    @field_validator("dev_guilds", "owner_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | int) else value
+
+    @field_validator("public_key")
+    @classmethod
+    def _hex_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                valid = len(bytes.fromhex(value)) == 32
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ValueError("must be 64 hex characters (the application's public key)")
+        return value
+
+    @property
+    def bot_token(self) -> str:
+        """The token in clear, for hikari only."""
+        return self.token.get_secret_value().strip()
 
     @classmethod
     def from_settings(cls, settings: Any, *, require_token: bool = True) -> DiscordSettings:
         """Read ``[default.discord]`` from Dynaconf settings; ConfigurationError names the key and file.
 
         ``require_token=False`` validates everything else (``intelbot config check`` on a
-        machine that runs the console); the token is then empty.
+        machine that runs the console); the token may then be empty.
         """
         table = lookup(settings, "discord", {}) or {}
-
-        def where(key: str) -> str:
-            return origin_of(settings, f"discord.{key}") if hasattr(settings, "current_env") else "settings"
-
-        def read(key: str, convert: Callable[[Any], Any], default: Any) -> Any:
-            value = lookup(table, key, None)
-            if value is None or value == "":
-                return default
-            try:
-                return convert(value)
-            except (TypeError, ValueError):
-                message = f"invalid value for discord.{key}: expected {convert.__name__}"
-                raise ConfigurationError(message, key=f"discord.{key}", file=where(key)) from None
-
-        token = str(lookup(table, "token", "") or "").strip()
-        if not token and require_token:
+        config = validated(cls, table if isinstance(table, dict) else dict(table), "discord", settings)
+        if not config.bot_token and require_token:
             raise ConfigurationError(
                 "no Discord token: set INTELBOT_DISCORD__TOKEN or token in [default.discord] of .secrets.toml",
                 key="discord.token",
-                file=where("token"),
+                file=origin_of(settings, "discord.token") if hasattr(settings, "current_env") else "settings",
             )
-        mode = read("mode", str, "gateway")
-        if mode not in MODES:
-            raise ConfigurationError(
-                f"discord.mode must be one of {', '.join(MODES)}, got {mode!r}", key="discord.mode", file=where("mode")
-            )
-        public_key = read("public_key", str, None)
-        if public_key is not None:
-            try:
-                if len(bytes.fromhex(public_key)) != 32:
-                    raise ValueError
-            except ValueError:
-                raise ConfigurationError(
-                    "discord.public_key must be 64 hex characters (the application's public key)",
-                    key="discord.public_key",
-                    file=where("public_key"),
-                ) from None
-        config = cls(
-            token=token,
-            mode=mode,
-            application_id=read("application_id", int, 0) or None,
-            public_key=public_key,
-            host=read("host", str, "127.0.0.1"),
-            port=read("port", int, 8080),
-            dev_guilds=read("dev_guilds", _id_tuple, ()),
-            rest_url=read("rest_url", str, None),
-            owner_ids=frozenset(read("owner_ids", _id_tuple, ())),
-            max_question_chars=read("max_question_chars", int, 1000),
-            attach_after_chars=read("attach_after_chars", int, 6000),
-            daily_guild_cap_usd=read("daily_guild_cap_usd", float, 0.0),
-            rate_limit_requests=read("rate_limit_requests", int, 5),
-            rate_limit_window_seconds=read("rate_limit_window_seconds", float, 60.0),
-            rate_limit_redis_url=read("rate_limit_redis_url", str, None),
-        )
-        for key in ("max_question_chars", "attach_after_chars", "rate_limit_window_seconds"):
-            if getattr(config, key) <= 0:
-                raise ConfigurationError(f"discord.{key} must be positive", key=f"discord.{key}", file=where(key))
-        for key in ("daily_guild_cap_usd", "rate_limit_requests"):
-            if getattr(config, key) < 0:
-                raise ConfigurationError(f"discord.{key} must not be negative", key=f"discord.{key}", file=where(key))
-        if not 0 <= config.port <= 65535:
-            raise ConfigurationError("discord.port must be in 0..65535", key="discord.port", file=where("port"))
         return config
-
-
-def _id_tuple(value: Any) -> tuple[int, ...]:
-    if isinstance(value, str | int):
-        value = [value]
-    return tuple(int(item) for item in value)
-
-
-_id_tuple.__name__ = "a list of ids"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from intelbot.plugins import PluginInfo
+from intelbot.loading import PluginInfo
 
 FAILED_TO_LOAD: Final = "failed to load"
 IMPORT_FAILED: Final = "import failed"

@@ -7,6 +7,7 @@ or an OpenAI-compatible API), or None when none is available.
 
 from intelbot.embedding.base import Embedder, EmbedderBase, EmbedderUnavailable, Vectors, l2_normalize
 from intelbot.embedding.factory import build_embedder, embedder_from_settings, embedding_config
+from intelbot.embedding.prompt import embedding_text, prompt_vector
 
 __all__ = [
     "Embedder",
@@ -16,5 +17,7 @@ __all__ = [
     "build_embedder",
     "embedder_from_settings",
     "embedding_config",
+    "embedding_text",
     "l2_normalize",
+    "prompt_vector",
 ]

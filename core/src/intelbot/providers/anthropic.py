@@ -26,7 +26,7 @@ from intelbot.providers.sdk_errors import (
     trace_request,
     trace_response,
 )
-from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
+from intelbot.providers.sdk_settings import NO_KEY, ProviderSettings, read_sdk_settings
 
 NAME = "anthropic"
 SDK_EXCEPTIONS = SDKExceptions.of(anthropic, base=anthropic.AnthropicError)
@@ -43,7 +43,7 @@ _STOP_REASONS = {
 }
 
 
-def anthropic_settings(settings: Any) -> SDKSettings:
+def anthropic_settings(settings: Any) -> ProviderSettings:
     """The validated ``[providers.anthropic]`` table."""
     return read_sdk_settings(settings, NAME, env_var=ENV_KEY)
 
@@ -56,11 +56,11 @@ def is_configured(settings: Any) -> bool:
 class AnthropicProvider:
     """Serves catalog models whose provider is ``anthropic`` through ``AsyncAnthropic``."""
 
-    def __init__(self, config: SDKSettings) -> None:
+    def __init__(self, config: ProviderSettings) -> None:
         self.name = config.name
         self._config = config
         self._client = anthropic.AsyncAnthropic(
-            api_key=config.api_key if config.has_key else NO_KEY,
+            api_key=config.key if config.has_key else NO_KEY,
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout,

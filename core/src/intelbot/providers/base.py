@@ -26,3 +26,7 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called once when the kernel stops."""
+
+    def disable_sdk_retries(self) -> None:
+        """Make one ``complete`` call one attempt (an SDK's own retries off), so the kernel's
+        ``on_error`` loop is the only retry loop. A provider without retries of its own does nothing."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import Field
+
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
-from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
-from intelbot.settings import provider_table
+from intelbot.plugin import SettingsTable
+from intelbot.settings import provider_table, validated
 
 
 def _words(text: str) -> int:
@@ -47,10 +49,18 @@ class EchoProvider:
     async def aclose(self) -> None:
         return None
 
+    def disable_sdk_retries(self) -> None:
+        """The echo model never retries on its own: nothing to switch off."""
+
+
+class EchoSettings(SettingsTable):
+    """``[default.providers.echo]``: ``latency_ms``, the time each answer takes (for trying timeouts)."""
+
+    enabled: bool | None = None
+    latency_ms: float = Field(0.0, ge=0)
+
 
 @hookimpl
 def register_providers(register: Any, settings: Any) -> None:
-    latency = provider_table(settings, "echo").get("latency_ms", 0.0)
-    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-        raise ConfigurationError(f"latency_ms must be a number >= 0, got {latency!r}", key="providers.echo.latency_ms")
-    register(EchoProvider(latency_ms=float(latency)))
+    config = validated(EchoSettings, provider_table(settings, "echo"), "providers.echo", settings)
+    register(EchoProvider(latency_ms=config.latency_ms))

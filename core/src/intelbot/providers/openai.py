@@ -20,7 +20,6 @@ from openai.types.chat import ChatCompletion
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, StopReason, Usage
-from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
 from intelbot.providers.sdk_errors import (
     SDKExceptions,
@@ -29,7 +28,7 @@ from intelbot.providers.sdk_errors import (
     trace_request,
     trace_response,
 )
-from intelbot.providers.sdk_settings import NO_KEY, SDKSettings, read_sdk_settings
+from intelbot.providers.sdk_settings import NO_KEY, ProviderSettings, read_sdk_settings
 
 NAME = "openai"
 SDK_EXCEPTIONS = SDKExceptions.of(openai, base=openai.OpenAIError)
@@ -45,7 +44,7 @@ _STOP_REASONS = {
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
-def openai_settings(settings: Any) -> SDKSettings:
+def openai_settings(settings: Any) -> ProviderSettings:
     """The validated ``[providers.openai]`` table."""
     return read_sdk_settings(settings, NAME, env_var=ENV_KEY)
 
@@ -58,20 +57,15 @@ def is_configured(settings: Any) -> bool:
 class OpenAIProvider:
     """Serves catalog models whose provider is ``openai`` through ``AsyncOpenAI``."""
 
-    def __init__(self, config: SDKSettings) -> None:
+    def __init__(self, config: ProviderSettings) -> None:
         self.name = config.name
         self._config = config
-        field = config.options.get("max_tokens_field")
+        field = config.max_tokens_field
         if field is None:
             field = "max_tokens" if config.base_url is not None else "max_completion_tokens"
-        if field not in _MAX_TOKENS_FIELDS:
-            raise ConfigurationError(
-                f"max_tokens_field must be one of {', '.join(_MAX_TOKENS_FIELDS)}, got {field!r}",
-                key=f"providers.{config.name}.max_tokens_field",
-            )
         self._max_tokens_field: str = field
         self._client = openai.AsyncOpenAI(
-            api_key=config.api_key if config.has_key else NO_KEY,
+            api_key=config.key if config.has_key else NO_KEY,
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout,

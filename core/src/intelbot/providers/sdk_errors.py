@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from intelbot.errors import ErrorCategory, ProviderError, category_for_status
+from intelbot.redaction import redact
 
 T = TypeVar("T")
 _MAX_MESSAGE = 300
-_KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{8,}|\bBearer\s+[A-Za-z0-9_\-*.]{8,}")
 
 #: provider error types (Anthropic ``error.type``, OpenAI ``error.type`` / ``error.code``)
 #: that decide the category whatever the HTTP status
@@ -40,14 +39,6 @@ _CATEGORY_BY_ERROR_TYPE = {
     "content_filter": ErrorCategory.CONTENT_FILTERED,
     "content_policy_violation": ErrorCategory.CONTENT_FILTERED,
 }
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` without any of ``secrets`` nor anything shaped like an API key or bearer token."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_SHAPED.sub("[redacted]", text)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:

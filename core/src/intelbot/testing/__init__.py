@@ -1,6 +1,6 @@
-"""The test kit for intelbot and its plugins.
+"""The test kit for intelbot and its plugins: kernels, loopback LLM servers, loopback Discord.
 
-Installed with the ``testing`` extra; pytest loads :mod:`intelbot.testing.pytest_plugin`
-on its own (entry point ``pytest11``), which gives every test the fixtures
-``make_kernel``, ``openai_server`` and ``anthropic_server`` and the Discord ones.
+Nothing here imports pytest, so benchmarks and scripts use it too. The pytest fixtures
+over it (``make_kernel``, ``openai_server``, ``anthropic_server``, the Discord ones) are
+the ``intelbot-testing`` distribution, which pytest loads on its own once installed.
 """

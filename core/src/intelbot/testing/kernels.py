@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
 
-REPOSITORY_SETTINGS = Path(__file__).resolve().parents[4] / "settings.toml"
+PluginT = TypeVar("PluginT")
+
+
+def loaded_plugin(kernel: Kernel, kind: type[PluginT]) -> PluginT:
+    """The instance of plugin class ``kind`` loaded in ``kernel`` (AssertionError when it is not loaded)."""
+    name = str(getattr(kind, "name", ""))
+    found = kernel.plugin(name, kind)
+    assert found is not None, f"plugin {name!r} is not loaded in this kernel"
+    return found
 
 
 class KernelFactory:
@@ -17,12 +25,14 @@ class KernelFactory:
 
     ``plugins`` lists installed plugins to load by entry-point name (others stay
     unloaded, whatever their flags), plus plugin objects to register directly.
-    ``settings`` is merged over the repository's settings.toml (when found) or the
-    built-in test defaults. By default the model is ``echo``, so no key is needed.
+    ``settings`` is merged over ``base_settings`` (a settings.toml, such as a project's
+    own defaults; none: the built-in defaults). By default the model is ``echo``, so no
+    key is needed.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, base_settings: Path | None = None) -> None:
         self.root = root
+        self.base_settings = base_settings
         self.kernels: list[Kernel] = []
 
     async def __call__(
@@ -35,8 +45,8 @@ class KernelFactory:
     ) -> Kernel:
         directory = self.root / f"{name}-{len(self.kernels)}"
         directory.mkdir(parents=True, exist_ok=True)
-        if REPOSITORY_SETTINGS.exists():
-            (directory / "settings.toml").write_text(REPOSITORY_SETTINGS.read_text(encoding="utf-8"), encoding="utf-8")
+        if self.base_settings is not None:
+            (directory / "settings.toml").write_text(self.base_settings.read_text(encoding="utf-8"), encoding="utf-8")
         overrides: dict[str, Any] = {"data_dir": str(directory / "data"), "llm": {"default_model": "echo"}}
         merged = _merge(overrides, dict(settings or {}))
         loaded = load_settings(directory, environment=environment, overrides=merged)

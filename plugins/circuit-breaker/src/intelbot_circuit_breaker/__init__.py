@@ -5,23 +5,24 @@ See the README for settings and behaviour. The entry point is :mod:`intelbot_cir
 
 from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit, Transition
 from intelbot_circuit_breaker.breakers import Breakers, BreakerView, breaker_name
-from intelbot_circuit_breaker.config import BreakerConfig, PluginConfig, RetryConfig, TrendConfig
-from intelbot_circuit_breaker.hooks import CircuitBreakerPlugin
+from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
+from intelbot_circuit_breaker.settings import BreakerSettings, CircuitBreakerSettings, RetrySettings, TrendSettings
 from intelbot_circuit_breaker.store import BreakerStore, FailoverBreakerStore, MemoryBreakerStore, RedisBreakerStore
 from intelbot_circuit_breaker.trends import Alert, ErrorTrends
 from intelbot_circuit_breaker.window import CountWindow, TimeWindow, WindowTotals
 
 __all__ = [
     "Alert",
-    "BreakerConfig",
     "BreakerRecord",
+    "BreakerSettings",
     "BreakerState",
     "BreakerStore",
     "BreakerView",
     "Breakers",
     "CircuitBreaker",
     "CircuitBreakerPlugin",
+    "CircuitBreakerSettings",
     "CountWindow",
     "ErrorTrends",
     "FailoverBreakerStore",
@@ -29,12 +30,11 @@ __all__ = [
     "MemoryBreakerStore",
     "Outcome",
     "Permit",
-    "PluginConfig",
     "RedisBreakerStore",
-    "RetryConfig",
+    "RetrySettings",
     "TimeWindow",
     "Transition",
-    "TrendConfig",
+    "TrendSettings",
     "WindowTotals",
     "breaker_name",
     "decide",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.window import CountWindow, TimeWindow, WindowTotals, new_window, window_from_json
 
 
@@ -117,7 +117,7 @@ class BreakerRecord:
 class CircuitBreaker:
     """The rules of one breaker configuration, applied to records. Stateless itself."""
 
-    def __init__(self, config: BreakerConfig) -> None:
+    def __init__(self, config: BreakerSettings) -> None:
         self.config = config
 
     def new_record(self, now: float) -> BreakerRecord:

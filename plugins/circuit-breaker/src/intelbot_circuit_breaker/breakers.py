@@ -19,7 +19,7 @@ from intelbot_circuit_breaker.breaker import (
     Permit,
     Transition,
 )
-from intelbot_circuit_breaker.config import BreakerConfig
+from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.store import BreakerStore
 from intelbot_circuit_breaker.window import WindowTotals
 
@@ -48,7 +48,7 @@ class BreakerView:
 class Breakers:
     """Acquire permits and record outcomes for named breakers, atomically in the store."""
 
-    def __init__(self, config: BreakerConfig, store: BreakerStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: BreakerSettings, store: BreakerStore, *, clock: Callable[[], float] = time.time) -> None:
         self.rules = CircuitBreaker(config)
         self.store = store
         self.clock = clock

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from intelbot.contract import GiveUp, RecoveryDecision, Retry
 from intelbot.errors import ErrorCategory
-from intelbot_circuit_breaker.config import RetryConfig
+from intelbot_circuit_breaker.settings import RetrySettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +35,17 @@ class FailureFacts:
     larger_fallback: str | None = None
 
 
-def full_jitter(retry_number: int, config: RetryConfig, rng: random.Random) -> float:
+def full_jitter(retry_number: int, config: RetrySettings, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**retry_number)]."""
     ceiling = min(config.max_delay_seconds, config.base_delay_seconds * 2 ** max(0, retry_number))
     return rng.uniform(0.0, ceiling)
 
 
-def decide(facts: FailureFacts, config: RetryConfig, rng: random.Random) -> RecoveryDecision:
+def decide(facts: FailureFacts, config: RetrySettings, rng: random.Random) -> RecoveryDecision:
     """Retry on the same model, move to a fallback, or give up.
 
     - context length exceeded: the next model with a larger context window, else give up;
+    - ``fallback_only_on`` categories (auth, quota): the fallback at once, never the same model;
     - ``never_retry`` categories and anything not retryable: give up;
     - an open breaker, a ``switch_model_on`` category, spent ``retries_per_model`` or a
       Retry-After over ``max_retry_after_seconds``: the fallback at once when there is one;
@@ -60,6 +61,12 @@ def decide(facts: FailureFacts, config: RetryConfig, rng: random.Random) -> Reco
         if facts.larger_fallback is not None and fits(0.0):
             return Retry(0.0, model=facts.larger_fallback, reason="context length exceeded: model with a larger window")
         return GiveUp(reason="context length exceeded and no model with a larger context window is available")
+    if category in config.fallback_only_on:
+        if facts.fallback is not None and fits(0.0):
+            return Retry(
+                0.0, model=facts.fallback, reason=f"{category.value}: never retried here, moving to {facts.fallback}"
+            )
+        return GiveUp(reason=f"{category.value}: never retried on this provider and no fallback available")
     if category in config.never_retry or not category.retryable:
         return GiveUp(reason=f"{category.value} is never retried")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from intelbot.errors import ErrorCategory
-from intelbot_circuit_breaker.config import TrendConfig
+from intelbot_circuit_breaker.settings import TrendSettings
 
 AlertKind = Literal["rate", "new_category"]
 
@@ -63,7 +63,7 @@ class ErrorRates:
 class ErrorTrends:
     """Rolling counts in buckets of ``window_seconds / 30`` seconds, two windows deep."""
 
-    def __init__(self, config: TrendConfig) -> None:
+    def __init__(self, config: TrendSettings) -> None:
         self.config = config
         self.bucket_seconds = max(1, config.window_seconds // 30)
         self._buckets: dict[str, deque[_Bucket]] = {}

@@ -104,7 +104,8 @@ class LongTermMemory:
     async def embed(self, text: str) -> Vectors:
         """The unit vector of ``text`` (one row)."""
         vectors: Vectors = await self.embedder.embed([text])
-        return vectors[0]
+        row: Vectors = vectors[0]
+        return row
 
     async def store(self, memory: Memory, vector: Vectors) -> Stored:
         """Store ``memory``, replacing its near duplicates (same scope, user and kind); durable on return."""

@@ -31,17 +31,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.contract import LLMRequest, LLMResponse, MemoryHit, MemoryQuery, MemoryRecord, Source, TurnContext
-from intelbot.embedding import Embedder, Vectors, embedder_from_settings
+from intelbot.embedding import Embedder, Vectors, embedder_from_settings, prompt_vector
 from intelbot.hookspecs import hookimpl
+from intelbot.plugin import Plugin, PluginSettings
+from intelbot.settings import data_directory
 from intelbot_memory.backend import BackendUnavailable, MemoryBackend
 from intelbot_memory.context_block import render, select_for_context
 from intelbot_memory.long_term import LongTermMemory
 from intelbot_memory.metrics import MemoryMetrics
 from intelbot_memory.records import Memory, MemoryKind, Scope
 from intelbot_memory.settings import MemorySettings
-from intelbot_memory.shape import Plugin, PluginSettings, PromptEmbedding
 from intelbot_memory.turn_buffer import TurnBuffer
-from intelbot_memory.turn_state import MemoryTurn, turn_state
+from intelbot_memory.turn_state import MemoryTurn
 
 if TYPE_CHECKING:
     import click
@@ -51,14 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("intelbot_memory")
 DAY = 86_400.0
 _UNSET: Any = object()
-
-
-def data_dir(settings: Any) -> Path:
-    """The kernel's data directory (``data_dir``, relative to the settings directory)."""
-    path = Path(str(settings.get("data_dir", "data")))
-    if not path.is_absolute():
-        path = Path(str(settings.get("settings_dir", "."))) / path
-    return path
 
 
 class MemoryPlugin(Plugin[MemorySettings]):
@@ -139,7 +132,7 @@ class MemoryPlugin(Plugin[MemorySettings]):
             return WeaviateBackend(settings.weaviate, embedder)
         from intelbot_memory.local.backend import LocalBackend
 
-        index_dir = Path(settings.index_dir) if settings.index_dir else data_dir(kernel.settings) / "memory"
+        index_dir = Path(settings.index_dir) if settings.index_dir else data_directory(kernel.settings) / "memory"
         return LocalBackend(
             kernel.database,
             embedder,
@@ -189,15 +182,9 @@ class MemoryPlugin(Plugin[MemorySettings]):
         return created_at + days * DAY if days > 0 else None
 
     async def embed(self, text: str, ctx: TurnContext) -> Vectors:
-        """The vector of ``text``, shared with other plugins through the turn's :class:`PromptEmbedding`."""
+        """The vector of ``text``, shared with the cache and router through the turn's ``PromptEmbedding``."""
         assert self.memory is not None
-        shared = turn_state(ctx, PromptEmbedding)
-        embedder = self.memory.embedder
-        if shared.vector is not None and shared.text == text and shared.model == embedder.name:
-            return shared.vector
-        vector = await self.memory.embed(text)
-        shared.text, shared.model, shared.vector = text, embedder.name, vector
-        return vector
+        return await prompt_vector(ctx, self.memory.embedder, text)
 
     async def _usable(self) -> LongTermMemory:
         memory = self.memory
@@ -277,7 +264,7 @@ class MemoryPlugin(Plugin[MemorySettings]):
         """Add this scope's most relevant memories to the system prompt (once per turn, on every attempt)."""
         if not self.settings.augment or self.memory is None:
             return None
-        state = turn_state(ctx, MemoryTurn)
+        state = ctx.state(MemoryTurn)
         if state.block:
             if state.block not in (request.system or ""):
                 request.system = f"{request.system}\n\n{state.block}" if request.system else state.block
@@ -315,7 +302,7 @@ class MemoryPlugin(Plugin[MemorySettings]):
 
     @hookimpl
     async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
-        state = turn_state(ctx, MemoryTurn)
+        state = ctx.state(MemoryTurn)
         if state.used:
             notes = response.metadata.setdefault("footer_notes", [])
             notes.append(f"{state.used} memor{'y' if state.used == 1 else 'ies'} used")
@@ -384,11 +371,4 @@ def memory_writer(memory: LongTermMemory) -> Callable[[list[Memory]], Any]:
 
 def memory_of(kernel: Kernel) -> MemoryPlugin | None:
     """The memory plugin running in ``kernel``, or None."""
-    finder = getattr(kernel, "plugin", None)
-    if callable(finder):
-        found = finder(MemoryPlugin.name, MemoryPlugin)
-        return found if isinstance(found, MemoryPlugin) else None
-    for plugin in kernel.manager.get_plugins():
-        if isinstance(plugin, MemoryPlugin) and plugin.kernel is kernel:
-            return plugin
-    return None
+    return kernel.plugin(MemoryPlugin.name, MemoryPlugin)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from intelbot_memory.shape import PluginSettings
+from intelbot.plugin import PluginSettings, SettingsTable
 
 BACKENDS = ("local", "weaviate")
 
 
-class WeaviateSettings(BaseModel):
+class WeaviateSettings(SettingsTable):
     """How to reach Weaviate (``[default.plugins.memory.weaviate]``); the API key is never printed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)

@@ -26,7 +26,7 @@ import numpy as np
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
-from intelbot.embedding import Embedder, Vectors
+from intelbot.embedding import Embedder, Vectors, prompt_vector
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
@@ -51,11 +51,14 @@ class CacheHit:
 
 
 @dataclass(slots=True)
-class PendingStore:
-    """What a lookup learnt that the store after the provider call can reuse (kept in ``ctx.annotations``)."""
+class CacheTurn:
+    """The cache's per-turn state (``ctx.state(CacheTurn)``): the scope fixed at the turn's first lookup.
 
-    scope: str
-    vector: Vectors | None
+    The scope is fixed by what the caller asked for, before any retry or fallback
+    changes the model; the prompt's vector is shared through ``PromptEmbedding``.
+    """
+
+    scope: str | None = None
 
 
 class SemanticCache:
@@ -175,23 +178,23 @@ class SemanticCache:
         return scope_key(request, ctx.guild_id, share_across_guilds=self.settings.share_across_guilds)
 
     async def lookup(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
-        """The cached answer for ``request``, or None (and notes for :meth:`store_response` in ``ctx``)."""
+        """The cached answer for ``request``, or None.
+
+        The turn's scope is kept in ``ctx.state(CacheTurn)`` for :meth:`store_response`.
+        """
         if not request.cacheable:
             self.metrics.bypass()
             return None
         started = time.perf_counter()
-        notes = ctx.annotations.get(PLUGIN_NAME)
-        first_attempt = not isinstance(notes, PendingStore)
-        if not isinstance(notes, PendingStore):
-            # the scope is fixed by what the caller asked for, before any retry or fallback changes the model
-            notes = PendingStore(self.scope_of(request, ctx), None)
-            ctx.annotations[PLUGIN_NAME] = notes
+        turn = ctx.state(CacheTurn)
+        first_attempt = turn.scope is None
+        if turn.scope is None:
+            turn.scope = self.scope_of(request, ctx)
         prompt = request.prompt
-        hit = self.exact_match(prompt, notes.scope)
+        hit = self.exact_match(prompt, turn.scope)
         if hit is None and self.embedder is not None and prompt.strip():
-            if notes.vector is None:
-                notes.vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
-            hit = self.nearest(notes.scope, notes.vector, prompt_text=prompt)
+            vector = await prompt_vector(ctx, self.embedder, prompt)
+            hit = self.nearest(turn.scope, vector, prompt_text=prompt)
             if hit is not None and hit.score < self.rule.threshold:
                 hit = None
         if hit is None:
@@ -294,11 +297,9 @@ class SemanticCache:
         if not prompt.strip() or not response.text.strip():
             self.metrics.skip("empty")
             return None
-        notes = ctx.annotations.get(PLUGIN_NAME)
-        scope = notes.scope if isinstance(notes, PendingStore) else self.scope_of(request, ctx)
-        vector = notes.vector if isinstance(notes, PendingStore) else None
-        if vector is None and self.embedder is not None:
-            vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
+        turn = ctx.state(CacheTurn)
+        scope = turn.scope if turn.scope is not None else self.scope_of(request, ctx)
+        vector = await prompt_vector(ctx, self.embedder, prompt) if self.embedder is not None else None
         entries = await self.put_many(
             [
                 (

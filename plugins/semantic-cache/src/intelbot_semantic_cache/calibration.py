@@ -136,9 +136,10 @@ async def embed_all(embedder: Embedder, pairs: Sequence[LabelledPair]) -> dict[s
 async def protocol_cache(embedder: Embedder, rule: MatchRule, *, index: str = "exact") -> SemanticCache:
     """An empty cache over a private in-memory database, big enough to hold everything, that never expires."""
     engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    settings = CacheSettings(
+    # not validated: a fitted threshold above 1 is legitimate here (no pair passes it)
+    settings = CacheSettings.model_construct(
         similarity_threshold=rule.threshold,
-        index=index,
+        index=index,  # type: ignore[arg-type]  # checked by new_index when the cache opens
         ttl_seconds=1e9,
         max_ttl_seconds=1e9,
         max_entries=10**9,

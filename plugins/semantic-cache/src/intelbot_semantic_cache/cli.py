@@ -12,12 +12,10 @@ import click
 
 from intelbot.embedding import embedder_from_settings
 from intelbot.errors import ConfigurationError
-from intelbot.settings import load_settings, lookup
-from intelbot_semantic_cache.cache import PLUGIN_NAME
+from intelbot.settings import load_settings
 from intelbot_semantic_cache.calibration import calibrate, read_pairs
 from intelbot_semantic_cache.index import INDEX_KINDS
-from intelbot_semantic_cache.plugin import cache_of, cache_paths
-from intelbot_semantic_cache.settings import CacheSettings
+from intelbot_semantic_cache.plugin import SemanticCachePlugin, cache_paths, running_cache
 
 NOT_LOADED = "the semantic cache is not loaded (is [default.plugins.semantic_cache] enabled = false?)"
 CURVE_COLUMNS = (
@@ -43,7 +41,7 @@ def stats(as_json: bool) -> None:
 
     async def work() -> dict[str, Any] | None:
         async with open_kernel() as kernel:
-            cache = cache_of(kernel)
+            cache = running_cache(kernel)
             return None if cache is None else cache.stats()
 
     figures = run_async(work)
@@ -66,7 +64,7 @@ def clear(guild_id: int | None) -> None:
 
     async def work() -> int | None:
         async with open_kernel() as kernel:
-            cache = cache_of(kernel)
+            cache = running_cache(kernel)
             if cache is None:
                 return None
             return await cache.clear(guild_id, everything=guild_id is None)
@@ -117,7 +115,7 @@ def calibrate_command(
         raise click.BadParameter(str(error), param_hint="PAIRS.jsonl") from None
     settings = load_settings()
     try:
-        cache_settings = CacheSettings.from_mapping(lookup(settings.get("plugins") or {}, PLUGIN_NAME, {}) or {})
+        cache_settings = SemanticCachePlugin.read_settings(settings)
     except ConfigurationError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(2)

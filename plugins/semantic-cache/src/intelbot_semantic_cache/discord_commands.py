@@ -12,7 +12,7 @@ from intelbot.discord import replies
 from intelbot.discord.permissions import can_manage_guild
 from intelbot.discord.services import DiscordServices
 from intelbot_semantic_cache.cache import SemanticCache
-from intelbot_semantic_cache.plugin import cache_of
+from intelbot_semantic_cache.plugin import running_cache
 
 NOT_ALLOWED = "Only the bot's owners and members with the Manage Server permission can clear the cache."
 NOT_LOADED = "The semantic cache is not running."
@@ -44,7 +44,7 @@ def loader() -> lightbulb.Loader:
     class CacheStats(lightbulb.SlashCommand, name="stats", description="Cache entries, hits and savings"):
         @lightbulb.invoke
         async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
-            cache = cache_of(services.kernel)
+            cache = running_cache(services.kernel)
             if cache is None:
                 await replies.tell(ctx, NOT_LOADED)
                 return
@@ -60,7 +60,7 @@ def loader() -> lightbulb.Loader:
             if not can_manage_guild(ctx.interaction, services.owner_ids):
                 await replies.tell(ctx, NOT_ALLOWED)
                 return
-            cache = cache_of(services.kernel)
+            cache = running_cache(services.kernel)
             if cache is None:
                 await replies.tell(ctx, NOT_LOADED)
                 return

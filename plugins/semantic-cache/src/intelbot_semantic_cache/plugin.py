@@ -1,9 +1,9 @@
-"""The intelbot hooks of the semantic cache (entry point ``semantic_cache``).
+"""The semantic cache plugin (entry point ``semantic_cache``): one :class:`SemanticCachePlugin` per kernel.
 
-- ``startup``: reads ``[default.plugins.semantic_cache]``, picks the embedder
-  (``[default.embedding]`` plus this plugin's ``embedding`` overrides; with none
-  available the cache keeps working on exact matches and says so), opens the
-  tables in the kernel's database and the index file in the data directory.
+- ``startup``: picks the embedder (``[default.embedding]`` plus this plugin's
+  ``embedding`` overrides; with none available the cache keeps working on exact
+  matches and says so), opens the tables in the kernel's database and the index file
+  in the data directory.
 - ``before_llm_call`` (``tryfirst``): exact match, then semantic match; a hit is
   returned as an ``LLMResponse`` with ``source=cache`` and ends the call.
 - ``after_llm_call``: stores complete provider answers to cacheable requests.
@@ -11,11 +11,8 @@
 - ``register_commands``: ``intelbot cache stats|clear|calibrate``.
 - ``discord_loaders``: ``/cache stats`` and ``/cache clear``.
 
-The module-level hooks drive one :class:`SemanticCachePlugin`; tests and programs
-embedding the kernel may register their own instance instead. An instance reads
-the same settings (``[default.plugins.semantic_cache]``) but registers under its
-own ``name`` (default ``semantic_cache_instance``), because the kernel blocks the
-name ``semantic_cache`` when the entry point is not selected.
+Commands reach the running cache through the kernel:
+``kernel.plugin("semantic_cache", SemanticCachePlugin).cache``.
 """
 
 from __future__ import annotations
@@ -25,14 +22,15 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.contract import LLMRequest, LLMResponse, TurnContext
 from intelbot.embedding import Embedder, embedder_from_settings
 from intelbot.embedding.factory import check_embedding_config, embedding_config
 from intelbot.errors import ConfigurationError
 from intelbot.hookspecs import hookimpl
-from intelbot.settings import plugin_table
+from intelbot.plugin import Plugin, PluginSettings
+from intelbot.settings import data_directory
 from intelbot_semantic_cache.cache import PLUGIN_NAME, SemanticCache
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
@@ -48,17 +46,9 @@ log = logging.getLogger("intelbot_semantic_cache")
 _UNSET: Any = object()
 
 
-def data_dir(settings: Any) -> Path:
-    """The kernel's data directory (``data_dir``, relative to the settings directory)."""
-    path = Path(str(settings.get("data_dir", "data")))
-    if not path.is_absolute():
-        path = Path(str(settings.get("settings_dir", "."))) / path
-    return path
-
-
 def cache_paths(settings: Any, cache_settings: CacheSettings) -> tuple[Path, Path]:
     """(index file, calibration file) for these settings."""
-    base = data_dir(settings) / "semantic_cache"
+    base = data_directory(settings) / "semantic_cache"
     index = Path(cache_settings.index_file) if cache_settings.index_file else base / "index.npz"
     calibration = (
         Path(cache_settings.calibration_file) if cache_settings.calibration_file else base / "calibration.json"
@@ -79,36 +69,37 @@ def match_rule(cache_settings: CacheSettings, calibration: Path, embedder: Embed
     return MatchRule(cache_settings.similarity_threshold, embedder=embedder.name)
 
 
-class SemanticCachePlugin:
+class SemanticCachePlugin(Plugin[CacheSettings]):
     """One cache bound to one kernel between ``startup`` and ``shutdown``.
 
     ``clock`` is the wall clock the cache uses for lifetimes; ``embedder`` replaces
     the one from settings (None: no embedder, exact matches only).
     """
 
+    name: ClassVar[str] = PLUGIN_NAME
+    settings_model: ClassVar[type[PluginSettings]] = CacheSettings
+
     def __init__(
         self,
+        settings: CacheSettings,
         *,
         clock: Callable[[], float] = time.time,
         embedder: Embedder | None = _UNSET,
-        name: str = "semantic_cache_instance",
     ) -> None:
-        self.name = name
+        super().__init__(settings)
         self.clock = clock
         self.embedder_override = embedder
         self.cache: SemanticCache | None = None
-        self.kernel: Kernel | None = None
         self.notices: list[str] = []
 
     @hookimpl
     def check_settings(self, settings: Any) -> None:
-        """Validate ``[default.plugins.semantic_cache]`` without loading a model; ConfigurationError names the key."""
-        cache_settings = CacheSettings.from_mapping(plugin_table(settings, PLUGIN_NAME))
-        check_embedding_config(embedding_config(settings, cache_settings.embedding))
+        """Validate the embedder settings this plugin would use, without loading a model."""
+        check_embedding_config(embedding_config(settings, self.settings.embedding))
 
     @hookimpl
     async def startup(self, kernel: Kernel) -> None:
-        settings = CacheSettings.from_mapping(kernel.plugin_settings(PLUGIN_NAME))
+        settings = self.settings
         if self.embedder_override is _UNSET:
             embedder = await asyncio.to_thread(embedder_from_settings, kernel.settings, settings.embedding)
         else:
@@ -131,8 +122,6 @@ class SemanticCachePlugin:
         )
         await cache.open()
         self.cache = cache
-        self.kernel = kernel
-        _active.append(self)
         log.info(
             "semantic cache: %d entries, index %s (%s), rule %s at %.4f, embedder %s",
             len(cache.entries),
@@ -148,9 +137,6 @@ class SemanticCachePlugin:
         if self.cache is not None:
             await self.cache.close()
         self.cache = None
-        self.kernel = None
-        if self in _active:
-            _active.remove(self)
 
     @hookimpl(tryfirst=True)
     async def before_llm_call(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
@@ -178,63 +164,20 @@ class SemanticCachePlugin:
         ]
         return lines + self.notices
 
+    @hookimpl
+    def register_commands(self, cli: click.Group) -> None:
+        from intelbot_semantic_cache.cli import cache_group
 
-_active: list[SemanticCachePlugin] = []
-_default = SemanticCachePlugin(name=PLUGIN_NAME)
+        cli.add_command(cache_group)
 
+    @hookimpl
+    def discord_loaders(self) -> Any:
+        from intelbot_semantic_cache.discord_commands import loader
 
-def cache_of(kernel: Kernel) -> SemanticCache | None:
-    """The cache running in ``kernel`` (None when the plugin is not loaded there)."""
-    for plugin in reversed(_active):
-        if plugin.kernel is kernel and plugin.cache is not None:
-            return plugin.cache
-    return None
-
-
-@hookimpl
-def check_settings(settings: Any) -> None:
-    _default.check_settings(settings)
+        return loader()
 
 
-@hookimpl
-async def startup(kernel: Kernel) -> None:
-    await _default.startup(kernel)
-
-
-@hookimpl
-async def shutdown(kernel: Kernel) -> None:
-    await _default.shutdown(kernel)
-
-
-@hookimpl(tryfirst=True)
-async def before_llm_call(request: LLMRequest, ctx: TurnContext) -> LLMResponse | None:
-    return await _default.before_llm_call(request, ctx)
-
-
-@hookimpl
-async def after_llm_call(request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
-    await _default.after_llm_call(request, response, ctx)
-
-
-@hookimpl
-def collect_stats() -> dict[str, Any] | None:
-    return _default.collect_stats()
-
-
-@hookimpl
-def health_lines() -> list[str] | None:
-    return _default.health_lines()
-
-
-@hookimpl
-def register_commands(cli: click.Group) -> None:
-    from intelbot_semantic_cache.cli import cache_group
-
-    cli.add_command(cache_group)
-
-
-@hookimpl
-def discord_loaders() -> Any:
-    from intelbot_semantic_cache.discord_commands import loader
-
-    return loader()
+def running_cache(kernel: Kernel) -> SemanticCache | None:
+    """The cache running in ``kernel`` (None when the plugin is not loaded or not started there)."""
+    plugin = kernel.plugin(PLUGIN_NAME, SemanticCachePlugin)
+    return None if plugin is None else plugin.cache

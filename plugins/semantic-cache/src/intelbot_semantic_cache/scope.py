@@ -13,6 +13,9 @@ import json
 import re
 
 from intelbot.contract import LLMRequest
+from intelbot.embedding.prompt import embedding_text
+
+__all__ = ["embedding_text", "exact_text", "normalize_text", "prompt_key", "scope_key"]
 
 _NON_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
 
@@ -29,11 +32,6 @@ def exact_text(text: str) -> str:
     must not be an exact match.
     """
     return " ".join(text.lower().split()).rstrip(" ?!.")
-
-
-def embedding_text(text: str) -> str:
-    """The text given to the embedder: whitespace collapsed, otherwise verbatim."""
-    return " ".join(text.split())
 
 
 def scope_key(request: LLMRequest, guild_id: int | None, *, share_across_guilds: bool) -> str:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from intelbot import LLMRequest, LLMResponse, TurnContext, hookimpl
 
 SEEN: list[str] = []
 
 
+@dataclass
+class SampleNote:
+    """What this plugin noted about a turn (``ctx.state(SampleNote)``)."""
+
+    text: str = ""
+
+
 @hookimpl
 def before_llm_call(request: LLMRequest, ctx: TurnContext) -> None:
-    ctx.annotations["sample"] = "before (sync)"
+    ctx.state(SampleNote).text = "before (sync)"
     SEEN.append(f"before:{request.prompt}")
 
 

@@ -9,7 +9,7 @@ fixtures live in :mod:`intelbot.testing.discord.fixtures` (``loopback_discord``,
 from intelbot.testing.clock import ManualClock
 from intelbot.testing.discord.harness import DiscordHarness, DiscordUser, SlashResult
 from intelbot.testing.discord.interactions import InteractionReply, InteractionSender, Signature
-from intelbot.testing.discord.records import InteractionRecord, Pings, RecordedRequest, SentMessage
+from intelbot.testing.discord.records import InteractionRecord, Pings, RestCall, SentMessage
 from intelbot.testing.discord.server import LoopbackDiscord
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "LoopbackDiscord",
     "ManualClock",
     "Pings",
-    "RecordedRequest",
+    "RestCall",
     "SentMessage",
     "Signature",
     "SlashResult",

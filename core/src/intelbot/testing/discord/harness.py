@@ -10,7 +10,7 @@ has finished.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +26,8 @@ from intelbot.testing.discord.records import CALLBACK_DEFERRED_MESSAGE, Callback
 from intelbot.testing.discord.server import LoopbackDiscord
 
 Mode = Literal["gateway", "interactions"]
+MakeDiscord = Callable[..., Awaitable["DiscordHarness"]]
+"""The ``make_discord`` fixture: ``harness = await make_discord(kernel, mode=None, **settings)``."""
 DEFAULT_GUILD = 200_000_000_000_000_001
 DEFAULT_CHANNEL = 300_000_000_000_000_001
 
@@ -92,16 +94,18 @@ class DiscordHarness:
     @classmethod
     async def boot(cls, kernel: Kernel, loopback: LoopbackDiscord, mode: Mode, **config: Any) -> DiscordHarness:
         """Start the front end of ``kernel`` in ``mode`` against ``loopback``; ``config`` overrides DiscordSettings."""
-        settings = DiscordSettings(
-            token=loopback.token,
-            mode=mode,
-            application_id=loopback.application_id,
-            public_key=loopback.public_key_hex,
-            host="127.0.0.1",
-            port=0,
-            rest_url=loopback.rest_url,
+        settings = DiscordSettings.model_validate(
+            {
+                "token": loopback.token,
+                "mode": mode,
+                "application_id": loopback.application_id,
+                "public_key": loopback.public_key_hex,
+                "host": "127.0.0.1",
+                "port": 0,
+                "rest_url": loopback.rest_url,
+                **config,
+            }
         )
-        settings = dataclasses.replace(settings, **config)
         clock = ManualClock()
         frontend = DiscordFrontEnd(kernel, settings, clock=clock)
         await frontend.start()

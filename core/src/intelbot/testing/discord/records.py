@@ -33,7 +33,7 @@ class UploadedFile:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedRequest:
+class RestCall:
     """One HTTP request the bot made to the loopback REST API, and the status it got."""
 
     method: str

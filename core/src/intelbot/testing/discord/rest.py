@@ -29,7 +29,7 @@ from intelbot.testing.discord.records import (
     Callback,
     InteractionRecord,
     Pings,
-    RecordedRequest,
+    RestCall,
     SentMessage,
     UploadedFile,
 )
@@ -79,16 +79,14 @@ class DiscordRest:
         self.clock = clock
         self.bot_user = payloads.own_user(application_id, "intelbot")
         self.gateway_url = ""
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[RestCall] = []
         self.interactions: dict[int, InteractionRecord] = {}
         self.channel_messages: list[SentMessage] = []
         self.commands: dict[int | None, dict[str, dict[str, Any]]] = {}
         self._messages_by_id: dict[int, SentMessage] = {}
         self._new_request = asyncio.Event()
 
-    async def wait_for_request(
-        self, matches: Callable[[RecordedRequest], bool], within: float = 10.0
-    ) -> RecordedRequest:
+    async def wait_for_request(self, matches: Callable[[RestCall], bool], within: float = 10.0) -> RestCall:
         """The first recorded request that ``matches``, waiting up to ``within`` seconds for it to arrive."""
         async with asyncio.timeout(within):
             while True:
@@ -144,7 +142,7 @@ class DiscordRest:
             except DiscordError as error:
                 response = error.response()
             self.requests.append(
-                RecordedRequest(
+                RestCall(
                     method=request.method,
                     path=request.path.removeprefix(API_PREFIX),
                     query=dict(request.query),

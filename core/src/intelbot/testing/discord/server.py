@@ -12,7 +12,7 @@ from aiohttp import web
 
 from intelbot.testing.discord import payloads
 from intelbot.testing.discord.gateway import DiscordGateway
-from intelbot.testing.discord.records import InteractionRecord, RecordedRequest
+from intelbot.testing.discord.records import InteractionRecord, RestCall
 from intelbot.testing.discord.rest import API_PREFIX, DiscordRest
 
 TEST_OWNER_ID = 100_000_000_000_000_001
@@ -68,14 +68,14 @@ class LoopbackDiscord:
         return self.base_url + API_PREFIX
 
     @property
-    def requests(self) -> list[RecordedRequest]:
+    def requests(self) -> list[RestCall]:
         return self.rest.requests
 
     @property
     def interactions(self) -> dict[int, InteractionRecord]:
         return self.rest.interactions
 
-    def requests_to(self, path_part: str) -> list[RecordedRequest]:
+    def requests_to(self, path_part: str) -> list[RestCall]:
         """Recorded requests whose path contains ``path_part``."""
         return [r for r in self.rest.requests if path_part in r.path]
 

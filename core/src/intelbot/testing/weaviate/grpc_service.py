@@ -28,7 +28,7 @@ from intelbot.testing.weaviate.store import Match, StoredObject, TenantProblem, 
 if TYPE_CHECKING:
     from intelbot.testing.weaviate.server import LoopbackWeaviate
 
-TENANT_STATUS = {
+TENANT_STATUS: dict[str, Any] = {
     "ACTIVE": tenants_pb2.TENANT_ACTIVITY_STATUS_ACTIVE,
     "HOT": tenants_pb2.TENANT_ACTIVITY_STATUS_ACTIVE,
     "INACTIVE": tenants_pb2.TENANT_ACTIVITY_STATUS_INACTIVE,

@@ -61,7 +61,7 @@ class LoopbackWeaviate:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.http_port).start()
         self._grpc = grpc.aio.server()
-        weaviate_pb2_grpc.add_WeaviateServicer_to_server(WeaviateService(self), self._grpc)
+        weaviate_pb2_grpc.add_WeaviateServicer_to_server(WeaviateService(self), self._grpc)  # type: ignore[no-untyped-call]
         self._grpc.add_generic_rpc_handlers((health_handler(self),))
         self._grpc.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         await self._grpc.start()

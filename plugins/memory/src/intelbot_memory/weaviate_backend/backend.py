@@ -261,6 +261,7 @@ class WeaviateBackend:
 
             async def write(scope: Scope = scope, objects: list[Any] = objects) -> None:
                 tenant = await self._tenant(scope, create=True)
+                assert tenant is not None  # create=True
                 result = await tenant.data.insert_many(objects)
                 if result.errors:
                     first = next(iter(result.errors.values()))

@@ -1,6 +1,9 @@
 """Finding, switching and registering plugins.
 
-Plugins are found through the entry-point group ``intelbot``. A plugin whose flag
+Plugins are found through the entry-point group ``intelbot``. An entry point names a
+plugin class (:class:`intelbot.plugin.Plugin`), which is validated against its settings
+model and instantiated once for this plugin manager (one per kernel), or a module of
+hook functions. A plugin whose flag
 ``[default.plugins.<name>] enabled`` is false is blocked before loading and never
 imported (as pytest's ``-p no:NAME``). ``INTELBOT_LOAD_PLUGINS`` overrides the
 flags: '' loads none, 'a,b' loads only those. A plugin that fails to import, or
@@ -20,6 +23,8 @@ from typing import Any
 import pluggy
 
 from intelbot import hookspecs
+from intelbot.errors import ConfigurationError
+from intelbot.plugin import PluginRecipe, is_plugin_class, recipe_of
 from intelbot.settings import lookup
 
 log = logging.getLogger("intelbot.plugins")
@@ -45,6 +50,8 @@ class PluginInfo:
     builtin: bool = False
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    settings_error: ConfigurationError | None = None
+    """The plugin's table failed its settings model (the plugin is not registered)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,35 +136,19 @@ def register_plugins(
     infos: list[PluginInfo] = []
     for module_name in DEFAULT_PLUGINS:
         short = module_name.rsplit(".", 1)[1]
+        info = PluginInfo(
+            name=f"builtin:{short}", distribution="intelbot", version=_version("intelbot"), enabled=True, builtin=True
+        )
+        infos.append(info)
         try:
             module = importlib.import_module(module_name)
         except Exception as failure:  # noqa: BLE001 - a broken built-in is reported like any plugin
-            error: str | None = f"import failed: {type(failure).__name__}: {failure}"
-            log.error("built-in plugin %r not loaded: %s", short, error)
-            infos.append(
-                PluginInfo(
-                    name=f"builtin:{short}",
-                    distribution="intelbot",
-                    version=_version("intelbot"),
-                    enabled=True,
-                    builtin=True,
-                    error=error,
-                )
-            )
+            info.error = f"import failed: {type(failure).__name__}: {failure}"
+            log.error("built-in plugin %r not loaded: %s", short, info.error)
             continue
-        error = _register(manager, module, f"builtin:{short}")
-        infos.append(
-            PluginInfo(
-                name=f"builtin:{short}",
-                distribution="intelbot",
-                version=_version("intelbot"),
-                enabled=True,
-                loaded=error is None,
-                builtin=True,
-                hooks=hooks_of(manager, module) if error is None else [],
-                error=error,
-            )
-        )
+        info.error = _register(manager, module, info.name)
+        info.loaded = info.error is None
+        info.hooks = hooks_of(manager, module) if info.loaded else []
     selection = load_selection(only)
     for entry in reversed(discover()):
         name = entry.name
@@ -175,6 +166,18 @@ def register_plugins(
             info.error = f"import failed: {type(error).__name__}: {error}"
             log.error("plugin %r not loaded: %s", name, info.error)
             continue
+        if isinstance(plugin, type):
+            if not is_plugin_class(plugin):
+                info.error = f"entry point names {plugin.__qualname__}, which is not an intelbot.plugin.Plugin subclass"
+                log.error("plugin %r not loaded: %s", name, info.error)
+                continue
+            if getattr(plugin, "name", "") != name:
+                info.error = f"entry point {name!r} names a class whose name is {getattr(plugin, 'name', '')!r}"
+                log.error("plugin %r not loaded: %s", name, info.error)
+                continue
+            plugin = _instance(PluginRecipe(plugin), settings, info)
+            if plugin is None:
+                continue
         problem = _register(manager, plugin, name)
         if problem is not None:
             info.error = problem
@@ -183,12 +186,18 @@ def register_plugins(
         info.loaded = True
         info.hooks = hooks_of(manager, plugin)
     # pluggy calls the last registered first: register in reverse so they run in the order given
-    for index, plugin in reversed(list(enumerate(extra))):
-        name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None) or f"extra-{index}"
+    for index, given in reversed(list(enumerate(extra))):
+        name = getattr(given, "name", None) or getattr(given, "__name__", None) or f"extra-{index}"
+        info = PluginInfo(name=str(name), distribution=None, version=None, enabled=True)
+        recipe = recipe_of(given)
+        plugin = given if recipe is None else _instance(recipe, settings, info)
+        if plugin is None:
+            infos.append(info)
+            continue
         if manager.is_blocked(str(name)):
             manager.unblock(str(name))  # an object given directly wins over a disabled entry point
         problem = _register(manager, plugin, str(name))
-        info = PluginInfo(name=str(name), distribution=None, version=None, enabled=True, loaded=problem is None)
+        info.loaded = problem is None
         info.error = problem
         if problem is None:
             info.hooks = hooks_of(manager, plugin)
@@ -197,6 +206,19 @@ def register_plugins(
         infos.append(info)
     infos.sort(key=lambda item: (not item.builtin, item.name))
     return infos
+
+
+def _instance(recipe: PluginRecipe, settings: Any, info: PluginInfo) -> object | None:
+    """The plugin ``recipe`` builds from ``settings``; None (and ``info`` says why) when its settings are bad."""
+    try:
+        return recipe.build(settings)
+    except ConfigurationError as error:
+        info.settings_error = error
+        info.error = f"invalid settings: {error}"
+    except Exception as error:  # noqa: BLE001 - a broken constructor must not stop the bot
+        info.error = f"construction failed: {type(error).__name__}: {error}"
+    log.error("plugin %r not loaded: %s", info.name, info.error)
+    return None
 
 
 def _version(distribution: str) -> str | None:
