@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml core/pyproject.toml core/testing/pyproject.toml $(wildc
 	# torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages)
 	$(PY) -m pip install --quiet torch==2.13.0
 	@echo "intelbot: installing intelbot, intelbot-testing and the plugins in editable mode"
-	$(PY) -m pip install --quiet --group dev -e "core[embeddings]" -e core/testing $(addprefix -e ,$(PLUGIN_DIRS))
+	$(PY) -m pip install --quiet --group dev -e "core[embeddings,weaviate-loopback]" -e core/testing $(addprefix -e ,$(PLUGIN_DIRS))
 	touch $(STAMP)
 	@echo "intelbot: installed into $(VENV)/ (later runs skip this step)"
 

@@ -15,9 +15,10 @@ from intelbot.discord.services import DiscordServices
 loader = lightbulb.Loader()
 
 MEMORY_OFF = (
-    "Memory is off: no memory plugin is enabled. To turn it on, install one (for example `intelbot-weaviate-memory`), "
-    "set `enabled = true` in its `[default.plugins.<name>]` table of settings.toml "
-    "(or run `intelbot plugins enable <name>`), then restart the bot."
+    "Memory is off: no memory plugin is enabled. To turn it on, install `intelbot-memory` "
+    "(`pip install -e plugins/memory`), "
+    "set `enabled = true` in `[default.plugins.memory]` of settings.toml "
+    "(or run `intelbot plugins enable memory`), then restart the bot."
 )
 
 

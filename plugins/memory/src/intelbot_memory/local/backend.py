@@ -1,0 +1,347 @@
+"""The ``local`` backend: rows in the kernel's database, an HNSW graph per scope beside it, FTS keyword search.
+
+- Rows (:mod:`tables`) are the truth. ``add`` returns after the transaction commits,
+  so an acknowledged memory survives a crash of the process.
+- Vectors: one :class:`ScopeIndex` per scope, saved under ``index_dir`` at close and
+  after sweeps. At open a scope's file is used only when it holds exactly the row
+  ids the database has for that scope (and the manifest names the same embedder);
+  otherwise that scope is rebuilt from the vectors in the rows. Rows embedded by
+  another embedder are embedded again at open.
+- Keyword search (:mod:`keyword`) is kept in step with the rows by the database
+  itself (FTS5 triggers, a generated column), so a delete reaches it in the same
+  transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from intelbot.data.database import Database
+from intelbot.embedding import Embedder, Vectors, l2_normalize
+from intelbot.errors import DatabaseError
+from intelbot_memory.local.keyword import keyword_search
+from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
+from intelbot_memory.local.vector_index import Accept, Owner, ScopeIndex
+from intelbot_memory.records import Memory, MemoryKind, MemorySearch, Scope, ScoredMemory
+from intelbot_memory.scoring import fuse
+
+log = logging.getLogger("intelbot_memory.local")
+MANIFEST_VERSION = 1
+CHUNK = 500
+
+
+def _accept(search: MemorySearch) -> Accept | None:
+    """The owner filter of ``search`` (None when nothing is filtered out)."""
+    kinds = {kind.value for kind in search.kinds} if search.kinds is not None else None
+    user_id, now = search.user_id, search.now
+
+    def accept(owner: Owner) -> bool:
+        if owner.expires_at is not None and owner.expires_at <= now:
+            return False
+        if user_id is not None and owner.user_id != user_id:
+            return False
+        return kinds is None or owner.kind in kinds
+
+    return accept
+
+
+def _memory(row: Row[Any]) -> Memory:
+    values = row._mapping
+    return Memory(
+        text=values["text"],
+        scope=Scope.from_key(values["scope"]),
+        user_id=values["user_id"],
+        channel_id=values["channel_id"],
+        kind=MemoryKind(values["kind"]),
+        created_at=values["created_at"],
+        expires_at=values["expires_at"],
+        id=values["uid"],
+    )
+
+
+class LocalBackend:
+    """Memories in ``database``; vectors of ``embedder`` in per-scope HNSW graphs saved in ``index_dir``."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        database: Database,
+        embedder: Embedder,
+        index_dir: Path,
+        *,
+        exact_below: int = 256,
+        expansion_search: int = 128,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.database = database
+        self.embedder = embedder
+        self.index_dir = index_dir
+        self.exact_below = exact_below
+        self.expansion_search = expansion_search
+        self.clock = clock
+        self.indexes: dict[str, ScopeIndex] = {}
+        self.dirty: set[str] = set()
+        self.index_status = "not opened"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.database.migrate(COMPONENT, MIGRATIONS)
+        await self._embed_foreign_rows()
+        owners = await self._owners_by_scope()
+        manifest = self._read_manifest()
+        restored = rebuilt = 0
+        self.indexes = {}
+        for scope, scope_owners in owners.items():
+            index = self._new_index()
+            path = self._scope_path(scope)
+            if manifest and path.exists() and index.restore(path, scope_owners):
+                restored += 1
+            else:
+                await self._fill(index, scope)
+                rebuilt += 1
+                self.dirty.add(scope)
+            self.indexes[scope] = index
+        self.index_status = f"{restored} scope(s) restored, {rebuilt} rebuilt from the database"
+        log.info("memory index: %s", self.index_status)
+        if rebuilt:
+            self.save()
+
+    async def close(self) -> None:
+        self.save()
+
+    def save(self) -> None:
+        """Write the graphs of changed scopes and the manifest; drop files of scopes that are gone."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        for scope in sorted(self.dirty):
+            index = self.indexes.get(scope)
+            path = self._scope_path(scope)
+            if index is None or len(index) == 0:
+                path.unlink(missing_ok=True)
+            else:
+                index.save(path)
+        self.dirty.clear()
+        manifest = {"version": MANIFEST_VERSION, "embedder": self.embedder.name, "dimensions": self.embedder.dimensions}
+        temporary = self.index_dir / "manifest.json.tmp"
+        temporary.write_text(json.dumps(manifest), encoding="utf-8")
+        temporary.replace(self.index_dir / "manifest.json")
+
+    def _read_manifest(self) -> bool:
+        """True when the saved graphs were made by this embedder, in this format."""
+        try:
+            manifest = json.loads((self.index_dir / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        expected = {"version": MANIFEST_VERSION, "embedder": self.embedder.name, "dimensions": self.embedder.dimensions}
+        return isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in expected.items())
+
+    def _scope_path(self, scope: str) -> Path:
+        return self.index_dir / f"{scope}.usearch"
+
+    def _new_index(self) -> ScopeIndex:
+        return ScopeIndex(
+            self.embedder.dimensions, expansion_search=self.expansion_search, exact_below=self.exact_below
+        )
+
+    async def _owners_by_scope(self) -> dict[str, dict[int, Owner]]:
+        table = MEMORIES
+        owners: dict[str, dict[int, Owner]] = {}
+        columns = (table.c.id, table.c.scope, table.c.user_id, table.c.kind, table.c.expires_at)
+        async with self.database.engine.connect() as connection:
+            result = await connection.stream(select(*columns))
+            async for row in result:
+                owners.setdefault(row.scope, {})[int(row.id)] = Owner(row.user_id, row.kind, row.expires_at)
+        return owners
+
+    async def _fill(self, index: ScopeIndex, scope: str) -> None:
+        """Add every row of ``scope`` to ``index`` from the vectors in the database."""
+        table = MEMORIES
+        columns = (table.c.id, table.c.user_id, table.c.kind, table.c.expires_at, table.c.vector)
+        async with self.database.engine.connect() as connection:
+            result = await connection.stream(select(*columns).where(table.c.scope == scope).order_by(table.c.id))
+            async for rows in result.partitions(4096):
+                keys = [int(row.id) for row in rows]
+                vectors = np.vstack([np.frombuffer(row.vector, dtype=np.float32) for row in rows])
+                index.add(keys, vectors, [Owner(row.user_id, row.kind, row.expires_at) for row in rows])
+
+    async def _embed_foreign_rows(self) -> None:
+        """Embed again the rows whose vectors another embedder made (the embedder was changed)."""
+        table = MEMORIES
+        while True:
+            async with self.database.engine.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        select(table.c.id, table.c.text).where(table.c.embedder != self.embedder.name).limit(CHUNK)
+                    )
+                ).all()
+            if not rows:
+                return
+            vectors = await self.embedder.embed([row.text for row in rows])
+            async with self.database.write_lock, self.database.engine.begin() as connection:
+                for row, vector in zip(rows, vectors, strict=True):
+                    await connection.execute(
+                        update(table)
+                        .where(table.c.id == row.id)
+                        .values(vector=vector.astype(np.float32).tobytes(), embedder=self.embedder.name)
+                    )
+            log.info("memory: embedded %d memories again with %s", len(rows), self.embedder.name)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def add(self, memories: Sequence[Memory], vectors: Vectors, replaces: Sequence[str] = ()) -> None:
+        table = MEMORIES
+        vectors = l2_normalize(vectors).reshape(len(memories), self.embedder.dimensions)
+        gone = list(dict.fromkeys([*replaces, *(memory.id for memory in memories)]))
+        try:
+            async with self.database.write_lock, self.database.engine.begin() as connection:
+                removed = list(await self._delete_where(connection, table.c.uid.in_(gone)))
+                keys: list[int] = []
+                for memory, vector in zip(memories, vectors, strict=True):
+                    result = await connection.execute(
+                        insert(table).values(
+                            uid=memory.id,
+                            scope=memory.scope.key,
+                            guild_id=memory.scope.guild_id,
+                            user_id=memory.user_id,
+                            channel_id=memory.channel_id,
+                            kind=memory.kind.value,
+                            text=memory.text,
+                            created_at=memory.created_at,
+                            expires_at=memory.expires_at,
+                            vector=vector.tobytes(),
+                            embedder=self.embedder.name,
+                        )
+                    )
+                    primary_key = result.inserted_primary_key
+                    assert primary_key is not None
+                    keys.append(int(primary_key[0]))
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"storing a memory failed: {type(error).__name__}") from error
+        self._unindex(removed)
+        for memory, key, vector in zip(memories, keys, vectors, strict=True):
+            index = self.indexes.get(memory.scope.key)
+            if index is None:
+                index = self.indexes[memory.scope.key] = self._new_index()
+            index.add([key], vector.reshape(1, -1), [Owner(memory.user_id, memory.kind.value, memory.expires_at)])
+            self.dirty.add(memory.scope.key)
+
+    async def _delete_where(self, connection: Any, condition: Any) -> Iterable[tuple[int, str]]:
+        table = MEMORIES
+        result = await connection.execute(delete(table).where(condition).returning(table.c.id, table.c.scope))
+        return [(int(row.id), str(row.scope)) for row in result]
+
+    def _unindex(self, removed: Iterable[tuple[int, str]]) -> int:
+        count = 0
+        for key, scope in removed:
+            index = self.indexes.get(scope)
+            if index is not None:
+                index.remove([key])
+            self.dirty.add(scope)
+            count += 1
+        return count
+
+    async def _delete(self, condition: Any) -> int:
+        try:
+            async with self.database.write_lock, self.database.engine.begin() as connection:
+                removed = list(await self._delete_where(connection, condition))
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"deleting memories failed: {type(error).__name__}") from error
+        return self._unindex(removed)
+
+    async def delete(self, scope: Scope, ids: Sequence[str]) -> int:
+        table = MEMORIES
+        total = 0
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            total += await self._delete(and_(table.c.scope == scope.key, table.c.uid.in_(chunk)))
+        return total
+
+    async def forget(self, scope: Scope, user_id: int | None) -> int:
+        table = MEMORIES
+        condition = table.c.scope == scope.key
+        if user_id is not None:
+            condition = and_(condition, table.c.user_id == user_id)
+        return await self._delete(condition)
+
+    async def expire(self, now: float) -> int:
+        table = MEMORIES
+        removed = await self._delete(and_(table.c.expires_at.is_not(None), table.c.expires_at <= now))
+        if removed:
+            self.save()
+        return removed
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def search(self, search: MemorySearch) -> list[ScoredMemory]:
+        index = self.indexes.get(search.scope.key)
+        want = search.limit if search.mode != "hybrid" else max(search.limit * 3, search.limit + 10)
+        similarity: dict[int, float] = {}
+        if index is not None:
+            similarity = dict(index.search(search.vector, want, _accept(search), exact=search.mode == "exact"))
+        keyword: dict[int, float] = {}
+        if search.mode == "hybrid" and search.text.strip():
+            async with self.database.engine.connect() as connection:
+                keyword = dict(
+                    await keyword_search(
+                        connection,
+                        scope=search.scope.key,
+                        query=search.text,
+                        limit=want,
+                        now=search.now,
+                        user_id=search.user_id,
+                        kinds={kind.value for kind in search.kinds} if search.kinds is not None else None,
+                    )
+                )
+            extra = [key for key in keyword if key not in similarity]
+            if index is not None:
+                similarity.update(zip(extra, index.similarities(extra, search.vector), strict=True))
+        scores = fuse(similarity, keyword, search.alpha) if search.mode == "hybrid" else dict(similarity)
+        ranked = sorted(scores, key=lambda key: (-scores[key], key))[: search.limit]
+        rows = await self._rows(ranked)
+        return [ScoredMemory(rows[key], scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows]
+
+    async def _rows(self, keys: Sequence[int]) -> dict[int, Memory]:
+        if not keys:
+            return {}
+        table = MEMORIES
+        columns = [column for column in table.c if column.name != "vector"]
+        async with self.database.engine.connect() as connection:
+            result = await connection.execute(select(*columns).where(table.c.id.in_(list(keys))))
+            return {int(row.id): _memory(row) for row in result}
+
+    async def count(self) -> int:
+        async with self.database.engine.connect() as connection:
+            return int((await connection.execute(select(func.count()).select_from(MEMORIES))).scalar_one())
+
+    async def reindex(self) -> int:
+        await self._embed_foreign_rows()
+        owners = await self._owners_by_scope()
+        self.dirty.update(self.indexes)
+        self.indexes = {}
+        for scope in owners:
+            index = self._new_index()
+            await self._fill(index, scope)
+            self.indexes[scope] = index
+            self.dirty.add(scope)
+        self.index_status = f"{len(owners)} scope(s) rebuilt from the database"
+        self.save()
+        return sum(len(index) for index in self.indexes.values())
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "indexed": sum(len(index) for index in self.indexes.values()),
+            "scopes": len(self.indexes),
+            "index_bytes": sum(index.memory_bytes() for index in self.indexes.values()),
+            "index_status": self.index_status,
+        }
