@@ -37,6 +37,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKEND = "onnx"
 BACKENDS = ("onnx", "sentence-transformers", "fastembed", "openai", "none")
+DEFAULTS: dict[str, Any] = {
+    "backend": DEFAULT_BACKEND,
+    "model": "all-MiniLM-L6-v2",
+    "batch_size": 64,
+    "lru_size": 1024,
+    "threads": 1,
+    "load_wait_seconds": 2.0,
+    "onnx_dir": "",
+    "export_on_first_use": True,
+}
+_UNSET = object()
 _loaded: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
@@ -153,9 +164,11 @@ def embedder_from_settings(settings: Any, overrides: Mapping[str, Any] | None = 
     backend name, a bad number) raises ConfigurationError naming the key.
     """
     config = embedding_config(settings, overrides)
+    # Keyed by what differs from the defaults, so {} and the same values spelt out share one embedder.
+    # data_dir is not part of the key: it only says where a first-use export goes (the first caller's wins).
+    significant = {k: v for k, v in config.items() if k != "api_key" and DEFAULTS.get(k, _UNSET) != v}
+    key = json.dumps(significant, sort_keys=True, default=str) + "|" + str(hash(config.get("api_key")))
     data_dir = data_dir_of(settings)
-    key = json.dumps({k: v for k, v in config.items() if k != "api_key"}, sort_keys=True, default=str)
-    key += "|" + str(hash(config.get("api_key"))) + "|" + str(data_dir)
     with _lock:
         if key in _loaded:
             return _loaded[key]
