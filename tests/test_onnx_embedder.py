@@ -239,7 +239,7 @@ async def test_semantic_cache_skips_the_semantic_lookup_while_the_model_loads(
         paraphrase = await kernel.ask("How can I reset my password?", TurnContext(guild_id=1))
     assert first.source is Source.PROVIDER and exact.source is Source.CACHE  # an exact hit needs no model
     assert paraphrase.source is Source.PROVIDER
-    assert "skipped the semantic lookup" in caplog.text and "stored for exact matches only" in caplog.text
+    assert "skipped the semantic lookup" in caplog.text and "stored for exact match only" in caplog.text
     release.set()
     assert await loading.wait_ready(float("inf"))
     await kernel.ask("Where is the Eiffel Tower?", TurnContext(guild_id=1))

@@ -69,7 +69,7 @@ class BackgroundEmbedder:
         except EmbedderUnavailable as error:
             self._error = error
             log.warning("embedding: %s failed to load: %s", self.description, error.message)
-        except Exception as error:  # any failure of a third-party loader: the embedder is unusable, say why
+        except Exception as error:  # noqa: BLE001 - any failure of a third-party loader: the embedder is unusable, say why
             self._error = EmbedderUnavailable(
                 f"{self.description} failed to load: {type(error).__name__}: {error}", key="embedding.backend"
             )

@@ -73,4 +73,6 @@ def check_mean_pooling(model_dir: Path | None = None) -> None:
     if not pooling.get("pooling_mode_mean_tokens") or any(pooling.get(mode) for mode in others):
         raise EmbedderUnavailable(f"{directory} does not use mean pooling alone", key="embedding.model")
     if modules != ["Transformer", "Pooling", "Normalize"]:
-        raise EmbedderUnavailable(f"{directory} is not Transformer, Pooling, Normalize: {modules}", key="embedding.model")
+        raise EmbedderUnavailable(
+            f"{directory} is not Transformer, Pooling, Normalize: {modules}", key="embedding.model"
+        )

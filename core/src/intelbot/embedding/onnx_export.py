@@ -176,7 +176,7 @@ def _weights_to_external_file(staging: Path) -> None:
     (staging / MODEL_FILE).write_bytes(model.SerializeToString())
 
 
-def MeanPooled(model: Any) -> Any:  # noqa: N802  (a factory standing in for a torch.nn.Module subclass)
+def MeanPooled(model: Any) -> Any:
     """``model`` (a transformers BertModel) followed by the attention-masked mean of its token vectors.
 
     Defined inside a function so importing this module does not import torch.
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(arguments[0]) if arguments else installed_export_dir()
     try:
         export_bundled(directory.resolve(), progress=lambda line: print(line, flush=True))
-    except Exception as error:  # report any failure as one line and a non-zero exit code
+    except Exception as error:  # noqa: BLE001 - report any failure as one line and a non-zero exit code
         print(f"export failed: {type(error).__name__}: {error}", flush=True)
         return 1
     return 0

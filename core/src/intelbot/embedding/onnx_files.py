@@ -162,7 +162,9 @@ def find_or_export(onnx_dir: Path | None, data_dir: Path | None, *, export: bool
     found = "; ".join(problems)
     remedy = f"run `make install`, or `python -m intelbot.embedding.onnx_export {target}`"
     if not export:
-        raise EmbedderUnavailable(f"no usable ONNX export of {BUNDLED_MODEL}: {found}; {remedy}", key="embedding.onnx_dir")
+        raise EmbedderUnavailable(
+            f"no usable ONNX export of {BUNDLED_MODEL}: {found}; {remedy}", key="embedding.onnx_dir"
+        )
     import logging
 
     log = logging.getLogger("intelbot.embedding")

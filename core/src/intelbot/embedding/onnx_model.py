@@ -40,7 +40,6 @@ from intelbot.embedding.onnx_files import (
     find_or_export,
 )
 
-
 TRIM_AFTER_BATCH = 16  # texts; smaller batches allocate too little to be worth returning
 
 

@@ -192,7 +192,8 @@ class SemanticCache:
             if notes.vector is None and await wait_until_ready(self.embedder):
                 notes.vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
             if notes.vector is None:
-                log.info("semantic cache: embedder %s not ready (still loading, or failed): skipped the semantic lookup", self.embedder.name)
+                name = self.embedder.name
+                log.info("semantic cache: embedder %s not ready (loading or failed): skipped the semantic lookup", name)
             else:
                 hit = self.nearest(notes.scope, notes.vector, prompt_text=prompt)
                 if hit is not None and hit.score < self.rule.threshold:
@@ -306,7 +307,8 @@ class SemanticCache:
                 vector = (await self.embedder.embed([embedding_text(prompt)]))[0]
             else:
                 exact_only = True
-                log.info("semantic cache: embedder %s not ready (still loading, or failed): stored for exact matches only", self.embedder.name)
+                name = self.embedder.name
+                log.info("semantic cache: embedder %s not ready (loading or failed): stored for exact match only", name)
         entries = await self.put_many(
             [
                 (
