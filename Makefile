@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml core/pyproject.toml core/testing/pyproject.toml $(wildc
 	$(PY) -m pip install --quiet torch==2.13.0
 	@echo "intelbot: installing intelbot, intelbot-testing and the plugins in editable mode"
 	$(PY) -m pip install --quiet --group dev -e "core[embeddings,weaviate-loopback]" -e core/testing $(addprefix -e ,$(PLUGIN_DIRS))
+	# the bundled all-MiniLM-L6-v2 as ONNX, once (the run-time embedder needs no PyTorch)
+	$(PY) -m intelbot.embedding.onnx_export
 	touch $(STAMP)
 	@echo "intelbot: installed into $(VENV)/ (later runs skip this step)"
 

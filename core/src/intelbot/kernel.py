@@ -164,8 +164,8 @@ class Kernel:
                 f"no credentials for provider {spec.provider!r} (model {spec.name!r}): "
                 f"answering with the offline {OFFLINE_MODEL!r} model"
             )
+            # shown once: open_kernel prints the notices, health() lists them (logging it too printed it twice)
             self.notices.append(notice)
-            log.warning(notice)
             self.default_model = OFFLINE_MODEL
 
     def _drop_plugin(self, name: str, reason: str) -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from intelbot.embedding import Embedder, embedder_from_settings
+from intelbot.embedding import BackgroundEmbedder, Embedder, embedder_from_settings
 from intelbot.testing.clock import ManualClock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,6 +18,14 @@ def minilm() -> Embedder:
     embedder = embedder_from_settings(None, {"backend": "sentence-transformers"})
     assert embedder is not None, "the bundled all-MiniLM-L6-v2 model must load offline"
     return embedder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_embedder_loaded() -> None:
+    """Kernels on the default settings share the ONNX embedder: load it before the first turn, not during it."""
+    embedder = embedder_from_settings(None)
+    if isinstance(embedder, BackgroundEmbedder):
+        assert embedder.wait_ready_blocking(), embedder.error
 
 
 @pytest.fixture

@@ -1,15 +1,20 @@
 """Text embeddings for every plugin that needs them (semantic cache, memory).
 
-``embedder_from_settings(settings)`` returns the configured :class:`Embedder`
-(sentence-transformers with the bundled all-MiniLM-L6-v2 by default, fastembed,
-or an OpenAI-compatible API), or None when none is available.
+``embedder_from_settings(settings)`` returns the configured :class:`Embedder`, or
+None when none is available. The default is the bundled all-MiniLM-L6-v2 on ONNX
+Runtime, loading in the background (:class:`BackgroundEmbedder`; ask
+:func:`wait_until_ready` before a latency-sensitive ``embed``). The same model on
+sentence-transformers (PyTorch), fastembed and an OpenAI-compatible API are the
+other backends.
 """
 
+from intelbot.embedding.background import BackgroundEmbedder, wait_until_ready
 from intelbot.embedding.base import Embedder, EmbedderBase, EmbedderUnavailable, Vectors, l2_normalize
 from intelbot.embedding.factory import build_embedder, embedder_from_settings, embedding_config
 from intelbot.embedding.prompt import embedding_text, prompt_vector
 
 __all__ = [
+    "BackgroundEmbedder",
     "Embedder",
     "EmbedderBase",
     "EmbedderUnavailable",
@@ -20,4 +25,5 @@ __all__ = [
     "embedding_text",
     "l2_normalize",
     "prompt_vector",
+    "wait_until_ready",
 ]

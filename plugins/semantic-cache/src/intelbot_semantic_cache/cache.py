@@ -26,7 +26,7 @@ import numpy as np
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
-from intelbot.embedding import Embedder, Vectors, prompt_vector
+from intelbot.embedding import Embedder, Vectors, prompt_vector, wait_until_ready
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, rows_digest, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
@@ -212,10 +212,14 @@ class SemanticCache:
         prompt = request.prompt
         hit = self.exact_match(prompt, turn.scope)
         if hit is None and self.embedder is not None and prompt.strip():
-            vector = await prompt_vector(ctx, self.embedder, prompt)
-            hit = self.nearest(turn.scope, vector, prompt_text=prompt)
-            if hit is not None and hit.score < self.rule.threshold:
-                hit = None
+            vector = await prompt_vector(ctx, self.embedder, prompt) if await wait_until_ready(self.embedder) else None
+            if vector is None:
+                name = self.embedder.name
+                log.info("semantic cache: embedder %s not ready (loading or failed): skipped the semantic lookup", name)
+            else:
+                hit = self.nearest(turn.scope, vector, prompt_text=prompt)
+                if hit is not None and hit.score < self.rule.threshold:
+                    hit = None
         if hit is None:
             if first_attempt:  # a retry of the same turn is not another miss
                 self.metrics.miss()
@@ -318,7 +322,15 @@ class SemanticCache:
             return None
         turn = ctx.state(CacheTurn)
         scope = turn.scope if turn.scope is not None else self.scope_of(request, ctx)
-        vector = await prompt_vector(ctx, self.embedder, prompt) if self.embedder is not None else None
+        vector = None
+        exact_only = False
+        if self.embedder is not None:
+            if await wait_until_ready(self.embedder):
+                vector = await prompt_vector(ctx, self.embedder, prompt)
+            else:
+                exact_only = True
+                name = self.embedder.name
+                log.info("semantic cache: embedder %s not ready (loading or failed): stored for exact match only", name)
         entries = await self.put_many(
             [
                 (
@@ -333,6 +345,7 @@ class SemanticCache:
                 )
             ],
             None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            embed_missing=not exact_only,
         )
         return entries[0]
 
@@ -340,16 +353,18 @@ class SemanticCache:
         self,
         items: Sequence[tuple[str, int | None, str, str, str, str, Usage, float]],
         vectors: Vectors | None,
+        *,
+        embed_missing: bool = True,
     ) -> list[CacheEntry]:
         """Store answers: each item is (scope, guild_id, prompt, answer, model, provider, usage, cost_usd).
 
         ``vectors`` holds one embedding per item (None: embed them here, or store
-        for exact matching only when there is no embedder). A prompt already stored
-        in the same scope is replaced.
+        for exact matching only when there is no embedder or ``embed_missing`` is
+        false). A prompt already stored in the same scope is replaced.
         """
         if not items:
             return []
-        if vectors is None and self.embedder is not None:
+        if vectors is None and self.embedder is not None and embed_missing:
             vectors = await self.embedder.embed([embedding_text(item[2]) for item in items])
         now = self.clock()
         entries = [
