@@ -131,7 +131,7 @@ def _onnx_embedder(config: Mapping[str, Any], data_dir: Path | None, *, batch_si
     if model != BUNDLED_MODEL:
         raise ConfigurationError(
             f"the onnx backend runs the bundled {BUNDLED_MODEL} only, not {model!r}; "
-            "use backend = \"sentence-transformers\" or \"fastembed\" for other models",
+            'use backend = "sentence-transformers" or "fastembed" for other models',
             key="embedding.model",
         )
     threads = _int(config, "threads", 1) or None

@@ -24,6 +24,7 @@ from intelbot.embedding.bundled import BUNDLED_MODEL, bundled_model_path
 
 __all__ = ["BUNDLED_MODEL", "SentenceTransformerEmbedder", "bundled_model_path"]
 
+
 class SentenceTransformerEmbedder(ThreadedEmbedderBase):
     """sentence-transformers model on CPU; inference runs in a worker thread so the event loop keeps going."""
 
