@@ -115,7 +115,7 @@ def from_sklearn(model: Any) -> BoostedTrees:
     offsets = np.cumsum([0] + [len(predictor.nodes) for predictor in predictors])
     nodes = np.concatenate([predictor.nodes for predictor in predictors])
     shift = np.repeat(offsets[:-1], [len(predictor.nodes) for predictor in predictors])
-    if "is_categorical" in nodes.dtype.names and nodes["is_categorical"].any():
+    if "is_categorical" in (nodes.dtype.names or ()) and nodes["is_categorical"].any():
         raise ValueError("categorical splits are not supported")
     return BoostedTrees(
         baseline=float(np.asarray(model._baseline_prediction).reshape(-1)[0]),
