@@ -385,7 +385,7 @@ def fit_model(
     fold = fold_of_group[examples.group]
     for held in range(STACKING_FOLDS):
         inside = fold != held
-        fold_weights = fit_weights(features[inside], examples.labels[inside], l2=l2)
+        fold_weights = fit_weights(features[inside], examples.labels[inside], l2=l2, start=weights)
         out_of_fold[~inside] = features[~inside] @ fold_weights
     rows = tree_rows(examples.cosines[band], out_of_fold[band], example_text_features(examples, band))
     from sklearn.ensemble import HistGradientBoostingClassifier

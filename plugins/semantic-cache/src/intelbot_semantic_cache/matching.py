@@ -69,12 +69,20 @@ def tree_rows(
 
 
 def fit_weights(
-    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], *, l2: float = 1.0, iterations: int = 25
+    features: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+    iterations: int = 25,
+    start: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """L2-regularised logistic regression by Newton's method (the last column, the bias, is not regularised)."""
+    """L2-regularised logistic regression by Newton's method (the last column, the bias, is not regularised).
+
+    ``start``: initial weights (a nearby solution converges in a few steps).
+    """
     if len(features) == 0 or len(set(labels.tolist())) < 2:
         raise ValueError("fitting needs both matching and non-matching examples")
-    weights = np.zeros(features.shape[1])
+    weights = np.zeros(features.shape[1]) if start is None else np.array(start, dtype=np.float64)
     penalty = np.full(features.shape[1], l2)
     penalty[-1] = 0.0
     for _ in range(iterations):
