@@ -49,6 +49,7 @@ MIN_SUPPORT = 20  # labelled hits needed before a precision counts when picking 
 TRAINING_FLOOR = 0.8  # nearest candidates below this cosine teach the learned rule nothing useful
 SCORING_FLOOR = 0.8  # the learned rule scores only candidates at or above this cosine (the borderline band)
 TREE_MIN_EXAMPLES = 200  # fewer examples in the band than this: the rule is the logistic stage alone
+TUNING_SHARE = 0.3  # of the fitting rows: the learned rule's threshold is picked there, the model fitted on the rest
 STACKING_FOLDS = 5  # stage 2 learns from stage 1's log-odds on rows stage 1 was not fitted on
 NOTHING_PASSES = 1.01  # a threshold above every cosine and probability: only exact matches are served
 
@@ -443,18 +444,25 @@ async def calibrate(
     progress("cosine protocol on the fitting rows")
     fit_cosine = await run_protocol(fit_pairs, embedder, cosine, vectors, index=index)
     cosine_threshold = pick_threshold(fit_pairs, fit_cosine, fit_groups, target_precision)
+    pick_pairs, pick_groups = fit_pairs, fit_groups
     if rule_kind == "learned":
-        examples = training_examples(fit_pairs, fit_cosine, fit_groups, vectors)
-        progress(f"fitting the learned rule on {len(examples.labels)} examples")
+        # the model is fitted on the first rows of the fitting part and its threshold picked on the rest:
+        # scores on rows a model was trained on are over-confident, a threshold picked there over-serves
+        train_pairs, pick_pairs, _ = split_pairs(fit_pairs, TUNING_SHARE)
+        train_groups, pick_groups = QuestionGroups(train_pairs), QuestionGroups(pick_pairs)
+        train_cosine = await run_protocol(train_pairs, embedder, cosine, vectors, index=index)
+        examples = training_examples(train_pairs, train_cosine, train_groups, vectors)
+        progress(f"fitting the learned rule on {len(examples.labels)} examples from {len(train_pairs)} pairs")
         model, notes = fit_model(examples, l2=l2, trees=trees)
+        notes.update({"trained_on_pairs": len(train_pairs), "threshold_picked_on_pairs": len(pick_pairs)})
         rule = MatchRule(0.5, model, embedder.name, notes)
-        fit_lookups = await run_protocol(fit_pairs, embedder, rule, vectors, index=index)
+        fit_lookups = await run_protocol(pick_pairs, embedder, rule, vectors, index=index)
     elif rule_kind == "cosine":
         rule, fit_lookups = cosine, fit_cosine
     else:
         raise ValueError(f"unknown rule {rule_kind!r}; choose learned or cosine")
     chosen = (
-        threshold if threshold is not None else pick_threshold(fit_pairs, fit_lookups, fit_groups, target_precision)
+        threshold if threshold is not None else pick_threshold(pick_pairs, fit_lookups, pick_groups, target_precision)
     )
     found = chosen is not None
     if chosen is None:
@@ -481,7 +489,7 @@ async def calibrate(
             "fitted_on_rows": [0, split],
             "reported_on_rows": [split, len(pairs)] if holdout > 0 else [0, split],
             "in_sample": holdout == 0,
-            "fit": figures(fit_pairs, fit_lookups, fit_groups, chosen),
+            "fit": figures(pick_pairs, fit_lookups, pick_groups, chosen),
             "threshold_found": found,
         }
     )
