@@ -93,6 +93,12 @@ def clear(guild_id: int | None) -> None:
     type=click.FloatRange(0.0, 0.9),
     help="Share of the pairs (the last rows) kept for reporting; 0 fits and reports on the same rows.",
 )
+@click.option(
+    "--trees/--no-trees",
+    default=False,
+    show_default=True,
+    help="Add the tree stage over text features to the learned rule (measured: it lost on Quora pairs).",
+)
 @click.option("--index", type=click.Choice(INDEX_KINDS), default="exact", show_default=True)
 @click.option("--save", is_flag=True, help="Write the rule to the calibration file the plugin reads at start-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -102,6 +108,7 @@ def calibrate_command(
     threshold: float | None,
     rule_kind: str,
     holdout: float,
+    trees: bool,
     index: str,
     save: bool,
     as_json: bool,
@@ -123,6 +130,7 @@ def calibrate_command(
                 threshold=threshold,
                 holdout=holdout,
                 index=index,
+                trees=trees,
                 progress=say,
             )
         )
