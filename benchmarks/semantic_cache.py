@@ -37,6 +37,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from intelbot.contract import Usage
 from intelbot.embedding import Embedder, EmbedderBase, Vectors, embedder_from_settings
 from intelbot_semantic_cache.calibration import (
     LabelledPair,
@@ -46,10 +47,19 @@ from intelbot_semantic_cache.calibration import (
     embed_all,
     figures,
     pick_threshold,
+    protocol_cache,
     read_pairs,
     run_protocol,
+    split_pairs,
 )
-from intelbot_semantic_cache.index import ApproximateIndex, ExactIndex, HybridIndex, VectorIndex
+from intelbot_semantic_cache.index import (
+    DEFAULT_CONNECTIVITY,
+    DEFAULT_EXPANSION_ADD,
+    ApproximateIndex,
+    ExactIndex,
+    HybridIndex,
+    VectorIndex,
+)
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.scope import embedding_text
 
@@ -65,6 +75,7 @@ QUALITY_COLUMNS = (
     "unlabelled_hit_share",
 )
 TARGET = 0.95
+HOLDOUT = 0.5
 
 
 # -- embeddings ---------------------------------------------------------------------------------
@@ -151,8 +162,7 @@ def gptcache_lookups(pairs: Sequence[LabelledPair], raw: dict[str, Any]) -> list
 
 async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> dict[str, Any]:
     pairs = read_pairs(pairs_path)
-    half = len(pairs) // 2
-    fit_pairs, report_pairs = pairs[:half], pairs[half:]
+    fit_pairs, report_pairs, half = split_pairs(pairs, HOLDOUT)  # the split `intelbot cache calibrate` makes
     embedder, vectors_path, embed_seconds = await pair_embedder(pairs_path, pairs)
     origin = f"computed in {embed_seconds:.0f} s" if embed_seconds else "from cache"
     log(f"vectors: {vectors_path} ({origin})")
@@ -162,12 +172,20 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
 
     log("learned rule: fit on the first half, report on the second")
     started = time.perf_counter()
-    learned = await calibrate(pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=0.5)
+    learned = await calibrate(pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=HOLDOUT)
     log(f"  calibration took {time.perf_counter() - started:.0f} s")
     report = learned.report
     rows.append(_row("intelbot, learned rule, exact index", report, "fit rows"))
     baseline = report["baseline_cosine"]
     rows.append(_row("plain cosine, exact index", baseline, "fit rows"))
+
+    log("the learned rule with the tree stage over text features (calibrate --trees), same split")
+    started = time.perf_counter()
+    with_trees = await calibrate(
+        pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=HOLDOUT, trees=True
+    )
+    log(f"  calibration took {time.perf_counter() - started:.0f} s")
+    rows.append(_row("intelbot, learned rule + trees, exact index", with_trees.report, "fit rows"))
 
     log("the same rules with the approximate (HNSW int8) index")
     cosine_rule = MatchRule(baseline["threshold"], None, embedder.name)
@@ -216,10 +234,68 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
         "target_precision": TARGET,
         "embedder": embedder.name,
         "methods": rows,
-        "learned_rule": {"examples": learned.rule.notes.get("examples"), "l2": learned.rule.notes.get("l2")},
+        "learned_rule": learned.rule.notes,
+        "decision": await decision_latency(pairs, embedder, vectors, learned.rule, cosine_rule, log),
         "reference_all_rows_plain_cosine": reference,
         "gptcache": gptcache,
     }
+
+
+DECISION_ENTRIES = 100_000
+
+
+async def decision_latency(
+    pairs: Sequence[LabelledPair],
+    embedder: Embedder,
+    vectors: dict[str, Vectors],
+    learned: MatchRule,
+    cosine: MatchRule,
+    log: Any,
+    entries: int = DECISION_ENTRIES,
+    queries: int = 1000,
+) -> dict[str, Any]:
+    """p50/p99 of the whole match decision (index search, liveness, the rule, the threshold) at ``entries``.
+
+    A real cache (hybrid index, SQLite) holds every distinct question of the file,
+    topped up to ``entries`` with question-shaped vectors (:func:`question_rows`),
+    each under its source question's text with a number appended. The queries are
+    ``q2`` texts and vectors; embedding them is not timed.
+    """
+    texts = sorted({embedding_text(text) for pair in pairs for text in (pair.q1, pair.q2)})
+    base = np.stack([vectors[text] for text in texts]).astype(np.float32)
+    rows = question_rows(base, entries, seed=7)
+    generator = np.random.default_rng(8)
+    sources = generator.integers(0, len(texts), entries - len(texts))
+    prompts = texts + [f"{texts[source]} {number}" for number, source in enumerate(sources.tolist())]
+    log(f"decision latency: a hybrid-index cache of {entries} entries")
+    cache = await protocol_cache(embedder, learned, index="hybrid")
+    try:
+        started = time.perf_counter()
+        items = [("decision", None, prompt, "answer", "bench", "bench", Usage(), 0.0) for prompt in prompts]
+        await cache.put_many(items, rows)
+        log(f"  filled in {time.perf_counter() - started:.0f} s")
+        probe = [pairs[i] for i in generator.choice(len(pairs), size=min(queries, len(pairs)), replace=False)]
+        result: dict[str, Any] = {"entries": len(cache.entries), "queries": len(probe)}
+        for name, rule in (("learned", learned), ("cosine", cosine)):
+            cache.rule = rule
+            latencies = []
+            served = 0
+            for pair in probe:
+                vector = vectors[embedding_text(pair.q2)]
+                began = time.perf_counter()
+                hit = cache.nearest("decision", vector, prompt_text=pair.q2)
+                served += hit is not None and hit.score >= rule.threshold
+                latencies.append(time.perf_counter() - began)
+            milliseconds = np.asarray(latencies) * 1000
+            result[name] = {
+                "p50_ms": round(float(np.percentile(milliseconds, 50)), 4),
+                "p99_ms": round(float(np.percentile(milliseconds, 99)), 4),
+                "served": served,
+            }
+            log(f"  {name}: {result[name]}")
+        return result
+    finally:
+        await cache.store.engine.dispose()
 
 
 def _row(method: str, values: dict[str, Any], threshold_from: str) -> dict[str, Any]:
@@ -232,20 +308,49 @@ def _row(method: str, values: dict[str, Any], threshold_from: str) -> dict[str, 
 # -- scale --------------------------------------------------------------------------------------
 
 
-def unit_rows(count: int, dimensions: int, seed: int) -> np.ndarray:
+SPREAD = 0.032  # noise per component of a synthetic entry: cosine about 0.85 to the real question it comes from
+PARAPHRASE_NOISE = 0.017  # noise per component of a query: cosine about 0.95 to the entry it comes from
+
+
+def question_rows(base: np.ndarray, count: int, seed: int, spread: float = SPREAD) -> np.ndarray:
+    """``count`` unit vectors shaped like real questions: the real question vectors first, then synthetic ones.
+
+    Each synthetic vector is a random real question's vector plus Gaussian noise
+    (``spread`` per component, cosine about 0.85 to its source), so the set keeps the
+    clusters and the anisotropy of MiniLM's space (random unit vectors have neither).
+    """
     generator = np.random.default_rng(seed)
-    rows = generator.standard_normal((count, dimensions), dtype=np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    real = base[: min(count, len(base))]
+    extra = count - len(real)
+    if extra <= 0:
+        return np.ascontiguousarray(real, dtype=np.float32)
+    rows = np.empty((count, base.shape[1]), dtype=np.float32)
+    rows[: len(real)] = real
+    chunk = 100_000
+    for start in range(len(real), count, chunk):
+        stop = min(count, start + chunk)
+        sources = generator.integers(0, len(base), stop - start)
+        block = base[sources] + spread * generator.standard_normal((stop - start, base.shape[1]), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        rows[start:stop] = block
     return rows
 
 
-def near_queries(stored: np.ndarray, count: int, seed: int, noise: float = 0.017) -> tuple[np.ndarray, np.ndarray]:
-    """Queries near stored vectors (cosine about 0.95, like a paraphrase) and the rows they came from."""
+def near_queries(stored: np.ndarray, count: int, seed: int, noise: float = PARAPHRASE_NOISE) -> np.ndarray:
+    """Queries near random stored vectors (cosine about 0.95, like a paraphrase)."""
     generator = np.random.default_rng(seed)
     rows = generator.choice(len(stored), size=count, replace=False)
     queries = stored[rows] + noise * generator.standard_normal((count, stored.shape[1]), dtype=np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    return queries, rows
+    return np.asarray(queries, dtype=np.float32)
+
+
+def exact_top1(stored: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The row of ``stored`` most similar to each query, by brute force (the ground truth for recall)."""
+    best = np.empty(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), 100):
+        best[start : start + 100] = np.argmax(queries[start : start + 100] @ stored.T, axis=1)
+    return best
 
 
 def time_searches(index: VectorIndex, queries: np.ndarray, expected: np.ndarray, k: int = 8) -> dict[str, float]:
@@ -264,50 +369,98 @@ def time_searches(index: VectorIndex, queries: np.ndarray, expected: np.ndarray,
     }
 
 
-def scale(sizes: Sequence[int], dimensions: int, queries: int, efs: Sequence[int], log: Any) -> dict[str, Any]:
+async def question_vectors(pairs_path: Path) -> np.ndarray:
+    """The MiniLM vectors of every distinct question of the pairs file (from the benchmark's cache file)."""
+    pairs = read_pairs(pairs_path)
+    embedder, _, _ = await pair_embedder(pairs_path, pairs)
+    vectors = await embed_all(embedder, pairs)
+    return np.stack([vectors[text] for text in sorted(vectors)]).astype(np.float32)
+
+
+def scale(
+    base: np.ndarray,
+    sizes: Sequence[int],
+    queries: int,
+    connectivities: Sequence[int],
+    efs: Sequence[int],
+    expansion_add: int,
+    log: Any,
+) -> dict[str, Any]:
+    """Search latency and recall@1 (against brute force) of each index on realistic vectors, per size and setting."""
+    dimensions = base.shape[1]
     results = []
+    threads = os.cpu_count() or 1
     for size in sizes:
-        log(f"{size} random unit vectors of {dimensions} dimensions")
-        vectors = unit_rows(size, dimensions, seed=size)
+        log(f"{size} question-shaped vectors ({len(base)} real MiniLM vectors, the rest noisy copies)")
+        vectors = question_rows(base, size, seed=size)
         ids = np.arange(size, dtype=np.int64)
-        probe, rows = near_queries(vectors, min(queries, size), seed=size + 1)
+        probe = near_queries(vectors, min(queries, size), seed=size + 1)
+        truth = exact_top1(vectors, probe)
         started = time.perf_counter()
         exact = ExactIndex(dimensions, capacity=size)
         exact.add(ids, vectors)
         exact_build = time.perf_counter() - started
-        log(f"  building HNSW (int8) over {size} vectors on {os.cpu_count()} cores")
-        started = time.perf_counter()
-        graph = ApproximateIndex(dimensions, threads=os.cpu_count() or 1)
-        graph.add(ids, vectors)
-        graph_build = time.perf_counter() - started
-        log(f"  built in {graph_build:.1f} s")
-        hybrid = HybridIndex(dimensions, switch_at=min(size - 1, 20_000))
-        hybrid.exact, hybrid.graph = exact, graph  # the same structures the hybrid index builds itself
-        runs: list[tuple[str, VectorIndex, float, int | None]] = [("exact", exact, exact_build, None)]
-        for breadth in efs:
-            runs += [("approximate", graph, graph_build, breadth), ("hybrid", hybrid, graph_build, breadth)]
-        for kind, index, build, ef in runs:
-            if ef is not None:
-                graph.expansion_search = ef
-            figures_: dict[str, Any] = dict(time_searches(index, probe, rows))
-            figures_.update(
-                {
-                    "kind": kind,
-                    "ef": ef,
-                    "entries": size,
-                    "build_s": round(build, 2),
-                    "bytes_per_entry": round(index.memory_bytes() / size, 1),
-                }
+        results.append(_scale_row("exact", exact, size, exact_build, None, None, probe, truth))
+        log(f"  exact: {results[-1]}")
+        for connectivity in connectivities:
+            log(f"  building HNSW (int8, M {connectivity}, expansion_add {expansion_add}) on {threads} cores")
+            started = time.perf_counter()
+            graph = ApproximateIndex(
+                dimensions, connectivity=connectivity, expansion_add=expansion_add, threads=threads
             )
-            results.append(figures_)
-            log(f"  {kind}: {figures_}")
-        del exact, graph, hybrid, vectors
+            graph.add(ids, vectors)
+            graph_build = time.perf_counter() - started
+            log(f"  built in {graph_build:.1f} s")
+            started = time.perf_counter()
+            saved = graph.dump()
+            restored = ApproximateIndex.load(saved, dimensions)
+            restore_s = time.perf_counter() - started
+            hybrid = HybridIndex(dimensions, switch_at=min(size - 1, 20_000))
+            hybrid.exact, hybrid.graph = exact, graph  # the same structures the hybrid index builds itself
+            for breadth in efs:
+                graph.expansion_search = breadth
+                for kind, index in (("approximate", graph), ("hybrid", hybrid)):
+                    row = _scale_row(kind, index, size, graph_build, connectivity, breadth, probe, truth)
+                    row["restore_s"] = round(restore_s, 2)
+                    results.append(row)
+                    log(f"  {kind}: {row}")
+            del graph, hybrid, restored, saved
+        del exact, vectors
     return {
         "dimensions": dimensions,
+        "real_vectors": len(base),
+        "spread": SPREAD,
+        "paraphrase_noise": PARAPHRASE_NOISE,
+        "expansion_add": expansion_add,
         "queries_per_size": queries,
+        "threads": threads,
         "vector_bytes": {"float32": dimensions * 4, "int8": dimensions},
         "results": results,
     }
+
+
+def _scale_row(
+    kind: str,
+    index: VectorIndex,
+    size: int,
+    build_s: float,
+    connectivity: int | None,
+    ef: int | None,
+    probe: np.ndarray,
+    truth: np.ndarray,
+) -> dict[str, Any]:
+    row: dict[str, Any] = dict(time_searches(index, probe, truth))
+    row.update(
+        {
+            "kind": kind,
+            "connectivity": connectivity,
+            "ef": ef,
+            "entries": size,
+            "build_s": round(build_s, 2),
+            "bytes_per_entry": round(index.memory_bytes() / size, 1),
+        }
+    )
+    return row
 
 
 # -- turn latency -------------------------------------------------------------------------------
@@ -427,19 +580,33 @@ def _quality_row(label: str, row: dict[str, Any]) -> str:
     return f"| {label} | " + " | ".join(f"{row[column]:.4f}" for column in QUALITY_COLUMNS) + " |"
 
 
+def decision_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Match decision (index search + rule + threshold, embedding excluded), {result['entries']} entries, "
+        f"hybrid index, {result['queries']} queries",
+        "| rule | p50 ms | p99 ms |",
+        "|---|---:|---:|",
+    ]
+    for name in ("learned", "cosine"):
+        lines.append(f"| {name} | {result[name]['p50_ms']:.4f} | {result[name]['p99_ms']:.4f} |")
+    return "\n".join(lines)
+
+
 def scale_table(result: dict[str, Any]) -> str:
     lines = [
-        f"Lookup latency (index search only, k=8, {result['queries_per_size']} queries near stored vectors), "
-        f"random unit vectors of {result['dimensions']} dimensions",
-        "| entries | index | ef | p50 ms | p99 ms | recall@1 | bytes/entry | build s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        f"Lookup latency (index search only, k=8, {result['queries_per_size']} queries at cosine ~0.95 to a stored "
+        f"vector; recall@1 against brute-force top-1). Vectors: {result['real_vectors']} real MiniLM question "
+        f"vectors, topped up with noisy copies (noise {result['spread']} per component, cosine ~0.85 to the source); "
+        f"HNSW expansion_add {result['expansion_add']}, built on {result['threads']} threads",
+        "| entries | index | M | ef | p50 ms | p99 ms | recall@1 | bytes/entry | build s | restore s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
+        restore = row.get("restore_s")
         lines.append(
-            f"| {row['entries']} | {row['kind']} | {row.get('ef') or '-'} | {row['p50_ms']:.4f} | "
-            f"{row['p99_ms']:.4f} | "
-            f"{row['recall_at_1']:.4f} | "
-            f"{row['bytes_per_entry']:.0f} | {row['build_s']:.1f} |"
+            f"| {row['entries']} | {row['kind']} | {row.get('connectivity') or '-'} | {row.get('ef') or '-'} | "
+            f"{row['p50_ms']:.4f} | {row['p99_ms']:.4f} | {row['recall_at_1']:.4f} | "
+            f"{row['bytes_per_entry']:.0f} | {row['build_s']:.1f} | {'-' if restore is None else f'{restore:.1f}'} |"
         )
     vector = result["vector_bytes"]
     lines.append(
@@ -468,16 +635,18 @@ def turn_table(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("all", "quality"):
+    for name in ("all", "quality", "scale"):
         command = commands.add_parser(name)
         command.add_argument("pairs", type=Path, help="labelled pairs (JSON lines: q1, q2, duplicate)")
-        command.add_argument("--gptcache-python", type=Path, default=DEFAULT_GPTCACHE_PYTHON)
+    for name in ("all", "quality"):
+        commands.choices[name].add_argument("--gptcache-python", type=Path, default=DEFAULT_GPTCACHE_PYTHON)
     for name in ("all", "scale"):
-        command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
-        command.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated index sizes")
+        command = commands.choices[name]
+        command.add_argument("--sizes", default="100000,1000000", help="comma-separated index sizes")
         command.add_argument("--queries", type=int, default=1000)
-        command.add_argument("--ef", default="64,128,256,512", help="HNSW search breadths (expansion_search) to try")
-        command.add_argument("--dimensions", type=int, default=384)
+        command.add_argument("--connectivity", default=str(DEFAULT_CONNECTIVITY), help="HNSW connectivities (M)")
+        command.add_argument("--ef", default="32,64,128", help="HNSW search breadths (expansion_search) to try")
+        command.add_argument("--expansion-add", type=int, default=DEFAULT_EXPANSION_ADD)
     for name in ("all", "turn"):
         command = commands.choices[name] if name in commands.choices else commands.add_parser(name)
         command.add_argument("--latency-ms", type=float, default=800.0)
@@ -499,14 +668,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     )
     result: dict[str, Any] = {}
+    if arguments.command in ("all", "quality", "scale") and not arguments.pairs.is_file():
+        parser.error(f"no such pairs file: {arguments.pairs}")
     if arguments.command in ("all", "quality"):
-        if not arguments.pairs.is_file():
-            parser.error(f"no such pairs file: {arguments.pairs}")
         result["quality"] = asyncio.run(quality(arguments.pairs, arguments.gptcache_python, log))
     if arguments.command in ("all", "scale"):
         sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
         efs = [int(ef) for ef in arguments.ef.split(",") if ef.strip()]
-        result["scale"] = scale(sizes, arguments.dimensions, arguments.queries, efs, log)
+        connectivities = [int(m) for m in arguments.connectivity.split(",") if m.strip()]
+        base = asyncio.run(question_vectors(arguments.pairs))
+        result["scale"] = scale(base, sizes, arguments.queries, connectivities, efs, arguments.expansion_add, log)
     if arguments.command in ("all", "turn"):
         result["turn"] = asyncio.run(turn_latency(arguments.latency_ms, arguments.turns, log))
     if arguments.json:
@@ -520,6 +691,8 @@ def render_tables(result: dict[str, Any]) -> list[str]:
     tables = []
     if "quality" in result:
         tables.append(quality_table(result["quality"]))
+        if "decision" in result["quality"]:
+            tables.append(decision_table(result["quality"]["decision"]))
     if "scale" in result:
         tables.append(scale_table(result["scale"]))
     if "turn" in result:

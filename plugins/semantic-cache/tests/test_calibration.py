@@ -18,6 +18,7 @@ from intelbot_semantic_cache.calibration import (
     pick_threshold,
     read_pairs,
     run_protocol,
+    split_pairs,
 )
 from intelbot_semantic_cache.cli import cache_group
 from intelbot_semantic_cache.matching import MatchRule
@@ -151,7 +152,7 @@ def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monke
     assert "rule learned at threshold" in result.stdout and "held-out rows 12..23" in result.stdout
     saved = json.loads((tmp_path / "data" / "semantic_cache" / "calibration.json").read_text(encoding="utf-8"))
     assert saved["kind"] == "learned" and saved["embedder"] == minilm.name
-    assert len(saved["weights"]) == 2 * 384 + 2
+    assert saved["format"] == 2 and len(saved["model"]["vector_weights"]) == 2 * 384 + 2
     rule = MatchRule.load(
         tmp_path / "data" / "semantic_cache" / "calibration.json", embedder=minilm.name, dimensions=384
     )
@@ -165,3 +166,46 @@ def test_calibrate_reports_a_bad_file_without_a_traceback(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "pairs.jsonl:1: not JSON" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("count", [2, 7, 20213])
+def test_one_split_no_row_on_both_sides(count: int) -> None:
+    pairs = [LabelledPair(f"q{i}", f"r{i}", bool(i % 2)) for i in range(count)]
+    fit, report, split = split_pairs(pairs, 0.5)
+    assert fit + report == pairs and pairs[split] == report[0]
+    assert not {pair.q1 for pair in fit} & {pair.q1 for pair in report}
+    assert split_pairs(pairs, 0.0)[1] == pairs  # holdout 0: in-sample, on every row
+
+
+def test_evaluate_scores_the_saved_rule_on_new_pairs_with_calibrates_keys(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
+    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
+    fitting, new = tmp_path / "fitting.jsonl", tmp_path / "new.jsonl"
+    write_pairs(fitting, copies=4)
+    new_rows = [
+        {"q1": "How do I bake sourdough bread?", "q2": "What is the way to make sourdough bread?", "duplicate": 1},
+        {"q1": "Why do cats purr?", "q2": "Why do dogs bark?", "duplicate": 0},
+        {"q1": "How can I learn to swim as an adult?", "q2": "How do adults learn swimming?", "duplicate": 1},
+    ]
+    new.write_text("".join(json.dumps(row) + "\n" for row in new_rows), encoding="utf-8")
+    runner = CliRunner()
+    before = runner.invoke(cache_group, ["evaluate", str(new), "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.stdout)["rule"] == "cosine"  # nothing saved yet: the settings' plain cosine
+    calibrated = runner.invoke(
+        cache_group, ["calibrate", str(fitting), "--target-precision", "0.9", "--save", "--json"]
+    )
+    assert calibrated.exit_code == 0, calibrated.output
+    evaluated = runner.invoke(cache_group, ["evaluate", str(new), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    calibration, evaluation = json.loads(calibrated.stdout), json.loads(evaluated.stdout)
+    assert set(evaluation) == set(calibration) - {"saved_to"}
+    saved = json.loads((tmp_path / "data" / "semantic_cache" / "calibration.json").read_text(encoding="utf-8"))
+    assert evaluation["rule"] == "learned" and evaluation["threshold"] == saved["threshold"]
+    assert evaluation["pairs"] == 3 and evaluation["reported_on_rows"] == [0, 3] and evaluation["fit"] is None
+    assert evaluation["baseline_cosine"]["threshold"] == saved["notes"]["baseline_cosine_threshold"]
+    assert evaluation["rule_from"].endswith("calibration.json")
+    text = runner.invoke(cache_group, ["evaluate", str(new)])
+    assert "all 3 pairs" in text.stdout and "plain cosine at threshold" in text.stdout

@@ -253,11 +253,12 @@ class SemanticCache:
         if not live:
             return None
         ids, cosines = ids[live], cosines[live]
-        if self.rule.weights is None:
+        if self.rule.model is None:
             scores = np.asarray(cosines, dtype=np.float64)
         else:
+            texts = [self.entries[int(entry_id)].prompt for entry_id in ids]
             candidates = index.vectors_of(ids)
-            scores = self.rule.scores(vector, candidates, cosines)
+            scores = self.rule.scores(vector, candidates, cosines, query_text=prompt_text, candidate_texts=texts)
         best = int(np.argmax(scores))
         return CacheHit(self.entries[int(ids[best])], "semantic", float(cosines[best]), float(scores[best]))
 

@@ -29,6 +29,9 @@ from intelbot.embedding import Vectors, l2_normalize
 
 IdArray = npt.NDArray[np.int64]
 INDEX_KINDS = ("exact", "approximate", "hybrid")
+# HNSW defaults, chosen by the scale sweep of benchmarks/semantic_cache.py (see the plugin README)
+DEFAULT_CONNECTIVITY = 16
+DEFAULT_EXPANSION_ADD = 64
 
 
 class VectorIndex(Protocol):
@@ -164,8 +167,8 @@ class ApproximateIndex:
         self,
         dimensions: int,
         *,
-        connectivity: int = 16,
-        expansion_add: int = 64,
+        connectivity: int = DEFAULT_CONNECTIVITY,
+        expansion_add: int = DEFAULT_EXPANSION_ADD,
         expansion_search: int = 128,
         threads: int = 0,
         dtype: str = "i8",

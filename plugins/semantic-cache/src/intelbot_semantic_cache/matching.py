@@ -3,20 +3,34 @@
 Two rules, one interface (``scores`` then compare with ``threshold``):
 
 - ``cosine`` (default): the score is the cosine similarity of the two embeddings.
-- ``learned``: the score is a logistic model of the pair, fitted by
-  ``intelbot cache calibrate`` on labelled pairs: features are the cosine, the
-  element-wise product and the absolute difference of the two unit vectors, so it
-  learns which directions of disagreement matter ("YouTube" against "education")
-  and which do not (rephrasing). It only re-scores the ``candidates`` nearest by
-  cosine, so it never widens the search, it sharpens the decision.
+- ``learned``: the probability, from a model fitted by ``intelbot cache calibrate``
+  on labelled pairs, that the two questions ask the same thing. Two stages
+  (:class:`PairModel`):
 
-A rule is saved as JSON (threshold, weights, the embedder it was fitted for) and
-refused when the cache runs another embedder.
+  1. a logistic model over the two unit vectors (their cosine, element-wise product
+     and absolute difference), which learns which directions of disagreement matter
+     ("YouTube" against "education") and which do not (rephrasing);
+  2. gradient-boosted trees over the cosine, stage 1's log-odds and cheap features of
+     the two texts (:mod:`.text_features`: word and trigram overlap, length, numbers,
+     negation, question words, names), which catch what the vectors blur
+     ("how" against "why", "2016" against "2017").
+
+  Only candidates whose cosine reaches the model's ``floor`` are scored; the others
+  score 0 without running the model, so a clear miss costs one vector lookup. The
+  rule re-scores only the ``candidates`` nearest by cosine: it never widens the
+  search, it sharpens the decision.
+
+A rule is saved as JSON (format :data:`RULE_FORMAT`: threshold, model arrays, the
+embedder it was fitted for, the text features it was fitted with) and refused when
+the cache runs another embedder. A file written before formats were numbered
+(format 1: cosine, or the logistic stage alone) is migrated on load: it means
+exactly what it meant before.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +40,14 @@ import numpy.typing as npt
 
 from intelbot.embedding import Vectors
 from intelbot.errors import ConfigurationError
+from intelbot_semantic_cache.boosted_trees import BoostedTrees
+from intelbot_semantic_cache.text_features import TEXT_FEATURES, QuestionText, text_features
 
 Scores = npt.NDArray[np.float64]
+RULE_FORMAT = 2
+CALIBRATION_KEY = "plugins.semantic_cache.calibration_file"
+# columns the trees read, in order: the cosine, stage 1's log-odds, then the text features
+TREE_FEATURES: tuple[str, ...] = ("cosine", "vector_log_odds", *TEXT_FEATURES)
 
 
 def pair_features(query: Vectors, candidates: Vectors) -> npt.NDArray[np.float64]:
@@ -41,13 +61,28 @@ def pair_features(query: Vectors, candidates: Vectors) -> npt.NDArray[np.float64
     return np.hstack([cosine, product, np.abs(query - candidates), np.ones((len(candidates), 1))])
 
 
-def fit_weights(
-    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], *, l2: float = 1.0, iterations: int = 25
+def tree_rows(
+    cosines: npt.NDArray[np.float64], vector_log_odds: npt.NDArray[np.float64], text: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """L2-regularised logistic regression by Newton's method (the last column, the bias, is not regularised)."""
+    """The trees' input (columns :data:`TREE_FEATURES`) from its three parts."""
+    return np.hstack([np.reshape(cosines, (-1, 1)), np.reshape(vector_log_odds, (-1, 1)), text])
+
+
+def fit_weights(
+    features: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+    iterations: int = 25,
+    start: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """L2-regularised logistic regression by Newton's method (the last column, the bias, is not regularised).
+
+    ``start``: initial weights (a nearby solution converges in a few steps).
+    """
     if len(features) == 0 or len(set(labels.tolist())) < 2:
         raise ValueError("fitting needs both matching and non-matching examples")
-    weights = np.zeros(features.shape[1])
+    weights = np.zeros(features.shape[1]) if start is None else np.array(start, dtype=np.float64)
     penalty = np.full(features.shape[1], l2)
     penalty[-1] = 0.0
     for _ in range(iterations):
@@ -66,33 +101,87 @@ def _sigmoid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 @dataclass(frozen=True)
+class PairModel:
+    """The learned rule's model: stage 1 ``vector_weights`` (2d + 2), optional stage 2 ``trees``, and the ``floor``."""
+
+    vector_weights: npt.NDArray[np.float64]
+    trees: BoostedTrees | None = None
+    floor: float = 0.0
+
+    def vector_log_odds(self, query: Vectors, candidates: Vectors) -> npt.NDArray[np.float64]:
+        return np.asarray(pair_features(query, candidates) @ self.vector_weights, dtype=np.float64)
+
+    def probabilities(
+        self,
+        query: Vectors,
+        candidates: Vectors,
+        cosines: npt.NDArray[np.float64],
+        query_text: str,
+        candidate_texts: Sequence[str],
+    ) -> Scores:
+        """P(same question) for each candidate at or above the floor; 0 below it."""
+        cosines = np.asarray(cosines, dtype=np.float64)
+        scores = np.zeros(len(cosines))
+        scored = np.flatnonzero(cosines >= self.floor)
+        if len(scored) == 0:
+            return scores
+        candidates = np.asarray(candidates)[scored]
+        log_odds = self.vector_log_odds(query, candidates)
+        if self.trees is not None:
+            if len(candidate_texts) != len(cosines):
+                raise ValueError("the learned rule needs the text of every candidate")
+            parsed = QuestionText.parse(query_text)
+            text = text_features(parsed, [QuestionText.parse(candidate_texts[int(i)]) for i in scored])
+            log_odds = self.trees.decision(tree_rows(cosines[scored], log_odds, text))
+        scores[scored] = _sigmoid(log_odds)
+        return scores
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vector_weights": [float(value) for value in self.vector_weights],
+            "trees": None if self.trees is None else self.trees.to_json(),
+            "tree_features": list(TREE_FEATURES),
+            "floor": self.floor,
+        }
+
+
+@dataclass(frozen=True)
 class MatchRule:
-    """Scores candidates and says which pass. ``weights`` None means plain cosine."""
+    """Scores candidates and says which pass. ``model`` None means plain cosine."""
 
     threshold: float
-    weights: npt.NDArray[np.float64] | None = None
+    model: PairModel | None = None
     embedder: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        return "cosine" if self.weights is None else "learned"
+        return "cosine" if self.model is None else "learned"
 
-    def scores(self, query: Vectors, candidates: Vectors, cosines: npt.NDArray[np.float32]) -> Scores:
+    def scores(
+        self,
+        query: Vectors,
+        candidates: Vectors,
+        cosines: npt.NDArray[np.float32],
+        *,
+        query_text: str,
+        candidate_texts: Sequence[str],
+    ) -> Scores:
         """One score per candidate, comparable with ``threshold`` (higher is a better match)."""
-        if self.weights is None:
+        if self.model is None:
             return np.asarray(cosines, dtype=np.float64)
-        return _sigmoid(pair_features(query, candidates) @ self.weights)
+        return self.model.probabilities(query, candidates, np.asarray(cosines), query_text, candidate_texts)
 
     def with_threshold(self, threshold: float) -> MatchRule:
-        return MatchRule(threshold, self.weights, self.embedder, dict(self.notes))
+        return MatchRule(threshold, self.model, self.embedder, dict(self.notes))
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": RULE_FORMAT,
             "kind": self.kind,
             "threshold": self.threshold,
             "embedder": self.embedder,
-            "weights": None if self.weights is None else [float(value) for value in self.weights],
+            "model": None if self.model is None else self.model.to_json(),
             "notes": self.notes,
         }
 
@@ -104,25 +193,54 @@ class MatchRule:
 
     @classmethod
     def load(cls, path: Path, *, embedder: str, dimensions: int) -> MatchRule:
-        """Read a rule file; ConfigurationError naming the file when it is unreadable or made for another embedder."""
+        """Read a rule file (format 2, or format 1 migrated); ConfigurationError naming the file when it cannot be used.
+
+        Refused: unreadable or malformed files, a newer format, a rule fitted for
+        another embedder or dimension, trees fitted on other text features.
+        """
+
+        def refuse(message: str) -> ConfigurationError:
+            return ConfigurationError(message, key=CALIBRATION_KEY, file=str(path))
+
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            version = data.get("format", 1)
+            if not isinstance(version, int) or version > RULE_FORMAT or version < 1:
+                raise refuse(
+                    f"the calibration has format {version!r}; this version reads formats 1 to {RULE_FORMAT}: "
+                    "upgrade intelbot-semantic-cache or run `intelbot cache calibrate --save` again"
+                )
             threshold = float(data["threshold"])
-            weights = data.get("weights")
             fitted_for = str(data.get("embedder", ""))
+            notes = dict(data.get("notes") or {})
+            if version == 1:
+                weights = data.get("weights")
+                model_data = None if weights is None else {"vector_weights": weights, "trees": None, "floor": 0.0}
+                notes["migrated_from_format"] = 1
+            else:
+                model_data = data.get("model")
+            if model_data is None:
+                return cls(threshold, None, fitted_for, notes)
+            weights = np.asarray(model_data["vector_weights"], dtype=np.float64)
+            trees_data = model_data.get("trees")
+            if trees_data is not None and list(model_data.get("tree_features", [])) != list(TREE_FEATURES):
+                raise refuse(
+                    "the calibration's trees were fitted on other pair features than this version computes; "
+                    "run `intelbot cache calibrate --save` again"
+                )
+            trees = None if trees_data is None else BoostedTrees.from_json(trees_data)
+            floor = float(model_data.get("floor", 0.0))
+        except ConfigurationError:
+            raise
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ConfigurationError(
-                f"cannot read the calibration: {type(error).__name__}",
-                key="plugins.semantic_cache.calibration_file",
-                file=str(path),
-            ) from None
-        if weights is None:
-            return cls(threshold, None, fitted_for, dict(data.get("notes") or {}))
-        if fitted_for != embedder or len(weights) != 2 * dimensions + 2:
-            raise ConfigurationError(
+            raise refuse(f"cannot read the calibration: {type(error).__name__}") from None
+        if fitted_for != embedder or weights.shape != (2 * dimensions + 2,):
+            raise refuse(
                 f"the calibration was fitted for embedder {fitted_for!r} ({len(weights)} weights), "
-                f"but the cache runs {embedder!r} ({dimensions} dimensions); run `intelbot cache calibrate` again",
-                key="plugins.semantic_cache.calibration_file",
-                file=str(path),
+                f"but the cache runs {embedder!r} ({dimensions} dimensions); run `intelbot cache calibrate` again"
             )
-        return cls(threshold, np.asarray(weights, dtype=np.float64), fitted_for, dict(data.get("notes") or {}))
+        if trees is not None and trees.features_used > len(TREE_FEATURES):
+            raise refuse("the calibration's trees read more features than this version computes")
+        return cls(threshold, PairModel(weights, trees, floor), fitted_for, notes)
