@@ -193,7 +193,7 @@ class Fallback:
         return ["dear"]
 
 
-async def test_a_turn_is_priced_at_the_dearest_model_it_may_reach(make_kernel) -> None:
+async def test_hook_reachable_models_prices_a_turn_at_the_dearest_model_it_may_reach(make_kernel) -> None:
     models = {
         "echo": {"input_per_mtok": 1.0, "output_per_mtok": 1.0},
         "dear": {"provider": "echo", "input_per_mtok": 50.0, "output_per_mtok": 100.0},
