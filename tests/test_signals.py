@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from intelbot.data.tables import TurnRecord
-from intelbot.discord.bot import DiscordFrontEnd
-from intelbot.discord.config import DiscordSettings
+from intelbot.frontends.discord.bot import DiscordFrontEnd
+from intelbot.frontends.discord.config import DiscordSettings
 from intelbot.shutdown import StopSignals
 from intelbot.testing.clock import ManualClock
 from intelbot.testing.discord.harness import DiscordHarness

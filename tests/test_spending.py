@@ -10,7 +10,7 @@ import pytest
 
 from intelbot import TurnContext, hookimpl
 from intelbot.catalog import ModelSpec
-from intelbot.console import answer_line
+from intelbot.frontends.console import answer_line
 from intelbot.kernel import Kernel
 from intelbot.spending import (
     CONSOLE_USER_ID,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intelbot.discord.replies import MESSAGE_LIMIT
+from intelbot.frontends.discord.replies import MESSAGE_LIMIT
 from intelbot.testing.discord import DiscordHarness
 
 pytestmark = pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])

@@ -7,9 +7,9 @@ import lightbulb
 import pytest
 
 from intelbot import MemoryHit, MemoryQuery, MemoryRecord, TurnContext, hookimpl
-from intelbot.discord.bot import FAILURE_MESSAGE, SWITCHED_OFF_MESSAGE
-from intelbot.discord.commands.memory import MEMORY_OFF
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord.bot import FAILURE_MESSAGE, SWITCHED_OFF_MESSAGE
+from intelbot.frontends.discord.commands.memory import MEMORY_OFF
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot.testing.discord import DiscordHarness
 from intelbot.testing.discord.harness import DEFAULT_GUILD
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from intelbot.discord.bot import run_discord
+from intelbot.frontends.discord.bot import run_discord
 from intelbot.testing.discord import LoopbackDiscord
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from intelbot.discord.config import DiscordSettings
-from intelbot.discord.guards import Guards, SlidingWindowLimit
 from intelbot.errors import ConfigurationError
+from intelbot.frontends.discord.config import DiscordSettings
+from intelbot.frontends.discord.guards import Guards, SlidingWindowLimit
 from intelbot.settings import load_settings
 from intelbot.spending import SpendingCap
 from intelbot.testing.discord import ManualClock
@@ -108,7 +108,7 @@ async def test_replicas_share_each_users_window_through_redis() -> None:
 
     import redis.asyncio
 
-    from intelbot.discord.guards import RedisSlidingWindowLimit
+    from intelbot.frontends.discord.guards import RedisSlidingWindowLimit
 
     url = os.environ.get("INTELBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     prefix = f"intelbot-test:{uuid.uuid4().hex}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import hikari
 import pytest
 
-from intelbot.discord.plugin_failures import failure_reason
+from intelbot.frontends.discord.plugin_failures import failure_reason
 from intelbot.testing.discord import DiscordHarness
 from intelbot.testing.discord.server import TEST_OWNER_ID
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import intelbot.discord
+import intelbot.frontends.discord
 from intelbot import LLMResponse, Source, Usage
-from intelbot.discord.replies import MESSAGE_LIMIT, footer, render, split_text
+from intelbot.frontends.discord.replies import MESSAGE_LIMIT, footer, render, split_text
 
 
 def response(text: str, **fields) -> LLMResponse:
@@ -70,7 +70,7 @@ def test_long_answer_becomes_an_attachment() -> None:
 
 def test_no_mentions_has_one_definition() -> None:
     """Every module of the front end sends with ``replies.NO_MENTIONS``; none spells the mention flags itself."""
-    package = Path(intelbot.discord.__file__).parent
+    package = Path(intelbot.frontends.discord.__file__).parent
     modules = sorted(package.rglob("*.py"))
     assert package / "replies.py" in modules and package / "bot.py" in modules
     for module in modules:

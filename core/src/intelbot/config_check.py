@@ -133,7 +133,7 @@ def _check_database(settings: Any, problem: Report) -> None:
 
 def _check_discord(settings: Any) -> None:
     """Validate ``[default.discord]`` as the front end will read it (a missing token only means: console)."""
-    from intelbot.discord.config import DiscordSettings
+    from intelbot.frontends.discord.config import DiscordSettings
 
     DiscordSettings.from_settings(settings, require_token=False)
 

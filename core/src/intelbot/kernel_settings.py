@@ -1,7 +1,7 @@
 """The kernel's own settings: the top-level keys of ``[default]`` it reads and ``[default.llm]``, as typed models.
 
 The other tables have models of their own, next to what reads them: each provider's
-(``intelbot.providers``), ``[default.discord]`` (:mod:`intelbot.discord.config`),
+(``intelbot.providers``), ``[default.discord]`` (:mod:`intelbot.frontends.discord.config`),
 ``[default.embedding]`` and every plugin's (its ``settings_model``).
 """
 

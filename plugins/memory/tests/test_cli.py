@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from intelbot import MemoryRecord, TurnContext
-from intelbot.cli import build_cli
 from intelbot.embedding import Embedder
+from intelbot.frontends.cli import build_cli
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from intelbot import MemoryQuery, MemoryRecord, TurnContext
 from intelbot.embedding import Embedder
-from intelbot.footer import describe
+from intelbot.frontends.footer import describe
 from intelbot.testing.llm_servers import OpenAIServer, Reply
 from intelbot_memory.local.tables import MEMORIES
 from intelbot_memory.plugin import MemoryPlugin

@@ -104,7 +104,7 @@ async def make_discord(loopback_discord: LoopbackDiscord, discord_mode: Mode) ->
     """``harness = await make_discord(kernel, mode=None, **settings)`` boots the front end of ``kernel``.
 
     ``mode`` defaults to ``discord_mode``; keywords override
-    :class:`intelbot.discord.config.DiscordSettings` fields. Stopped at teardown.
+    :class:`intelbot.frontends.discord.config.DiscordSettings` fields. Stopped at teardown.
     """
     harnesses: list[DiscordHarness] = []
 

@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from intelbot.cli import configure_logging, open_kernel, run_async
 from intelbot.errors import ConfigurationError
+from intelbot.frontends.cli import configure_logging, open_kernel, run_async
 from intelbot.kernel import Kernel
 from intelbot_db_advisor.advisor import analyse, apply_index, target_of
 from intelbot_db_advisor.plugin import DbAdvisorPlugin

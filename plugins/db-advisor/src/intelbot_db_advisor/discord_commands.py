@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import lightbulb
 
-from intelbot.discord import replies
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot_db_advisor.advisor import Report
 from intelbot_db_advisor.cli import advisor_of
 

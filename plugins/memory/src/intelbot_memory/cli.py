@@ -22,7 +22,7 @@ def memory_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
     """Print how many memories there are and the backend's figures."""
-    from intelbot.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, run_async
     from intelbot_memory.plugin import memory_of
 
     async def work() -> dict[str, Any] | None:
@@ -47,7 +47,7 @@ def stats(as_json: bool) -> None:
 @click.option("--user", "user_id", type=int, default=None, help="Only this user's (without --guild: their DMs).")
 def forget(guild_id: int | None, user_id: int | None) -> None:
     """Delete a guild's memories, one user's memories in a guild, or one user's DM memories."""
-    from intelbot.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, run_async
     from intelbot_memory.plugin import memory_of
 
     if guild_id is None and user_id is None:
@@ -73,7 +73,7 @@ def forget(guild_id: int | None, user_id: int | None) -> None:
 @memory_group.command("reindex")
 def reindex() -> None:
     """Rebuild the search index from the stored memories (embedding again those of another embedder)."""
-    from intelbot.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, run_async
     from intelbot_memory.plugin import memory_of
 
     async def work() -> int | None:

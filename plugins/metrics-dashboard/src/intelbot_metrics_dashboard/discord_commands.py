@@ -14,9 +14,9 @@ from typing import Any
 import hikari
 import lightbulb
 
-from intelbot.discord.permissions import can_manage_guild, is_owner
-from intelbot.discord.replies import NO_MENTIONS
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord.permissions import can_manage_guild, is_owner
+from intelbot.frontends.discord.replies import NO_MENTIONS
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot.summary import build_summary
 
 EMBED_COLOUR = 0x3B82F6

@@ -38,7 +38,7 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
     """Print entries, hits, hit rate, latency and savings."""
-    from intelbot.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, run_async
 
     async def work() -> dict[str, Any] | None:
         async with open_kernel() as kernel:
@@ -61,7 +61,7 @@ def stats(as_json: bool) -> None:
 @click.option("--guild", "guild_id", type=int, default=None, help="Clear only this guild's entries.")
 def clear(guild_id: int | None) -> None:
     """Remove cached answers (all of them, or one guild's)."""
-    from intelbot.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, run_async
 
     async def work() -> int | None:
         async with open_kernel() as kernel:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import lightbulb
 
-from intelbot.discord import replies
-from intelbot.discord.permissions import can_manage_guild
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.permissions import can_manage_guild
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot_semantic_cache.cache import SemanticCache
 from intelbot_semantic_cache.plugin import running_cache
 

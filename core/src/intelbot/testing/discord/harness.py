@@ -1,6 +1,6 @@
 """Driving the real Discord front end against the loopback Discord, one slash command at a time.
 
-:class:`DiscordHarness` boots :class:`intelbot.discord.bot.DiscordFrontEnd` (real
+:class:`DiscordHarness` boots :class:`intelbot.frontends.discord.bot.DiscordFrontEnd` (real
 hikari and lightbulb) in either mode against a :class:`LoopbackDiscord`, and
 sends commands the way Discord would: signed HTTP requests to the interaction
 server, or INTERACTION_CREATE events on the gateway. ``await harness.slash("ask",
@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import hikari
 
-from intelbot.discord.bot import DiscordFrontEnd
-from intelbot.discord.config import DiscordSettings
+from intelbot.frontends.discord.bot import DiscordFrontEnd
+from intelbot.frontends.discord.config import DiscordSettings
 from intelbot.kernel import Kernel
 from intelbot.testing.clock import ManualClock
 from intelbot.testing.discord import payloads

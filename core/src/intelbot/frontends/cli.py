@@ -24,7 +24,7 @@ from intelbot.config_check import (
 from intelbot.contract import TurnContext
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import ConfigurationError, IntelbotError
-from intelbot.footer import describe
+from intelbot.frontends.footer import describe
 from intelbot.kernel import Kernel
 from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
 from intelbot.local_overrides import write_plugin_flag
@@ -121,7 +121,7 @@ def ask(question: str, model: str | None, as_json: bool) -> None:
 @cli.command()
 def chat() -> None:
     """A console chat on the same path as Discord (one question per line when not a terminal)."""
-    from intelbot.console import run_console
+    from intelbot.frontends.console import run_console
 
     async def work() -> None:
         async with open_kernel() as kernel:
@@ -144,13 +144,13 @@ def run() -> None:
             grace = float(lookup(kernel.settings, "shutdown_grace_seconds", DEFAULT_GRACE_SECONDS))
             token = lookup(kernel.settings, "discord.token")
             if token:
-                from intelbot.discord.bot import run_discord
+                from intelbot.frontends.discord.bot import run_discord
 
                 mode = lookup(kernel.settings, "discord.mode", "gateway")
                 click.echo(f"intelbot: starting Discord ({mode} mode): a token is configured", err=True)
                 await run_discord(kernel, stop=signals.requested, grace=grace)
                 return
-            from intelbot.console import run_console
+            from intelbot.frontends.console import run_console
 
             click.echo(
                 "intelbot: starting the console: no Discord token configured "

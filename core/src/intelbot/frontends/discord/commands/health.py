@@ -1,7 +1,7 @@
 """``/health``: the bot's status lines; plugins add theirs through the ``health_lines`` hook.
 
 A plugin that failed to load is shown as such; why it failed only to the bot's
-owners and members with Manage Server (:mod:`intelbot.discord.plugin_failures`).
+owners and members with Manage Server (:mod:`intelbot.frontends.discord.plugin_failures`).
 Infrastructure details (Redis locations, where shared state is kept) are for them
 only too (:mod:`intelbot.health`).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import lightbulb
 
-from intelbot.discord import plugin_failures, replies
-from intelbot.discord.permissions import can_manage_guild
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord import plugin_failures, replies
+from intelbot.frontends.discord.permissions import can_manage_guild
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot.health import for_managers, shown_lines
 
 loader = lightbulb.Loader()

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import lightbulb
 
 from intelbot.contract import TurnContext
-from intelbot.discord.config import DiscordSettings
-from intelbot.discord.guards import Guards
-from intelbot.discord.tracker import CommandTracker
+from intelbot.frontends.discord.config import DiscordSettings
+from intelbot.frontends.discord.guards import Guards
+from intelbot.frontends.discord.tracker import CommandTracker
 from intelbot.kernel import Kernel
 
 

@@ -2,7 +2,7 @@
 
 ``list`` is open to anyone (ephemeral); why a plugin failed to load is shown only
 to those who may switch plugins, and an import failure only by its exception type
-(:mod:`intelbot.discord.plugin_failures`). ``enable`` and ``disable`` take one or
+(:mod:`intelbot.frontends.discord.plugin_failures`). ``enable`` and ``disable`` take one or
 more plugin names (separated by spaces or commas) and are allowed to the bot's
 owners and to members with Manage Server, for their own guild only; the check
 is made here, on the server side. Switches are stored by the kernel and take
@@ -16,14 +16,14 @@ import re
 
 import lightbulb
 
-from intelbot.discord import replies
-from intelbot.discord.permissions import can_manage_guild
-from intelbot.discord.plugin_failures import describe_failure, failure_reason
-from intelbot.discord.services import DiscordServices
 from intelbot.errors import IntelbotError
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.permissions import can_manage_guild
+from intelbot.frontends.discord.plugin_failures import describe_failure, failure_reason
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot.kernel import Kernel
 
-log = logging.getLogger("intelbot.discord.plugins")
+log = logging.getLogger("intelbot.frontends.discord.plugins")
 loader = lightbulb.Loader()
 group = lightbulb.Group("plugins", "Plugins of intelbot in this server")
 

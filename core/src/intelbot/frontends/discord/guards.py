@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from intelbot.discord.config import DiscordSettings
+from intelbot.frontends.discord.config import DiscordSettings
 from intelbot.redis_failover import RedisFailover
 from intelbot.spending import SpendingCap
 

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import lightbulb
 
-from intelbot.discord.commands import ask, health, memory, plugins, usage
+from intelbot.frontends.discord.commands import ask, health, memory, plugins, usage
 
 LOADERS: tuple[lightbulb.Loader, ...] = (ask.loader, memory.loader, plugins.loader, usage.loader, health.loader)

@@ -1,7 +1,7 @@
 """How a plugin that failed to load is shown in Discord: to members, only that it failed.
 
 The reason is for the bot's owners and members with Manage Server (the caller
-decides, on the server side, with :func:`intelbot.discord.permissions.can_manage_guild`),
+decides, on the server side, with :func:`intelbot.frontends.discord.permissions.can_manage_guild`),
 and even then an import failure is named by its exception type alone: the text
 of an exception raised while importing a plugin may hold paths, settings or secrets.
 """

@@ -9,8 +9,8 @@ from __future__ import annotations
 import lightbulb
 
 from intelbot.contract import MemoryQuery, MemoryRecord
-from intelbot.discord import replies
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.services import DiscordServices
 
 loader = lightbulb.Loader()
 

@@ -14,12 +14,12 @@ import logging
 
 import lightbulb
 
-from intelbot.discord import replies
-from intelbot.discord.services import DiscordServices
 from intelbot.errors import ErrorCategory, IntelbotError
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.services import DiscordServices
 from intelbot.spending import worst_case_cost_of_ask
 
-log = logging.getLogger("intelbot.discord.ask")
+log = logging.getLogger("intelbot.frontends.discord.ask")
 loader = lightbulb.Loader()
 
 _CATEGORY_MESSAGES = {

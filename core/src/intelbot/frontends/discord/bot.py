@@ -6,7 +6,7 @@ server that checks Discord's Ed25519 signatures and keeps no session state in
 the process (only the per-user rate-limit windows and the spending reservations of
 the calls it is running, unless they are in Redis), so replicas can run behind a
 load balancer. Both register the same
-commands: the built-in ones (:mod:`intelbot.discord.commands`) and those that
+commands: the built-in ones (:mod:`intelbot.frontends.discord.commands`) and those that
 enabled plugins return from the ``discord_loaders`` hook.
 
 :func:`run_discord` is the entry point used by ``intelbot run``.
@@ -25,23 +25,23 @@ import hikari
 import lightbulb
 from prometheus_client import Gauge
 
-from intelbot.discord import replies
-from intelbot.discord.commands import LOADERS
-from intelbot.discord.config import DiscordSettings
-from intelbot.discord.guards import (
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.commands import LOADERS
+from intelbot.frontends.discord.config import DiscordSettings
+from intelbot.frontends.discord.guards import (
     FailoverSlidingWindowLimit,
     Guards,
     RateWindow,
     RedisSlidingWindowLimit,
     SlidingWindowLimit,
 )
-from intelbot.discord.services import DiscordServices
-from intelbot.discord.tracker import CommandTracker
+from intelbot.frontends.discord.services import DiscordServices
+from intelbot.frontends.discord.tracker import CommandTracker
 from intelbot.kernel import Kernel
 from intelbot.redis_failover import RedisFailover
 from intelbot.spending import SpendingCap, SpendingSettings, ledger_spent, reservations_from_settings
 
-log = logging.getLogger("intelbot.discord")
+log = logging.getLogger("intelbot.frontends.discord")
 
 FAILURE_MESSAGE = "Sorry, something went wrong while running this command. It has been logged."
 SWITCHED_OFF_MESSAGE = "`{plugin}` is turned off in this server, so its commands are too (see `/plugins list`)."

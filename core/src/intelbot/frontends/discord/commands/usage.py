@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import lightbulb
 
-from intelbot.discord import replies
-from intelbot.discord.services import DiscordServices
+from intelbot.frontends.discord import replies
+from intelbot.frontends.discord.services import DiscordServices
 
 loader = lightbulb.Loader()
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from intelbot.contract import TurnContext
 from intelbot.errors import IntelbotError
-from intelbot.footer import describe
+from intelbot.frontends.footer import describe
 from intelbot.health import shown_lines
 from intelbot.kernel import Kernel
 from intelbot.shutdown import DEFAULT_GRACE_SECONDS, finish_within

@@ -19,7 +19,7 @@ import lightbulb
 from lightbulb.internal.constants import INITIAL_RESPONSE_IDENTIFIER
 
 from intelbot.contract import LLMResponse
-from intelbot.footer import describe
+from intelbot.frontends.footer import describe
 
 MESSAGE_LIMIT: Final = 2000
 ANSWER_FILENAME: Final = "answer.md"

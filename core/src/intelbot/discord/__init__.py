@@ -1,1 +1,0 @@
-"""The Discord front end (hikari + hikari-lightbulb): ``run_discord(kernel)`` in :mod:`intelbot.discord.bot`."""
