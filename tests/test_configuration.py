@@ -173,6 +173,7 @@ def test_a_bad_semantic_cache_setting_stops_check_and_run(cli_env: dict[str, str
         ("providers.anthropic.max_retries", "many"),
         ("providers.echo.latency_ms", -5),
         ("discord.port", 70000),
+        ("spending.daily_user_cap_usd", -1),
         ("embedding.backend", "crystal-ball"),
         ("plugins.semantic_cache.candidates", 0),
         ("plugins.circuit_breaker.retry.retries_per_model", -1),

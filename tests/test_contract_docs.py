@@ -76,12 +76,14 @@ def test_every_field_of_every_settings_model_is_documented() -> None:
     from intelbot.plugin import is_plugin_class
     from intelbot.providers.echo import EchoSettings
     from intelbot.providers.sdk_settings import ProviderSettings
+    from intelbot.spending import SpendingSettings
 
     text = (ROOT / "docs" / "configuration.md").read_text()
     providers = text.split("## `[default.providers.<name>]`", 1)[1].split("\n## ", 1)[0]
     expected = [f"`{name}`" for name in KernelSettings.model_fields if name != "llm"]
     expected += [f"`llm.{name}`" for name in LLMSettings.model_fields]
     expected += [f"`discord.{name}`" for name in DiscordSettings.model_fields]
+    expected += [f"`spending.{name}`" for name in SpendingSettings.model_fields]
     missing = [name for name in expected if name not in text]
     missing += [
         f"providers: `{name}`"

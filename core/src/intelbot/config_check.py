@@ -86,6 +86,8 @@ def find_problems(
     _check_database(settings, problem)
     if isinstance(lookup(settings, "discord"), Mapping):
         _collect(problem, lambda: _check_discord(settings))
+    if isinstance(lookup(settings, "spending"), Mapping):
+        _collect(problem, lambda: _check_spending(settings))
     if isinstance(lookup(settings, "embedding"), Mapping):
         _collect(problem, lambda: _check_embedding(settings))
     installed = {entry.name.lower() for entry in discover()} | {name.lower() for name in extra_plugins}
@@ -136,6 +138,12 @@ def _check_discord(settings: Any) -> None:
     from intelbot.frontends.discord.config import DiscordSettings
 
     DiscordSettings.from_settings(settings, require_token=False)
+
+
+def _check_spending(settings: Any) -> None:
+    from intelbot.spending import SpendingSettings
+
+    SpendingSettings.from_settings(settings)
 
 
 def _check_embedding(settings: Any) -> None:

@@ -36,10 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic import Field, field_validator
+
 from intelbot.contract import LLMResponse, TurnContext, Usage
-from intelbot.errors import BudgetExceededError, ConfigurationError
+from intelbot.errors import BudgetExceededError
+from intelbot.plugin import SettingsTable
 from intelbot.redis_failover import RedisFailover
-from intelbot.settings import lookup
+from intelbot.settings import lookup, validated
 from intelbot.spend_reservations import (
     FailoverReservations,
     MemoryReservations,
@@ -127,30 +130,23 @@ async def worst_case_cost_of_ask(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SpendingSettings:
-    """``[default.spending]``: the per-user cap and where reservations are held."""
+class SpendingSettings(SettingsTable):
+    """``[default.spending]``: the per-user cap and where reservations are held (``redis_url`` may hold a password)."""
 
-    daily_user_cap_usd: float = 0.0
+    daily_user_cap_usd: float = Field(0.0, ge=0)
     redis_url: str | None = None
-    redis_prefix: str = "intelbot:spend"
+    redis_prefix: str = Field("intelbot:spend", min_length=1)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _no_redis(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def from_settings(cls, settings: Any) -> SpendingSettings:
-        """Read ``[default.spending]``; ConfigurationError names the key."""
+        """The validated ``[default.spending]``; ConfigurationError names the key and the file."""
         table = lookup(settings, "spending", {}) or {}
-        raw = lookup(table, "daily_user_cap_usd", 0.0)
-        try:
-            cap = float(raw or 0.0)
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                "spending.daily_user_cap_usd must be a number", key="spending.daily_user_cap_usd"
-            ) from None
-        if cap < 0:
-            message = "spending.daily_user_cap_usd must not be negative"
-            raise ConfigurationError(message, key="spending.daily_user_cap_usd")
-        url = str(lookup(table, "redis_url", "") or "").strip() or None
-        return cls(cap, url, str(lookup(table, "redis_prefix", "intelbot:spend") or "intelbot:spend"))
+        return validated(cls, dict(table), "spending", settings)
 
 
 class SpendingCap:
