@@ -76,6 +76,7 @@ def test_every_field_of_every_settings_model_is_documented() -> None:
     from intelbot.plugin import is_plugin_class
     from intelbot.providers.echo import EchoSettings
     from intelbot.providers.sdk_settings import ProviderSettings
+    from intelbot.embedding.factory import EmbeddingSettings
     from intelbot.spending import SpendingSettings
 
     text = (ROOT / "docs" / "configuration.md").read_text()
@@ -84,6 +85,7 @@ def test_every_field_of_every_settings_model_is_documented() -> None:
     expected += [f"`llm.{name}`" for name in LLMSettings.model_fields]
     expected += [f"`discord.{name}`" for name in DiscordSettings.model_fields]
     expected += [f"`spending.{name}`" for name in SpendingSettings.model_fields]
+    expected += [f"`embedding.{name}`" for name in EmbeddingSettings.model_fields]
     missing = [name for name in expected if name not in text]
     missing += [
         f"providers: `{name}`"

@@ -28,10 +28,14 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
 
 from intelbot.embedding.base import Embedder, EmbedderUnavailable
 from intelbot.errors import ConfigurationError
+from intelbot.plugin import SettingsTable
+from intelbot.settings import validated
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +80,20 @@ def build_embedder(config: Mapping[str, Any], *, data_dir: Path | None = None) -
 
     ``data_dir`` is where the onnx backend may export the bundled model on first use.
     """
-    backend = str(config.get("backend", DEFAULT_BACKEND)).lower()
-    batch_size = _int(config, "batch_size", 64)
-    lru_size = _int(config, "lru_size", 1024)
+    typed = validated(EmbeddingSettings, dict(config), "embedding")
+    backend = typed.backend
+    batch_size, lru_size = typed.batch_size, typed.lru_size
     if backend == "none":
         return None
     if backend == "onnx":
-        return _onnx_embedder(config, data_dir, batch_size=batch_size, lru_size=lru_size)
+        return _onnx_embedder(typed, data_dir)
     if backend == "sentence-transformers":
         from intelbot.embedding.sentence_transformer import BUNDLED_MODEL, SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(
             str(config.get("model", BUNDLED_MODEL)),
             device=str(config.get("device", "cpu")),
-            threads=_int(config, "threads", 1) or None,
+            threads=typed.threads or None,
             batch_size=batch_size,
             lru_size=lru_size,
         )
@@ -121,23 +125,24 @@ def build_embedder(config: Mapping[str, Any], *, data_dir: Path | None = None) -
     )
 
 
-def _onnx_embedder(config: Mapping[str, Any], data_dir: Path | None, *, batch_size: int, lru_size: int) -> Embedder:
+def _onnx_embedder(config: EmbeddingSettings, data_dir: Path | None) -> Embedder:
     """The bundled model on ONNX Runtime, loading (and, once, exporting) in a background thread."""
     from intelbot.embedding.background import BackgroundEmbedder
     from intelbot.embedding.bundled import BUNDLED_MODEL, BUNDLED_NAME, bundled_dimensions
     from intelbot.embedding.onnx_model import load_bundled_onnx
 
-    model = str(config.get("model", BUNDLED_MODEL))
+    model = config.model or BUNDLED_MODEL
     if model != BUNDLED_MODEL:
         raise ConfigurationError(
             f"the onnx backend runs the bundled {BUNDLED_MODEL} only, not {model!r}; "
             'use backend = "sentence-transformers" or "fastembed" for other models',
             key="embedding.model",
         )
-    threads = _int(config, "threads", 1) or None
-    onnx_dir = str(config.get("onnx_dir") or "")
-    export = _bool(config, "export_on_first_use", True)
-    wait_seconds = _seconds(config, "load_wait_seconds", 2.0)
+    threads = config.threads or None
+    onnx_dir = config.onnx_dir
+    export = config.export_on_first_use
+    wait_seconds = config.load_wait_seconds
+    batch_size, lru_size = config.batch_size, config.lru_size
     dimensions = bundled_dimensions()  # reads a small JSON file; raises EmbedderUnavailable without the package
     return BackgroundEmbedder(
         lambda: load_bundled_onnx(
@@ -182,38 +187,43 @@ def embedder_from_settings(settings: Any, overrides: Mapping[str, Any] | None = 
         return embedder
 
 
-def _int(config: Mapping[str, Any], name: str, default: int) -> int:
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}", key=f"embedding.{name}")
-    return value
+class EmbeddingSettings(SettingsTable):
+    """``[default.embedding]`` (or a plugin's ``embedding`` overrides merged over it), validated.
 
+    The keys of the table in this module's docstring; ``api_key`` (openai) is a secret.
+    """
 
-def _bool(config: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = config.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be true or false, got {value!r}", key=f"embedding.{name}")
-    return value
+    backend: Literal["onnx", "sentence-transformers", "fastembed", "openai", "none"] = "onnx"
+    model: str | None = None
+    device: str = "cpu"
+    batch_size: int = Field(64, ge=0)
+    lru_size: int = Field(1024, ge=0)
+    threads: int = Field(1, ge=0)
+    load_wait_seconds: float = Field(2.0, ge=0)
+    onnx_dir: str = ""
+    export_on_first_use: bool = True
+    cache_dir: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    dimensions: int | None = Field(None, gt=0)
+    timeout: float = Field(30.0, gt=0)
 
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _lower_backend(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
-def _seconds(config: Mapping[str, Any], name: str, default: float) -> float:
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}", key=f"embedding.{name}")
-    return float(value)
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        return SecretStr(value) if isinstance(value, str) else value
 
 
 def check_embedding_config(config: Mapping[str, Any]) -> None:
-    """Validate an ``embedding`` table without loading anything; ConfigurationError names the key."""
-    backend = str(config.get("backend", DEFAULT_BACKEND)).lower()
-    if backend not in BACKENDS:
-        raise ConfigurationError(
-            f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}", key="embedding.backend"
-        )
-    for name, default in (("batch_size", 64), ("lru_size", 1024), ("threads", 1)):
-        _int(config, name, default)
-    _bool(config, "export_on_first_use", True)
-    _seconds(config, "load_wait_seconds", 2.0)
-    onnx_dir = config.get("onnx_dir", "")
-    if not isinstance(onnx_dir, str):
-        raise ConfigurationError(f"onnx_dir must be a directory path, got {onnx_dir!r}", key="embedding.onnx_dir")
+    """Validate an ``embedding`` table with :class:`EmbeddingSettings`, loading nothing.
+
+    ConfigurationError names the key.
+    """
+    validated(EmbeddingSettings, dict(config), "embedding")
