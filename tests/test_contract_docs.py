@@ -70,13 +70,13 @@ def test_the_call_order_is_stated_once_and_quoted_in_docs_hooks_md() -> None:
 
 def test_every_field_of_every_settings_model_is_documented() -> None:
     """docs/configuration.md documents each kernel, LLM, provider and Discord field; each plugin's README its own."""
+    from intelbot.embedding.factory import EmbeddingSettings
     from intelbot.frontends.discord.config import DiscordSettings
     from intelbot.kernel_settings import KernelSettings, LLMSettings
     from intelbot.loading import discover
     from intelbot.plugin import is_plugin_class
     from intelbot.providers.echo import EchoSettings
     from intelbot.providers.sdk_settings import ProviderSettings
-    from intelbot.embedding.factory import EmbeddingSettings
     from intelbot.spending import SpendingSettings
 
     text = (ROOT / "docs" / "configuration.md").read_text()
