@@ -128,3 +128,20 @@ async def test_hybrid_index_switches_to_hnsw_and_restores_the_graph(
     assert hit.source is Source.CACHE
     exact = float(np.dot(*(await minilm.embed(["How can I reset my password?", "How do I reset my password?"]))))
     assert hit.metadata["similarity"] == pytest.approx(exact, abs=1e-5)  # re-scored in float32, not int8
+
+
+async def test_hits_survive_a_restart_and_per_process_figures_say_so(
+    make_kernel: Any, tmp_path: Path, minilm: Embedder
+) -> None:
+    directory = tmp_path / "shared"
+    kernel, _ = await reopen(make_kernel, directory, minilm)
+    for _ in range(3):  # one miss, then two exact hits
+        await kernel.ask("What is the boiling point of water?", TurnContext(guild_id=7))
+    await kernel.stop()
+
+    kernel, plugin = await reopen(make_kernel, directory, minilm)
+    assert plugin.cache is not None
+    figures = plugin.cache.stats()
+    assert figures["hits_on_kept_entries"] == 2  # durable: kept with the entry in the database
+    assert figures["hits_exact"] == 0 and "hits_exact" in figures["per_process"]  # this process served none yet
+    assert "entries" not in figures["per_process"]

@@ -509,10 +509,20 @@ class SemanticCache:
         return (1 + entry.hits) * (1 + entry.tokens) / (1 + idle / max(1.0, self.settings.ttl_seconds))
 
     def stats(self) -> dict[str, Any]:
-        """Flat JSON-able figures for ``collect_stats``."""
+        """Flat JSON-able figures for ``collect_stats``.
+
+        The hit, miss, saving and latency figures count this process since it started
+        (they read 0 in a new process, such as a fresh ``intelbot cache stats``); the
+        keys listed in ``per_process`` are those. ``entries``, ``bytes`` and
+        ``hits_on_kept_entries`` (hits of the entries still held, kept in the database
+        across restarts and replicas) are durable.
+        """
         figures = self.metrics.summary()
+        per_process = sorted(figures)
         figures.update(
             {
+                "per_process": per_process,
+                "hits_on_kept_entries": sum(entry.hits for entry in self.entries.values()),
                 "entries": len(self.entries),
                 "bytes": self.size_bytes(),
                 "scopes": len({entry.scope for entry in self.entries.values()}),

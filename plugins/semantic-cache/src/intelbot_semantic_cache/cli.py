@@ -37,7 +37,11 @@ def cache_group() -> None:
 @cache_group.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
-    """Print entries, hits, hit rate, latency and savings."""
+    """Print entries and the hits they have had (durable), and this process's hits, hit rate and savings.
+
+    A fresh process has served nothing yet: its per-process figures (listed under
+    ``per_process``) start at 0, and lookup latency appears once it has looked anything up.
+    """
     from intelbot.frontends.cli import open_kernel, run_async
 
     async def work() -> dict[str, Any] | None:
