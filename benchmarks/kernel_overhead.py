@@ -107,9 +107,9 @@ class TrivialPlugin:
 
 async def kernel_turn(kernel: Kernel, question: str, ctx: TurnContext) -> LLMResponse:
     """One turn as a front end with memory runs it: recall, ask (one failed attempt, one retry), remember."""
-    await kernel.recall(MemoryQuery(question, guild_id=ctx.guild_id, user_id=ctx.user_id), ctx)
+    await kernel.query(MemoryQuery(question, guild_id=ctx.guild_id, user_id=ctx.user_id), ctx)
     response = await kernel.ask(question, ctx)
-    await kernel.remember(MemoryRecord(f"{question} -> {response.text}", ctx.guild_id, ctx.user_id), ctx)
+    await kernel.store(MemoryRecord(f"{question} -> {response.text}", ctx.guild_id, ctx.user_id), ctx)
     return response
 
 

@@ -301,7 +301,7 @@ async def test_hook_store_saves_in_every_memory_plugin(make_kernel: KernelFactor
     kernel = await make_kernel(plugins=[first, second])
     assert kernel.has_memory
     record = MemoryRecord("the deploy password rotates on fridays", guild_id=1)
-    ids = await kernel.remember(record, TurnContext(guild_id=1))
+    ids = await kernel.store(record, TurnContext(guild_id=1))
     assert sorted(ids) == [f"first:{record.id}", f"second:{record.id}"]
 
 
@@ -310,10 +310,10 @@ async def test_hook_query_merges_deduplicates_and_ranks(make_kernel: KernelFacto
     kernel = await make_kernel(plugins=[first, second])
     ctx = TurnContext(guild_id=1)
     shared = MemoryRecord("cats like boxes", guild_id=1)
-    await kernel.remember(shared, ctx)
+    await kernel.store(shared, ctx)
     second.records.append(MemoryRecord("cats like naps and boxes", guild_id=1))
     first.records.append(MemoryRecord("cats elsewhere", guild_id=2))
-    hits = await kernel.recall(MemoryQuery("cats boxes", guild_id=1), ctx)
+    hits = await kernel.query(MemoryQuery("cats boxes", guild_id=1), ctx)
     assert [hit.record.text for hit in hits] == ["cats like boxes", "cats like naps and boxes"]
     assert hits[0].backend == "first" and hits[0].score == 1.0  # best score kept for the shared record
 
@@ -321,8 +321,8 @@ async def test_hook_query_merges_deduplicates_and_ranks(make_kernel: KernelFacto
 async def test_hook_forget_sums_deleted_records(make_kernel: KernelFactory) -> None:
     first, second = Memory("first"), Memory("second")
     kernel = await make_kernel(plugins=[first, second])
-    await kernel.remember(MemoryRecord("a", guild_id=1), TurnContext(guild_id=1))
-    await kernel.remember(MemoryRecord("b", guild_id=2), TurnContext(guild_id=2))
+    await kernel.store(MemoryRecord("a", guild_id=1), TurnContext(guild_id=1))
+    await kernel.store(MemoryRecord("b", guild_id=2), TurnContext(guild_id=2))
     assert await kernel.forget(1, None, TurnContext(guild_id=1)) == 2
     assert not kernel.has_memory or len(first.records) == 1
 
@@ -540,9 +540,9 @@ async def test_recall_in_direct_messages_never_returns_a_guilds_memories(make_ke
             return None
 
     kernel = await make_kernel(plugins=[Careless()])
-    in_dm = await kernel.recall(MemoryQuery("key", guild_id=None), TurnContext())
+    in_dm = await kernel.query(MemoryQuery("key", guild_id=None), TurnContext())
     assert [hit.record.text for hit in in_dm] == ["my own note"]
-    in_guild = await kernel.recall(MemoryQuery("key", guild_id=1), TurnContext(guild_id=1))
+    in_guild = await kernel.query(MemoryQuery("key", guild_id=1), TurnContext(guild_id=1))
     assert [hit.record.text for hit in in_guild] == ["guild 1 deploy key"]
 
 

@@ -26,9 +26,9 @@ class EveryDirectMessage:
 
 async def test_recall_in_a_dm_returns_only_the_asking_users_memories(make_kernel: KernelFactory) -> None:
     kernel = await make_kernel(plugins=[EveryDirectMessage()])
-    bob = await kernel.recall(MemoryQuery("code", guild_id=None, user_id=2), TurnContext(user_id=2))
+    bob = await kernel.query(MemoryQuery("code", guild_id=None, user_id=2), TurnContext(user_id=2))
     assert [hit.record.text for hit in bob] == ["bob: I like tea"]
-    alice = await kernel.recall(MemoryQuery("code", guild_id=None, user_id=1), TurnContext(user_id=1))
+    alice = await kernel.query(MemoryQuery("code", guild_id=None, user_id=1), TurnContext(user_id=1))
     assert [hit.record.text for hit in alice] == ["alice: my locker code is 4711"]
-    operator = await kernel.recall(MemoryQuery("code"), TurnContext(frontend="console"))
+    operator = await kernel.query(MemoryQuery("code"), TurnContext(frontend="console"))
     assert [hit.record.text for hit in operator] == ["operator: staging is down"]

@@ -69,18 +69,20 @@ class Kernel:
         """Use :meth:`start`, which validates ``settings`` first."""
         self.settings = settings
         self.catalog = ModelCatalog.from_settings(settings.get("models") or {})
-        self.kernel_metrics = KernelMetrics()
-        self.metrics = self.kernel_metrics.registry
+        self.instruments = KernelMetrics()
+        """The kernel's own counters and histograms (turns, calls, latency, cost, failures)."""
+        self.metrics = self.instruments.registry
+        """The Prometheus registry every kernel and plugin metric is registered on (what /metrics serves)."""
         self.manager = new_plugin_manager()
         self.dispatch = HookDispatcher(self.manager, trace=os.environ.get(TRACE_ENV, "") not in ("", "0"))
         self.dispatch.failure_listeners.append(
-            lambda plugin, hook: self.kernel_metrics.plugin_failures.labels(plugin, hook).inc()
+            lambda plugin, hook: self.instruments.plugin_failures.labels(plugin, hook).inc()
         )
         self.providers: dict[str, Provider] = {}
         self.plugins: list[PluginInfo] = []
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
-        self.ledger = UsageLedger(self.database, metrics=self.kernel_metrics)
+        self.ledger = UsageLedger(self.database, metrics=self.instruments)
         own = kernel_settings(settings)
         llm = own.llm
         self.default_model = llm.default_model
@@ -274,7 +276,7 @@ class Kernel:
         )
         response = await self.complete(request, ctx)
         self.ledger.record_turn(question, response, ctx)
-        self.kernel_metrics.turns.labels(response.source.value).inc()
+        self.instruments.turns.labels(response.source.value).inc()
         return response
 
     async def complete(self, request: LLMRequest, ctx: TurnContext) -> LLMResponse:
@@ -296,7 +298,7 @@ class Kernel:
                 try:
                     response = await self._call_provider(request, ctx)
                 except IntelbotError as error:
-                    self.kernel_metrics.errors.labels(error.category.value).inc()
+                    self.instruments.errors.labels(error.category.value).inc()
                     if isinstance(error, CallRejected):
                         raise
                     retry = await self._recover(error, request, ctx)
@@ -366,18 +368,18 @@ class Kernel:
                 # The provider had under half its time because the turn was running out: that is
                 # the turn's deadline passing, not the provider failing to answer in time.
                 error.category = ErrorCategory.DEADLINE_EXCEEDED
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, error.category.value).inc()
+            self.instruments.calls.labels(spec.provider, spec.name, error.category.value).inc()
             raise
         except TimeoutError:
             category = ErrorCategory.DEADLINE_EXCEEDED if cut_by_deadline else ErrorCategory.TIMEOUT
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, category.value).inc()
+            self.instruments.calls.labels(spec.provider, spec.name, category.value).inc()
             raise ProviderError(
                 f"no answer within {timeout:.1f}s", category=category, provider=spec.provider, model=spec.name
             ) from None
         except Exception as error:
             # An adapter must translate what its SDK raises into a ProviderError; anything else
             # (a TypeError from a bad argument, a bug in the adapter) is our fault, not the provider's.
-            self.kernel_metrics.calls.labels(spec.provider, spec.name, ErrorCategory.LOCAL_FAULT.value).inc()
+            self.instruments.calls.labels(spec.provider, spec.name, ErrorCategory.LOCAL_FAULT.value).inc()
             log.error(
                 "provider adapter %r raised %s: a local fault, not counted against the provider",
                 spec.provider,
@@ -396,7 +398,7 @@ class Kernel:
         response.source = Source.PROVIDER
         if not response.served_by:
             response.served_by = spec.provider
-        owner = self.kernel_metrics
+        owner = self.instruments
         owner.calls.labels(spec.provider, spec.name, "ok").inc()
         owner.latency.labels(spec.provider).observe(elapsed)
         owner.tokens.labels("input").inc(response.usage.input_tokens)
@@ -444,11 +446,11 @@ class Kernel:
         """True when some plugin implements long-term memory."""
         return bool(self.dispatch.implementations("store")) and bool(self.dispatch.implementations("query"))
 
-    async def remember(self, record: MemoryRecord, ctx: TurnContext) -> list[str]:
+    async def store(self, record: MemoryRecord, ctx: TurnContext) -> list[str]:
         """Store ``record`` in every memory plugin; return the ids they gave it."""
         return [str(result) for _plugin, result in await self.dispatch.call_all("store", ctx, record=record, ctx=ctx)]
 
-    async def recall(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
+    async def query(self, query: MemoryQuery, ctx: TurnContext) -> list[MemoryHit]:
         """Search every memory plugin; merge, keep each record's best score, rank, cut to ``query.limit``.
 
         Whatever a plugin returns, only records of the query's guild are kept; outside a

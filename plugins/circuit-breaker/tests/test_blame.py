@@ -13,8 +13,8 @@ from intelbot.errors import ErrorCategory
 from intelbot.testing.clock import ManualClock
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply
-from intelbot_circuit_breaker.breaker import BreakerState
 from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+from intelbot_circuit_breaker.state_machine import BreakerState
 
 
 class BuggyAdapter:

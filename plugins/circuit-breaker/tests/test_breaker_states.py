@@ -7,8 +7,8 @@ import json
 import pytest
 
 from intelbot.testing.clock import ManualClock
-from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit
 from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit
 
 CONFIG = BreakerSettings(
     window_type="count",

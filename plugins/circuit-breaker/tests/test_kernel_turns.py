@@ -22,8 +22,8 @@ from intelbot.kernel import Kernel
 from intelbot.testing.clock import ManualClock
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import AnthropicServer, Hang, OpenAIServer, Reply, Status
-from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+from intelbot_circuit_breaker.state_machine import BreakerState, Outcome, Permit
 
 PRIMARY = "openai/primary"
 BACKUP = "anthropic/backup"

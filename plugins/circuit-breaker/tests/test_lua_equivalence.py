@@ -1,7 +1,7 @@
-"""The Redis store's Lua scripts and breaker.py are one state machine: random sequences of changes agree.
+"""The Redis store's Lua scripts and state_machine.py are one state machine: random sequences of changes agree.
 
 Each sequence runs the same changes, at the same times, on a :class:`MemoryBreakerStore`
-(breaker.py) and a :class:`RedisBreakerStore` (the Lua scripts, in the test Redis under
+(state_machine.py) and a :class:`RedisBreakerStore` (the Lua scripts, in the test Redis under
 a unique prefix); after every change the results, the transitions and the records must match.
 """
 
@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from intelbot_circuit_breaker.breaker import BreakerRecord, CircuitBreaker, Outcome, Permit
 from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import BreakerRecord, CircuitBreaker, Outcome, Permit
 from intelbot_circuit_breaker.store import MemoryBreakerStore, RedisBreakerStore
 
 pytestmark = pytest.mark.redis

@@ -17,10 +17,10 @@ from intelbot.testing.clock import ManualClock
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.openai_server import OpenAIServer
 from intelbot.testing.redis_server import PrivateRedis
-from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.breakers import Breakers
 from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.store import FailoverBreakerStore, RedisBreakerStore
 
 pytestmark = pytest.mark.redis

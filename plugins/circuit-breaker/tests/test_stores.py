@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 
 from intelbot.testing.clock import ManualClock
-from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.breakers import Breakers
 from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import BreakerState, Outcome, Permit
 from intelbot_circuit_breaker.store import BreakerStore, FailoverBreakerStore, MemoryBreakerStore, RedisBreakerStore
 
 CONFIG = BreakerSettings(window_size=100, minimum_calls=100, wait_in_open_seconds=30.0, half_open_probes=1)

@@ -20,9 +20,7 @@ async def remember(root: Path, texts: list[tuple[str, int | None, int]]) -> None
     kernel = await Kernel.start(load_settings(root), load_plugins=["memory"])
     try:
         for text, guild_id, user_id in texts:
-            await kernel.remember(
-                MemoryRecord(text, guild_id=guild_id, user_id=user_id), TurnContext(guild_id=guild_id)
-            )
+            await kernel.store(MemoryRecord(text, guild_id=guild_id, user_id=user_id), TurnContext(guild_id=guild_id))
     finally:
         await kernel.stop()
 

@@ -24,7 +24,7 @@ async def main(root: str) -> None:
     settings = load_settings(Path(root), overrides={"data_dir": root + "/data", "llm": {"default_model": "echo"}})
     kernel = await Kernel.start(settings, load_plugins=["memory"])
     record = MemoryRecord("The fire exit code is 2468.", guild_id=5, user_id=50)
-    ids = await kernel.remember(record, TurnContext(guild_id=5, user_id=50))
+    ids = await kernel.store(record, TurnContext(guild_id=5, user_id=50))
     print("ACK", ids[0], flush=True)
     await asyncio.sleep(3600)
 
@@ -49,6 +49,6 @@ async def test_an_acknowledged_memory_survives_kill_9(tmp_path: Path, make_kerne
     kernel = await make_kernel(
         plugins=[MemoryPlugin.configured(embedder=minilm)], settings={"data_dir": str(tmp_path / "data")}
     )
-    hits = await kernel.recall(MemoryQuery("what is the fire exit code?", guild_id=5), TurnContext(guild_id=5))
+    hits = await kernel.query(MemoryQuery("what is the fire exit code?", guild_id=5), TurnContext(guild_id=5))
     assert [hit.record.id for hit in hits] == [memory_id]
     assert hits[0].record.text == "The fire exit code is 2468."

@@ -47,16 +47,16 @@ async def test_remember_recall_forget_through_the_kernel(make_kernel: Any, minil
     kernel = await make_kernel(plugins=[plugin(minilm)])
     ctx = TurnContext(guild_id=1, user_id=10, channel_id=5)
     assert kernel.has_memory
-    ids = await kernel.remember(MemoryRecord("Our standup is at 9:30 every weekday.", guild_id=1, user_id=10), ctx)
+    ids = await kernel.store(MemoryRecord("Our standup is at 9:30 every weekday.", guild_id=1, user_id=10), ctx)
     assert len(ids) == 1
-    hits = await kernel.recall(MemoryQuery("what time is standup?", guild_id=1, user_id=11), ctx)
+    hits = await kernel.query(MemoryQuery("what time is standup?", guild_id=1, user_id=11), ctx)
     assert [hit.record.id for hit in hits] == ids and hits[0].backend == "local"
     assert hits[0].record.metadata["channel_id"] == 5
-    assert await kernel.recall(MemoryQuery("what time is standup?", guild_id=2, user_id=10), ctx) == []
-    assert await kernel.recall(MemoryQuery("what time is standup?", guild_id=None, user_id=10), ctx) == []
+    assert await kernel.query(MemoryQuery("what time is standup?", guild_id=2, user_id=10), ctx) == []
+    assert await kernel.query(MemoryQuery("what time is standup?", guild_id=None, user_id=10), ctx) == []
     assert await kernel.forget(1, 11, ctx) == 0
     assert await kernel.forget(1, 10, ctx) == 1
-    assert await kernel.recall(MemoryQuery("what time is standup?", guild_id=1, user_id=10), ctx) == []
+    assert await kernel.query(MemoryQuery("what time is standup?", guild_id=1, user_id=10), ctx) == []
 
 
 async def test_compaction_deletes_exactly_the_merged_near_duplicates(make_kernel: Any, minilm: Embedder) -> None:
@@ -64,7 +64,7 @@ async def test_compaction_deletes_exactly_the_merged_near_duplicates(make_kernel
     mine = TurnContext(guild_id=1, user_id=10)
 
     async def remember(text: str, user_id: int = 10, guild_id: int = 1) -> str:
-        ids = await kernel.remember(MemoryRecord(text, guild_id=guild_id, user_id=user_id), mine)
+        ids = await kernel.store(MemoryRecord(text, guild_id=guild_id, user_id=user_id), mine)
         return str(ids[0])
 
     dog = await remember("My dog's name is Rex.")
@@ -91,8 +91,8 @@ async def test_a_remembered_fact_augments_later_turns_of_that_guild_only(
 ) -> None:
     kernel = await make_kernel(plugins=[plugin(minilm)], settings=kernel_settings(openai_server))
     here = TurnContext(guild_id=1, user_id=10)
-    await kernel.remember(MemoryRecord("The project codename is Bluefin.", guild_id=1, user_id=10), here)
-    await kernel.remember(MemoryRecord("The cafeteria closes at 3pm.", guild_id=1, user_id=10), here)
+    await kernel.store(MemoryRecord("The project codename is Bluefin.", guild_id=1, user_id=10), here)
+    await kernel.store(MemoryRecord("The cafeteria closes at 3pm.", guild_id=1, user_id=10), here)
     openai_server.script(Reply("It is Bluefin."), Reply("No idea."))
     answer = await kernel.ask("What is the project codename?", TurnContext(guild_id=1, user_id=12))
     elsewhere = await kernel.ask("What is the project codename?", TurnContext(guild_id=2, user_id=12))
@@ -113,7 +113,7 @@ async def test_augmentation_respects_k_and_the_token_budget(
     ctx = TurnContext(guild_id=1, user_id=10)
     facts = [f"Release {number} of the mobile app ships in week {number + 10}." for number in range(6)]
     for text in facts:
-        await kernel.remember(MemoryRecord(text, guild_id=1, user_id=10), ctx)
+        await kernel.store(MemoryRecord(text, guild_id=1, user_id=10), ctx)
     await kernel.ask("When does the mobile app release ship?", TurnContext(guild_id=1, user_id=10))
     (prompt,) = system_prompts(openai_server)
     included = [text for text in facts if text in prompt]
@@ -145,7 +145,7 @@ async def test_the_sweep_removes_expired_memories(make_kernel: Any, minilm: Embe
     kernel = await make_kernel(plugins=[memory_plugin])
     ctx = TurnContext(guild_id=1, user_id=10)
     record = MemoryRecord("The parking permit is in the top drawer.", guild_id=1, user_id=10, created_at=clock())
-    await kernel.remember(record, ctx)
+    await kernel.store(record, ctx)
     assert len(await rows(kernel)) == 1
     clock.advance(86_401)
     for _ in range(100):
@@ -159,7 +159,7 @@ async def test_the_sweep_removes_expired_memories(make_kernel: Any, minilm: Embe
 
 async def test_stats_and_health(make_kernel: Any, minilm: Embedder) -> None:
     kernel = await make_kernel(plugins=[plugin(minilm)])
-    await kernel.remember(MemoryRecord("Lunch is at noon.", guild_id=1, user_id=10), TurnContext(guild_id=1))
+    await kernel.store(MemoryRecord("Lunch is at noon.", guild_id=1, user_id=10), TurnContext(guild_id=1))
     stats = (await kernel.stats())["memory"]
     assert stats["entries"] == 1 and stats["backend"] == "local" and stats["indexed"] == 1
     health = await kernel.health()

@@ -54,15 +54,13 @@ async def test_remembered_facts_augment_turns_through_weaviate(
         plugins=[weaviate_plugin(weaviate_server, minilm)], settings=kernel_settings(openai_server)
     )
     ctx = TurnContext(guild_id=7, user_id=70)
-    assert await kernel.remember(
-        MemoryRecord("Our on-call rotation changes every Monday.", guild_id=7, user_id=70), ctx
-    )
+    assert await kernel.store(MemoryRecord("Our on-call rotation changes every Monday.", guild_id=7, user_id=70), ctx)
     openai_server.script(Reply("Mondays."))
     await kernel.ask("When does the on-call rotation change?", TurnContext(guild_id=7, user_id=71))
     assert "Our on-call rotation changes every Monday." in last_system_prompt(openai_server)
     tenants = weaviate_server.data.collection("IntelbotMemory").tenants
     assert set(tenants) == {"g7"}
-    assert await kernel.recall(MemoryQuery("on-call rotation", guild_id=8, user_id=70), ctx) == []
+    assert await kernel.query(MemoryQuery("on-call rotation", guild_id=8, user_id=70), ctx) == []
 
 
 async def test_an_outage_never_fails_a_turn_and_health_says_why(
@@ -72,7 +70,7 @@ async def test_an_outage_never_fails_a_turn_and_health_says_why(
         plugins=[weaviate_plugin(weaviate_server, minilm, timeout_seconds=0.5)], settings=kernel_settings(openai_server)
     )
     ctx = TurnContext(guild_id=7, user_id=70)
-    await kernel.remember(MemoryRecord("The VPN server is vpn.example.org.", guild_id=7, user_id=70), ctx)
+    await kernel.store(MemoryRecord("The VPN server is vpn.example.org.", guild_id=7, user_id=70), ctx)
     weaviate_server.fail("unavailable")
     openai_server.script(Reply("Answered without memory."))
     answer = await kernel.ask("What is the VPN server?", TurnContext(guild_id=7, user_id=70))
@@ -80,7 +78,7 @@ async def test_an_outage_never_fails_a_turn_and_health_says_why(
     assert "vpn.example.org" not in last_system_prompt(openai_server)
     health = await kernel.health()
     assert any("memory: weaviate UNAVAILABLE (search failed" in line for line in health), health
-    stored = await kernel.remember(MemoryRecord("This one is lost.", guild_id=7, user_id=70), ctx)
+    stored = await kernel.store(MemoryRecord("This one is lost.", guild_id=7, user_id=70), ctx)
     assert stored == []  # not acknowledged: every attempt failed
     figures = (await kernel.stats())["memory"]
     assert figures["failed_writes"] == 1 and figures["write_retries"] == 3
@@ -96,7 +94,7 @@ async def test_a_slow_weaviate_times_out_and_the_turn_goes_on(
 ) -> None:
     memory = weaviate_plugin(weaviate_server, minilm, timeout_seconds=0.3)
     kernel = await make_kernel(plugins=[memory], settings=kernel_settings(openai_server))
-    await kernel.remember(MemoryRecord("Standup is at ten.", guild_id=7, user_id=70), TurnContext(guild_id=7))
+    await kernel.store(MemoryRecord("Standup is at ten.", guild_id=7, user_id=70), TurnContext(guild_id=7))
     weaviate_server.fail("slow", delay=1.5, times=1)
     openai_server.script(Reply("Fine."))
     answer = await kernel.ask("When is standup?", TurnContext(guild_id=7, user_id=70))
@@ -109,14 +107,14 @@ async def test_writes_are_retried_through_transient_errors(
 ) -> None:
     kernel = await make_kernel(plugins=[weaviate_plugin(weaviate_server, minilm)])
     ctx = TurnContext(guild_id=7, user_id=70)
-    await kernel.remember(MemoryRecord("Warm-up so the tenant exists.", guild_id=7, user_id=70), ctx)
+    await kernel.store(MemoryRecord("Warm-up so the tenant exists.", guild_id=7, user_id=70), ctx)
     weaviate_server.calls.clear()
     weaviate_server.fail("500", times=2)  # the duplicate search meets one, the first batch write the other
-    ids = await kernel.remember(MemoryRecord("The printer is on floor three.", guild_id=7, user_id=70), ctx)
+    ids = await kernel.store(MemoryRecord("The printer is on floor three.", guild_id=7, user_id=70), ctx)
     assert len(ids) == 1
     assert (await kernel.stats())["memory"]["write_retries"] == 1
     assert weaviate_server.calls.count("grpc BatchObjects") == 2
-    hits = await kernel.recall(MemoryQuery("where is the printer?", guild_id=7, user_id=70), ctx)
+    hits = await kernel.query(MemoryQuery("where is the printer?", guild_id=7, user_id=70), ctx)
     assert hits[0].record.id == ids[0]
 
 
@@ -130,7 +128,7 @@ async def test_weaviate_down_at_start_up_loads_the_plugin_and_connects_later(
     async with server:
         assert memory.memory is not None
         memory.memory.reopen_seconds = 0
-        ids = await kernel.remember(MemoryRecord("Connected at last.", guild_id=1, user_id=2), TurnContext(guild_id=1))
+        ids = await kernel.store(MemoryRecord("Connected at last.", guild_id=1, user_id=2), TurnContext(guild_id=1))
         assert len(ids) == 1
         assert server.object_count() == 1
 

@@ -3,11 +3,18 @@
 See the README for settings and behaviour. The entry point is :mod:`intelbot_circuit_breaker.plugin`.
 """
 
-from intelbot_circuit_breaker.breaker import BreakerRecord, BreakerState, CircuitBreaker, Outcome, Permit, Transition
 from intelbot_circuit_breaker.breakers import Breakers, BreakerView, breaker_name
 from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
 from intelbot_circuit_breaker.recovery import FailureFacts, decide, full_jitter
 from intelbot_circuit_breaker.settings import BreakerSettings, CircuitBreakerSettings, RetrySettings, TrendSettings
+from intelbot_circuit_breaker.state_machine import (
+    BreakerRecord,
+    BreakerState,
+    CircuitBreaker,
+    Outcome,
+    Permit,
+    Transition,
+)
 from intelbot_circuit_breaker.store import BreakerStore, FailoverBreakerStore, MemoryBreakerStore, RedisBreakerStore
 from intelbot_circuit_breaker.trends import Alert, ErrorTrends
 from intelbot_circuit_breaker.window import CountWindow, TimeWindow, WindowTotals

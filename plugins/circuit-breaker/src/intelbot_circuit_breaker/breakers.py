@@ -1,6 +1,6 @@
 """The breakers of every provider and model, kept in one store and read with one clock.
 
-:class:`Breakers` joins the pure state machine (:mod:`breaker`), a store (in process
+:class:`Breakers` joins the pure state machine (:mod:`state_machine`), a store (in process
 or Redis) and a clock. Breakers are named ``<provider>/<model>``. Every state
 change is passed to the ``listeners`` (metrics, logs) after the store has saved it.
 """
@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from intelbot_circuit_breaker.breaker import (
+from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import (
     BreakerState,
     CircuitBreaker,
     Outcome,
     Permit,
     Transition,
 )
-from intelbot_circuit_breaker.settings import BreakerSettings
 from intelbot_circuit_breaker.store import BreakerStore
 from intelbot_circuit_breaker.window import WindowTotals
 

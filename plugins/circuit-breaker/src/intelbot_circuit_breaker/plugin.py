@@ -37,11 +37,11 @@ from intelbot.contract import GiveUp, LLMRequest, LLMResponse, RecoveryDecision,
 from intelbot.errors import CallRejected, ErrorCategory, IntelbotError
 from intelbot.hookspecs import hookimpl
 from intelbot.plugin import Plugin, PluginSettings
-from intelbot_circuit_breaker.breaker import BreakerState, Outcome, Permit, Transition
 from intelbot_circuit_breaker.breakers import Breakers, breaker_name
 from intelbot_circuit_breaker.metrics import BreakerMetrics
 from intelbot_circuit_breaker.recovery import FailureFacts, decide
 from intelbot_circuit_breaker.settings import CircuitBreakerSettings
+from intelbot_circuit_breaker.state_machine import BreakerState, Outcome, Permit, Transition
 from intelbot_circuit_breaker.store import (
     BreakerStore,
     FailoverBreakerStore,

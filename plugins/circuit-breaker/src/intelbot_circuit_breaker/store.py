@@ -3,13 +3,13 @@
 A store applies the breaker's three changes to a named record atomically, creating
 a closed record first when the name is new: ``acquire`` (may I call?), ``record``
 (how a call ended) and ``hold`` (a Retry-After). The rules are those of
-:class:`~intelbot_circuit_breaker.breaker.CircuitBreaker`, given with each call.
+:class:`~intelbot_circuit_breaker.state_machine.CircuitBreaker`, given with each call.
 
 - :class:`MemoryBreakerStore` applies them to records in a dict of this process.
 - :class:`RedisBreakerStore` applies them inside Redis: one Lua script per change,
   run atomically by Redis, so any number of replicas can change one breaker at the same
   time without a conflict or a retry. The scripts are the same state machine written
-  in Lua (their equivalence with :mod:`breaker` is tested on random sequences of changes).
+  in Lua (their equivalence with :mod:`state_machine` is tested on random sequences of changes).
 - :class:`FailoverBreakerStore` is what the plugin uses with a ``redis_url``: Redis while
   it answers, this process's memory while it does not, and Redis again once it answers
   (:class:`intelbot.redis_failover.RedisFailover`; reported, never raised).
@@ -21,7 +21,8 @@ import json
 from typing import Any, Protocol
 
 from intelbot.redis_failover import FailoverListener, RedisFailover, redis_client, redis_location
-from intelbot_circuit_breaker.breaker import (
+from intelbot_circuit_breaker.settings import BreakerSettings
+from intelbot_circuit_breaker.state_machine import (
     BreakerRecord,
     BreakerState,
     CircuitBreaker,
@@ -29,7 +30,6 @@ from intelbot_circuit_breaker.breaker import (
     Permit,
     Transition,
 )
-from intelbot_circuit_breaker.settings import BreakerSettings
 
 __all__ = [
     "BreakerStore",
@@ -101,7 +101,7 @@ class MemoryBreakerStore:
         return None
 
 
-# The state machine of breaker.py, on the record's JSON (BreakerRecord.to_json), in Redis.
+# The state machine of state_machine.py, on the record's JSON (BreakerRecord.to_json), in Redis.
 # KEYS[1] the record, KEYS[2] the set of names. ARGV[1] the config (JSON), ARGV[2] now,
 # ARGV[3] the key TTL in seconds, ARGV[4] the name, then the change's own arguments.
 _MACHINE = r"""

@@ -38,7 +38,7 @@ class Remember(lightbulb.SlashCommand, name="remember", description="Ask intelbo
         await ctx.defer(ephemeral=True)
         turn = services.turn(ctx)
         record = MemoryRecord(self.text, guild_id=turn.guild_id, user_id=turn.user_id)
-        ids = await services.kernel.remember(record, turn)
+        ids = await services.kernel.store(record, turn)
         text = "Remembered." if ids else "No memory plugin accepted that; nothing was stored."
         await replies.show_in_deferral(ctx, text)
 
@@ -58,7 +58,7 @@ class Recall(lightbulb.SlashCommand, name="recall", description="Search what int
             return
         await ctx.defer(ephemeral=True)
         turn = services.turn(ctx)
-        hits = await services.kernel.recall(MemoryQuery(self.query, guild_id=turn.guild_id, user_id=turn.user_id), turn)
+        hits = await services.kernel.query(MemoryQuery(self.query, guild_id=turn.guild_id, user_id=turn.user_id), turn)
         if not hits:
             await replies.show_in_deferral(ctx, "Nothing remembered matches that.")
             return

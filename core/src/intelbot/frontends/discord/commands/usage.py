@@ -13,7 +13,7 @@ loader = lightbulb.Loader()
 
 
 @loader.command
-class Usage(lightbulb.SlashCommand, name="usage", description="Tokens and cost for this server and for you"):
+class UsageCommand(lightbulb.SlashCommand, name="usage", description="Tokens and cost for this server and for you"):
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
