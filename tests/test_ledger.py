@@ -3,41 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select
 
 from intelbot import LLMResponse, TurnContext, Usage
 from intelbot.data.ledger import UsageLedger
 from intelbot.data.tables import TurnRecord, UsageEntry
 from intelbot.testing.kernels import KernelFactory
-
-POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh database in the local PostgreSQL for one test, dropped afterwards."""
-    name = f"intelbot_test_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError as error:
-        await admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _two_hundred_concurrent_turns(make_kernel: KernelFactory, database_url: str | None) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+from intelbot.testing.postgres import fresh_database
+
 ROWS = 30_000
 
 
@@ -51,26 +50,13 @@ def bot_sqlite(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
-    """A fresh database with HypoPG in the local PostgreSQL for one test, dropped afterwards."""
-    name = f"intelbot_dbadv_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError as error:
-        await admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
-    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text("CREATE EXTENSION hypopg"))
-    await engine.dispose()
-    try:
+    """A fresh database with HypoPG in the test PostgreSQL for one test (the kit's ``fresh_database``)."""
+    async with fresh_database() as url:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text("CREATE EXTENSION hypopg"))
+        await engine.dispose()
         yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def fill_postgres(url: str) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from intelbot.data.database import Database
 from intelbot.embedding import Embedder, embedder_from_settings
 from intelbot.testing.clock import ManualClock
+from intelbot.testing.postgres import fresh_database
 from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.backend import MemoryBackend
 from intelbot_memory.local.backend import LocalBackend
@@ -24,7 +22,6 @@ from intelbot_memory.settings import WeaviateSettings
 from intelbot_memory.weaviate_backend.backend import WeaviateBackend
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-POSTGRES_URL = os.environ.get("INTELBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +35,6 @@ def minilm() -> Embedder:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=1_000_000.0)
-
-
-@contextlib.asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """A new database in the local PostgreSQL, dropped on exit."""
-    name = f"intelbot_memory_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError as error:
-        await admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture
@@ -151,7 +129,7 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, minilm: Embedd
         if request.param == "local-sqlite":
             harness: Any = LocalHarness(f"sqlite+aiosqlite:///{tmp_path / 'intelbot.db'}", tmp_path / "index", minilm)
         elif request.param == "local-postgres":
-            url = await stack.enter_async_context(fresh_postgres_database())
+            url = await stack.enter_async_context(fresh_database())
             harness = LocalHarness(url, tmp_path / "index", minilm)
         elif request.param == "weaviate":
             server = await stack.enter_async_context(LoopbackWeaviate(api_key="loopback-weaviate-key"))
