@@ -9,7 +9,7 @@ other backends.
 """
 
 from intelbot.embedding.background import BackgroundEmbedder, wait_until_ready
-from intelbot.embedding.base import Embedder, EmbedderBase, EmbedderUnavailable, Vectors, l2_normalize
+from intelbot.embedding.base import Embedder, EmbedderBase, EmbedderUnavailable, Vectors, l2_normalize, quantize_int8
 from intelbot.embedding.factory import build_embedder, embedder_from_settings, embedding_config
 from intelbot.embedding.prompt import embedding_text, prompt_vector
 
@@ -25,5 +25,6 @@ __all__ = [
     "embedding_text",
     "l2_normalize",
     "prompt_vector",
+    "quantize_int8",
     "wait_until_ready",
 ]

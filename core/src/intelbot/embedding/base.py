@@ -52,6 +52,20 @@ def l2_normalize(vectors: npt.ArrayLike) -> Vectors:
     return np.ascontiguousarray(array / norms, dtype=np.float32)
 
 
+def quantize_int8(vectors: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """int8 rows with the largest component of each row at +-127 (cosine does not see the per-row scale).
+
+    What the approximate indexes (the cache's, memory's) store: a quarter of float32's bytes.
+    """
+    rows = np.asarray(vectors, dtype=np.float32)
+    if rows.ndim == 1:
+        rows = rows.reshape(1, -1)
+    peaks = np.abs(rows).max(axis=1, keepdims=True)
+    peaks[peaks == 0] = 1.0
+    quantized: npt.NDArray[np.int8] = np.round(rows / peaks * 127.0).astype(np.int8)
+    return quantized
+
+
 class EmbeddingLRU:
     """The ``capacity`` most recently used text -> vector pairs (thread-safe; capacity 0 keeps nothing)."""
 

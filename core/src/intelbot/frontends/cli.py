@@ -79,6 +79,23 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
         sys.exit(130)
 
 
+def print_figures(figures: dict[str, Any] | None, *, as_json: bool, not_loaded: str) -> None:
+    """Print a plugin's flat figures: one JSON object, or aligned ``key  value`` lines.
+
+    ``None`` (the plugin is not loaded) prints ``not_loaded`` and exits 1. Plugins' own
+    ``stats`` commands (``intelbot cache stats``, ``intelbot memory stats``) use this.
+    """
+    if figures is None:
+        click.echo(not_loaded, err=True)
+        sys.exit(EXIT_FAILURE)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True, default=str))
+        return
+    width = max((len(key) for key in figures), default=0)
+    for key, value in figures.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
 async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 

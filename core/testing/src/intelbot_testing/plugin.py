@@ -135,13 +135,14 @@ async def postgres_url() -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture
 async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
-    """A running ``redis-server`` of this test only (skipped when not installed); killed at teardown.
+    """A running ``redis-server`` of this test only (the test fails when none is installed); killed at teardown.
 
     For fault injection: ``await private_redis.stop()`` / ``start()``. Never the shared Redis.
     """
     binary = redis_server_binary()
     if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+        # a fault-injection test that cannot run must not pass as skipped: .ci/run installs the package
+        pytest.fail("redis-server is not installed: install the Debian package redis-server (.ci/run does)")
     server = PrivateRedis(binary, tmp_path)
     await server.start()
     try:

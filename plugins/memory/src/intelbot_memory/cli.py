@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -22,7 +21,7 @@ def memory_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
     """Print how many memories there are and the backend's figures."""
-    from intelbot.frontends.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, print_figures, run_async
     from intelbot_memory.plugin import memory_of
 
     async def work() -> dict[str, Any] | None:
@@ -30,16 +29,7 @@ def stats(as_json: bool) -> None:
             plugin = memory_of(kernel)
             return None if plugin is None else plugin.collect_stats()
 
-    figures = run_async(work)
-    if figures is None:
-        click.echo(NOT_LOADED, err=True)
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(figures, sort_keys=True))
-        return
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        click.echo(f"{key:<{width}}  {value}")
+    print_figures(run_async(work), as_json=as_json, not_loaded=NOT_LOADED)
 
 
 @memory_group.command("forget")

@@ -42,23 +42,14 @@ def stats(as_json: bool) -> None:
     A fresh process has served nothing yet: its per-process figures (listed under
     ``per_process``) start at 0, and lookup latency appears once it has looked anything up.
     """
-    from intelbot.frontends.cli import open_kernel, run_async
+    from intelbot.frontends.cli import open_kernel, print_figures, run_async
 
     async def work() -> dict[str, Any] | None:
         async with open_kernel() as kernel:
             cache = running_cache(kernel)
             return None if cache is None else cache.stats()
 
-    figures = run_async(work)
-    if figures is None:
-        click.echo(NOT_LOADED, err=True)
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(figures, sort_keys=True))
-        return
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        click.echo(f"{key:<{width}}  {value}")
+    print_figures(run_async(work), as_json=as_json, not_loaded=NOT_LOADED)
 
 
 @cache_group.command("clear")

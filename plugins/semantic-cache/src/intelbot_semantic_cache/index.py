@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intelbot.embedding import Vectors, l2_normalize
+from intelbot.embedding.base import quantize_int8
 
 IdArray = npt.NDArray[np.int64]
 INDEX_KINDS = ("exact", "approximate", "hybrid")
@@ -147,17 +148,6 @@ class ExactIndex:
         return index
 
 
-def quantize(vectors: Vectors) -> npt.NDArray[np.int8]:
-    """int8 rows with the largest component of each row at +-127 (cosine does not see the per-row scale)."""
-    rows = np.asarray(vectors, dtype=np.float32)
-    if rows.ndim == 1:
-        rows = rows.reshape(1, -1)
-    peaks = np.abs(rows).max(axis=1, keepdims=True)
-    peaks[peaks == 0] = 1.0
-    quantized: npt.NDArray[np.int8] = np.round(rows / peaks * 127.0).astype(np.int8)
-    return quantized
-
-
 class ApproximateIndex:
     """HNSW graph from usearch over int8 vectors (cosine metric); ``dtype="f32"`` keeps float32 (for comparisons)."""
 
@@ -210,7 +200,7 @@ class ApproximateIndex:
         self._index.add(ids.astype(np.uint64), self._encode(vectors), threads=self.threads)
 
     def _encode(self, vectors: Vectors) -> npt.NDArray[np.generic]:
-        return quantize(vectors) if self.quantized else np.asarray(vectors, dtype=np.float32)
+        return quantize_int8(vectors) if self.quantized else np.asarray(vectors, dtype=np.float32)
 
     def remove(self, ids: Iterable[int]) -> None:
         for entry_id in ids:

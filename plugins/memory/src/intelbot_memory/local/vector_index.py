@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intelbot.embedding import Vectors, l2_normalize
+from intelbot.embedding.base import quantize_int8
 
 CONNECTIVITY = 16
 EXPANSION_ADD = 64
@@ -36,17 +37,6 @@ class Owner:
 
 
 Accept = Callable[[Owner], bool]
-
-
-def quantize(vectors: Vectors) -> npt.NDArray[np.int8]:
-    """int8 rows with the largest component of each row at +-127."""
-    rows = np.asarray(vectors, dtype=np.float32)
-    if rows.ndim == 1:
-        rows = rows.reshape(1, -1)
-    peaks = np.abs(rows).max(axis=1, keepdims=True)
-    peaks[peaks == 0] = 1.0
-    quantized: npt.NDArray[np.int8] = np.round(rows / peaks * 127.0).astype(np.int8)
-    return quantized
 
 
 class ScopeIndex:
@@ -76,7 +66,7 @@ class ScopeIndex:
         if len(key_array) == 0:
             return
         self.remove(int(key) for key in key_array if int(key) in self.owners)
-        self.graph.add(key_array, quantize(vectors).reshape(len(key_array), self.dimensions), threads=1)
+        self.graph.add(key_array, quantize_int8(vectors).reshape(len(key_array), self.dimensions), threads=1)
         for key, owner in zip(key_array.tolist(), owners, strict=True):
             self.owners[int(key)] = owner
 
@@ -105,7 +95,7 @@ class ScopeIndex:
         if size == 0 or limit <= 0:
             return []
         exact = exact or size < self.exact_below
-        query = quantize(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        query = quantize_int8(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
         count = min(size, limit if accept is None else limit * 4)
         while True:
             matches = self.graph.search(query, count, exact=exact)
