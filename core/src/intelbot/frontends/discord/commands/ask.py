@@ -1,4 +1,8 @@
-"""``/ask question``: defer at once, check the guards, answer through the kernel.
+"""``/ask question [model]``: defer at once, check the guards, answer through the kernel.
+
+``model`` names a model of the catalog; the turn then runs on it and is marked
+pinned, so no router moves it. An unknown name is refused (ephemeral, before any
+deferral, naming the catalog's models) without a model call.
 
 Only the question's length is checked before the deferral (it needs no I/O); the
 rate limit (maybe in Redis) and the spending cap (the ledger, maybe Redis) come after
@@ -40,13 +44,26 @@ def message_for(error: IntelbotError) -> str:
     return _CATEGORY_MESSAGES.get(error.category, f"Sorry, no answer could be made ({error.category.value}).")
 
 
+def unknown_model_refusal(services: DiscordServices, model: str | None) -> str | None:
+    """None when ``model`` is None or a catalog model; else a message naming the catalog's models."""
+    if model is None or services.kernel.catalog.get(model) is not None:
+        return None
+    known = ", ".join(f"`{name}`" for name in sorted(services.kernel.catalog)) or "(none)"
+    return f"Unknown model `{model}`: choose one of the catalog's models: {known}."
+
+
 @loader.command
 class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a question"):
     question = lightbulb.string("question", "What do you want to know?")
+    model = lightbulb.string("model", "A model of the catalog (default: chosen by the bot)", default=None)
 
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, services: DiscordServices) -> None:
         refusal = services.guards.check_question(self.question)
+        if refusal is not None:
+            await replies.tell(ctx, refusal)
+            return
+        refusal = unknown_model_refusal(services, self.model)
         if refusal is not None:
             await replies.tell(ctx, refusal)
             return
@@ -56,13 +73,13 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
             await replies.replace_deferral(ctx, refusal)
             return
         turn = services.turn(ctx)
-        worst_case = await worst_case_cost_of_ask(services.kernel, self.question, ctx=turn)
+        worst_case = await worst_case_cost_of_ask(services.kernel, self.question, model=self.model, ctx=turn)
         async with services.guards.spending.reserve(turn.guild_id, worst_case, user_id=turn.user_id) as refusal:
             if refusal is not None:
                 await replies.replace_deferral(ctx, refusal)
                 return
             try:
-                response = await services.kernel.ask(self.question, turn)
+                response = await services.kernel.ask(self.question, turn, model=self.model)
             except IntelbotError as error:
                 log.warning("turn %s failed: %s", turn.request_id, error.category.value)
                 await replies.show_in_deferral(ctx, message_for(error))
