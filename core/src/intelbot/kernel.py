@@ -38,6 +38,7 @@ from intelbot.contract import (
     TurnContext,
 )
 from intelbot.data.database import Database, database_url
+from intelbot.data.feedback import FEEDBACK_SCHEMA, FeedbackStore
 from intelbot.data.ledger import LEDGER_SCHEMA, UsageLedger
 from intelbot.data.tables import GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
@@ -83,6 +84,7 @@ class Kernel:
         self.notices: list[str] = []
         self.database = Database(database_url(settings))
         self.ledger = UsageLedger(self.database, metrics=self.instruments)
+        self.feedback = FeedbackStore(self.database)
         own = kernel_settings(settings)
         llm = own.llm
         self.default_model = llm.default_model
@@ -138,6 +140,7 @@ class Kernel:
         self._choose_default_model()
         await self.database.migrate("kernel", KERNEL_SCHEMA)
         await self.database.migrate("ledger", LEDGER_SCHEMA)
+        await self.database.migrate("feedback", FEEDBACK_SCHEMA)
         await self._load_guild_switches()
         if self.switch_refresh_seconds > 0:
             self._switch_refresher = asyncio.create_task(self._refresh_guild_switches(), name="intelbot-guild-switches")

@@ -28,6 +28,7 @@ from prometheus_client import Gauge
 from intelbot.frontends.discord import replies
 from intelbot.frontends.discord.commands import LOADERS
 from intelbot.frontends.discord.config import DiscordSettings
+from intelbot.frontends.discord.feedback import listen_for_clicks
 from intelbot.frontends.discord.guards import (
     FailoverSlidingWindowLimit,
     Guards,
@@ -124,6 +125,8 @@ class DiscordFrontEnd:
             self.app, default_enabled_guilds=config.dev_guilds, hooks=self._execution_hooks()
         )
         self.client.error_handler(self._silence_switched_off)
+        if config.feedback_buttons:
+            listen_for_clicks(self.app, kernel.feedback)
         registry = self.client.di.registry_for(lightbulb.di.Contexts.DEFAULT)
         registry.register_value(DiscordServices, self.services)
         registry.register_value(Kernel, kernel)

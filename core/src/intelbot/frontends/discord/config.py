@@ -13,6 +13,7 @@ Keys (all optional except ``token`` to start Discord at all)::
     owner_ids = []              # bot owners besides the application's owner and team
     max_question_chars = 1000   # longer questions are refused
     attach_after_chars = 6000   # longer answers are sent as a file instead of split messages
+    feedback_buttons = true     # 👍 / 👎 under each answered /ask (only the asker may vote, once)
     daily_guild_cap_usd = 0.0   # per-guild spending cap per UTC day; 0 = no cap
     rate_limit_requests = 5     # per user, within rate_limit_window_seconds; 0 = no limit
     rate_limit_window_seconds = 60.0
@@ -54,6 +55,7 @@ class DiscordSettings(SettingsTable):
     owner_ids: frozenset[int] = frozenset()
     max_question_chars: int = Field(1000, gt=0)
     attach_after_chars: int = Field(6000, gt=0)
+    feedback_buttons: bool = True
     daily_guild_cap_usd: float = Field(0.0, ge=0)
     rate_limit_requests: int = Field(5, ge=0)
     rate_limit_window_seconds: float = Field(60.0, gt=0)

@@ -95,18 +95,27 @@ def render(response: LLMResponse, *, attach_after_chars: int, show_footer: bool 
     return [ReplyPart(piece) for piece in pieces]
 
 
-async def deliver(ctx: lightbulb.Context, parts: list[ReplyPart]) -> None:
-    """Replace the deferred response with the first part and send the others as follow-ups."""
+async def deliver(
+    ctx: lightbulb.Context, parts: list[ReplyPart], *, last_row: hikari.api.ComponentBuilder | None = None
+) -> None:
+    """Replace the deferred response with the first part and send the others as follow-ups.
+
+    ``last_row`` (an action row, e.g. the feedback buttons) goes on the last message.
+    """
     first, *rest = parts
     await ctx.edit_response(
         INITIAL_RESPONSE_IDENTIFIER,
         first.content,
         attachment=first.attachment if first.attachment is not None else hikari.UNDEFINED,
+        component=last_row if last_row is not None and not rest else hikari.UNDEFINED,
         **NO_MENTIONS,
     )
-    for part in rest:
+    for index, part in enumerate(rest, start=1):
         await ctx.respond(
-            part.content, attachment=part.attachment if part.attachment is not None else hikari.UNDEFINED, **NO_MENTIONS
+            part.content,
+            attachment=part.attachment if part.attachment is not None else hikari.UNDEFINED,
+            component=last_row if last_row is not None and index == len(rest) else hikari.UNDEFINED,
+            **NO_MENTIONS,
         )
 
 

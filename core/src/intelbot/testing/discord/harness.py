@@ -5,11 +5,14 @@ hikari and lightbulb) in either mode against a :class:`LoopbackDiscord`, and
 sends commands the way Discord would: signed HTTP requests to the interaction
 server, or INTERACTION_CREATE events on the gateway. ``await harness.slash("ask",
 question="hi")`` returns what the bot sent for that interaction once its command
-has finished.
+has finished; ``await harness.click(message, custom_id)`` presses a button the bot
+put on one of its messages (a MESSAGE_COMPONENT interaction) and returns what the
+bot answered once it acknowledged the click.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -193,4 +196,41 @@ class DiscordHarness:
         record, body = self.interaction(*path, user=user, guild_id=guild_id, **options)
         reply = await self.deliver(record, body)
         await self.frontend.tracker.wait_settled(record.id, within)
+        return SlashResult(record, reply.status if reply else None, reply)
+
+    async def click(
+        self,
+        message: SentMessage,
+        custom_id: str,
+        *,
+        user: DiscordUser | None = None,
+        guild_id: int | None = DEFAULT_GUILD,
+        within: float = 15.0,
+    ) -> SlashResult:
+        """Press the button ``custom_id`` of ``message`` as ``user``; returns once the bot acknowledged the click.
+
+        Like Discord, only a component the bot put on the message can be pressed
+        (LookupError otherwise). A click that is never acknowledged within ``within``
+        seconds raises TimeoutError.
+        """
+        if custom_id not in message.custom_ids():
+            raise LookupError(f"the message has no component {custom_id!r} (it has {message.custom_ids()})")
+        user = user or self.default_user
+        record = self.loopback.rest.open_interaction(f"component {custom_id}")
+        body = payloads.component_interaction(
+            custom_id=custom_id,
+            message=self.loopback.rest.message_json(message),
+            application_id=self.loopback.application_id,
+            guild_id=guild_id,
+            channel_id=DEFAULT_CHANNEL,
+            user_id=user.id,
+            username=user.name,
+            permissions=int(user.permissions),
+            token=record.token,
+            interaction_id=record.id,
+        )
+        reply = await self.deliver(record, body)
+        async with asyncio.timeout(within):
+            while record.acknowledged is None:  # noqa: ASYNC110 - the loopback's records have no event to wait on
+                await asyncio.sleep(0.01)
         return SlashResult(record, reply.status if reply else None, reply)

@@ -127,6 +127,19 @@ def slash_interaction(
     return body
 
 
+def component_interaction(*, custom_id: str, message: JSON, **slash: Any) -> JSON:
+    """A MESSAGE_COMPONENT interaction (type 3): a click on the button ``custom_id`` of ``message``.
+
+    ``slash`` takes :func:`slash_interaction`'s keywords except the command's
+    (``command_id``, ``command_name``, ``options``, ``registered_guild_id``).
+    """
+    body = slash_interaction(command_id=0, command_name="", options=(), registered_guild_id=None, **slash)
+    body["type"] = 3
+    body["data"] = {"custom_id": custom_id, "component_type": 2}
+    body["message"] = message
+    return body
+
+
 def command_options(values: Mapping[str, object], declared: Sequence[JSON]) -> list[JSON]:
     """Options of an interaction for ``values``, typed from the command's registered option declarations."""
     types = {option["name"]: int(option["type"]) for option in declared}
@@ -152,6 +165,7 @@ def message(
     application_id: int | None,
     webhook_id: int | None,
     interaction_type: int = 0,
+    components: Sequence[JSON] = (),
 ) -> JSON:
     body: JSON = {
         "id": str(message_id),
@@ -169,7 +183,7 @@ def message(
         "pinned": False,
         "type": interaction_type,
         "flags": flags,
-        "components": [],
+        "components": list(components),
     }
     if application_id is not None:
         body["application_id"] = str(application_id)

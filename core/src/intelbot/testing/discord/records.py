@@ -100,6 +100,17 @@ class SentMessage:
     updated_at: float
     history: list[str] = field(default_factory=list)
     deleted: bool = False
+    components: list[dict[str, Any]] = field(default_factory=list)
+    """The message's component rows as the bot sent them (Discord's JSON: action rows of buttons)."""
+
+    def custom_ids(self) -> list[str]:
+        """The ``custom_id`` of every interactive component on the message, in order."""
+        return [
+            str(component["custom_id"])
+            for row in self.components
+            for component in row.get("components") or ()
+            if "custom_id" in component
+        ]
 
     @property
     def ephemeral(self) -> bool:

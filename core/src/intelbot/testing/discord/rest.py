@@ -376,6 +376,7 @@ class DiscordRest:
             created_at=now,
             updated_at=now,
             history=[content],
+            components=numbered(data.get("components") or []),
         )
         self._messages_by_id[message.id] = message
         return message
@@ -388,12 +389,18 @@ class DiscordRest:
             message.history.append(message.content)
         if "allowed_mentions" in data:
             message.allowed_mentions = data["allowed_mentions"]
+        if "components" in data:
+            message.components = numbered(data["components"] or [])
         files: list[UploadedFile] = request[FILES]
         if files or data.get("attachments") == []:
             message.attachments = list(files)
         message.flags &= ~LOADING
         message.pings = Pings.of(message.content, message.allowed_mentions)
         message.updated_at = self.clock()
+
+    def message_json(self, message: SentMessage) -> dict[str, Any]:
+        """``message`` as Discord's API returns it (and puts it in a component interaction)."""
+        return self._message_json(message)
 
     def _message_json(self, message: SentMessage) -> dict[str, Any]:
         attachments = [
@@ -420,7 +427,19 @@ class DiscordRest:
             application_id=self.application_id if message.interaction_id else None,
             webhook_id=self.application_id if message.interaction_id else None,
             interaction_type=20 if message.interaction_id else 0,
+            components=message.components,
         )
+
+
+def numbered(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``components`` with Discord's numeric ``id`` on each one that has none (1, 2, ... in document order)."""
+    counter = iter(range(1, 1_000))
+    rows: list[dict[str, Any]] = []
+    for row in components:
+        children = [{**child, "id": child.get("id") or next(counter)} for child in row.get("components") or ()]
+        rows.append({**row, "components": children})
+    counter = iter(range(len(rows) + sum(len(row["components"]) for row in rows) + 1, 2_000))
+    return [{**row, "id": row.get("id") or next(counter)} for row in rows]
 
 
 def _data(request: web.Request) -> dict[str, Any]:

@@ -9,17 +9,20 @@ rate limit (maybe in Redis) and the spending cap (the ledger, maybe Redis) come 
 it, so Discord's 3 s for the first response never depends on a side service. A
 refusal then replaces the deferral with an ephemeral message. The call's worst-case
 cost is reserved against the guild's and the user's daily caps while the kernel
-answers (:mod:`intelbot.spending`).
+answers (:mod:`intelbot.spending`). A provider's answer carries the feedback
+buttons (:mod:`intelbot.frontends.discord.feedback`) unless ``feedback_buttons`` is off.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import lightbulb
 
+from intelbot.contract import Source
 from intelbot.errors import ErrorCategory, IntelbotError
-from intelbot.frontends.discord import replies
+from intelbot.frontends.discord import feedback, replies
 from intelbot.frontends.discord.services import DiscordServices
 from intelbot.spending import worst_case_cost_of_ask
 
@@ -85,4 +88,15 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
                 await replies.show_in_deferral(ctx, message_for(error))
                 return
         parts = replies.render(response, attach_after_chars=services.config.attach_after_chars)
-        await replies.deliver(ctx, parts)
+        row = None
+        if services.config.feedback_buttons and response.source is Source.PROVIDER and turn.user_id is not None:
+            await services.kernel.feedback.offer(
+                turn.request_id,
+                asker_id=turn.user_id,
+                model=response.model,
+                guild_id=turn.guild_id,
+                channel_id=turn.channel_id,
+                at=time.time(),
+            )
+            row = feedback.buttons(turn.request_id)
+        await replies.deliver(ctx, parts, last_row=row)

@@ -1,0 +1,69 @@
+"""👍 / 👎 under answers: message components through the loopback Discord, in both connection modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from intelbot.frontends.discord.feedback import custom_id
+from intelbot.testing.discord import DiscordHarness
+
+pytestmark = pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
+
+
+async def test_an_answer_carries_the_feedback_buttons_and_the_askers_vote_lands_in_the_table(
+    discord: DiscordHarness,
+) -> None:
+    result = await discord.slash("ask", question="What is the capital of France?")
+
+    [answer] = result.messages
+    [entry] = await discord.kernel.feedback.votes() or [None]  # nothing voted yet
+    assert entry is None
+    ids = answer.custom_ids()
+    assert len(ids) == 2 and ids[0].startswith("intelbot-feedback:up:") and ids[1].startswith("intelbot-feedback:down:")
+    request_id = ids[0].rsplit(":", 1)[1]
+
+    click = await discord.click(answer, custom_id("down", request_id))
+
+    [reply] = click.messages
+    assert reply.ephemeral and reply.content == "Thanks, your feedback was recorded."
+    [vote] = await discord.kernel.feedback.votes()
+    assert (vote.request_id, vote.asker_id, vote.vote, vote.model) == (
+        request_id,
+        discord.default_user.id,
+        "down",
+        "echo",
+    )
+
+
+async def test_only_the_asker_votes_and_only_once(discord: DiscordHarness) -> None:
+    result = await discord.slash("ask", question="one two three")
+    [answer] = result.messages
+    up, down = answer.custom_ids()
+
+    stranger = await discord.click(answer, up, user=discord.member(400_000_000_000_000_999))
+    first = await discord.click(answer, up)
+    second = await discord.click(answer, down)
+
+    assert stranger.contents == ["Only the person who asked can rate this answer."]
+    assert first.contents == ["Thanks, your feedback was recorded."]
+    assert second.contents == ["You have already rated this answer."]
+    assert all(message.ephemeral for r in (stranger, first, second) for message in r.messages)
+    assert [vote.vote for vote in await discord.kernel.feedback.votes()] == ["up"]
+
+
+async def test_split_answers_carry_the_buttons_on_the_last_message_only(make_kernel, make_discord) -> None:
+    discord = await make_discord(await make_kernel(), max_question_chars=10_000)
+    question = "\n\n".join(f"Paragraph {n}. " + " ".join(f"w{n}-{i}" for i in range(200)) for n in range(4))
+
+    result = await discord.slash("ask", question=question)
+
+    assert len(result.messages) >= 2
+    assert [bool(message.custom_ids()) for message in result.messages] == [False] * (len(result.messages) - 1) + [True]
+
+
+async def test_feedback_buttons_off_sends_none(make_kernel, make_discord) -> None:
+    discord = await make_discord(await make_kernel(), feedback_buttons=False)
+
+    result = await discord.slash("ask", question="hello")
+
+    assert result.messages[0].custom_ids() == []
