@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from intelbot_cost_router.cli import router_group
+from intelbot_cost_router.feedback_outcomes import outcome_of
 from intelbot_cost_router.router_file import load_router
+from intelbot_cost_router.store import Decision
 
 from .conftest import outcome_rows
 
@@ -107,3 +109,46 @@ def test_evaluate_without_a_saved_router_says_how_to_make_one(settings_dir: Path
     result = CliRunner().invoke(router_group, ["evaluate", str(outcome_file)])
     assert result.exit_code == 2
     assert "intelbot router train" in result.stderr
+
+
+def test_train_from_feedback_with_no_votes_is_a_clear_error(settings_dir: Path) -> None:
+    result = CliRunner().invoke(router_group, ["train", "--from-feedback", "--text-only"])
+
+    assert result.exit_code == 2
+    assert "no outcome rows from feedback (0 votes, 0 not usable)" in result.output
+
+
+def test_train_needs_an_outcome_file_or_feedback(settings_dir: Path) -> None:
+    result = CliRunner().invoke(router_group, ["train", "--text-only"])
+
+    assert result.exit_code == 2
+    assert "name at least one OUTCOMES file, or add --from-feedback" in result.output
+
+
+def decision(tier: str, *, complete: bool = True, rule: str = "learned", prompt: str | None = "q") -> Decision:
+    return Decision("r1", None, None, 1, 0.0, tier, "m", rule, "chat", 0.5, 0.5, 0.0, 0.0, 0.0, complete, prompt)
+
+
+@pytest.mark.parametrize(
+    ("tier", "vote", "complete", "labels"),
+    [
+        ("small", "down", True, (1.0, 0.0)),
+        ("small", "up", True, (1.0, 1.0)),
+        ("small", None, False, (1.0, 0.0)),
+        ("large", "up", True, (1.0, 0.5)),
+        ("large", "down", True, (0.0, 0.0)),
+        ("small", None, True, None),
+        ("large", None, False, None),
+    ],
+)
+def test_the_feedback_rule_as_documented(
+    tier: str, vote: str | None, complete: bool, labels: tuple[float, float] | None
+) -> None:
+    row = outcome_of(decision(tier, complete=complete), vote, strong_tier="large")
+
+    assert (None if row is None else (row.strong, row.weak)) == labels
+
+
+def test_the_feedback_rule_skips_unrouted_turns_and_missing_prompts() -> None:
+    assert outcome_of(decision("small", rule="tier"), "down", strong_tier="large") is None
+    assert outcome_of(decision("small", prompt=None), "down", strong_tier="large") is None

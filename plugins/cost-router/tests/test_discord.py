@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import random
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from intelbot import TurnContext
 from intelbot.testing.discord import DiscordHarness
 from intelbot.testing.discord.harness import MakeDiscord
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
+from intelbot_cost_router.cli import router_group
 from intelbot_cost_router.plugin import CostRouterPlugin
 
+from .conftest import word_problem
 from .test_turns import SHORT, long_prompt, settings_with, text_router
 
 pytestmark = pytest.mark.parametrize("discord_mode", ["gateway", "interactions"])
@@ -59,3 +66,44 @@ async def test_ask_with_a_model_outside_the_catalog_is_refused_without_a_call(
     assert "`echo-large`" in message.content and "`echo-small`" in message.content
     await discord.kernel.ledger.flush()
     assert (await discord.kernel.ledger.summary()).calls == 0
+
+
+async def test_feedback_votes_train_a_router_that_moves_the_failed_prompts_up(
+    make_kernel: KernelFactory,
+    make_discord: MakeDiscord,
+    outcome_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data_dir = tmp_path / "bot-data"
+    path = text_router(outcome_file, tmp_path)
+    kernel = await make_kernel(plugins=["cost_router"], settings={**settings_with(path), "data_dir": str(data_dir)})
+    discord = await make_discord(kernel, rate_limit_requests=0)
+    facts = [f"What is the capital of {country}?" for country in ("France", "Japan", "Peru", "Kenya", "Chile", "Spain")]
+    problems = [word_problem(random.Random(seed)) for seed in range(6)]
+    for question, vote in [*((fact, "down") for fact in facts), *((problem, "up") for problem in problems)]:
+        result = await discord.slash("ask", question=question)
+        [answer] = result.messages
+        expected = "echo-small" if vote == "down" else "echo-large"
+        assert footer_model(result.contents) == expected  # the text router's choice before any feedback
+        [wanted] = [button for button in answer.custom_ids() if f":{vote}:" in button]
+        assert (await discord.click(answer, wanted)).contents == ["Thanks, your feedback was recorded."]
+    pinned = await discord.slash("ask", question=facts[0], model="echo-small")
+    await discord.click(pinned.messages[0], pinned.messages[0].custom_ids()[1])  # a vote on a turn not routed
+
+    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
+    monkeypatch.setenv("INTELBOT_DATA_DIR", str(data_dir))
+    runner = CliRunner()
+    trained = await asyncio.to_thread(
+        runner.invoke, router_group, ["train", "--from-feedback", "--text-only", "--save", "--json"]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert (summary["rows"], summary["feedback_rows"], summary["feedback_votes"]) == (12, 12, 13)
+    assert summary["feedback_votes_skipped"] == 1
+    saved = data_dir / "cost_router" / "router.json"
+    assert json.loads(saved.read_text(encoding="utf-8"))["trained_on"] == ["answer_feedback"]
+
+    retrained = await make_kernel(plugins=["cost_router"], settings=settings_with(saved))
+    answer = await retrained.ask("What is the capital of Norway?", TurnContext(guild_id=5))
+    assert answer.model == "echo-large"  # 👎 on cheap answers to such questions: they now go to the strong tier

@@ -1,4 +1,4 @@
-"""``intelbot router train|evaluate``: fit the router on outcome files, score the saved router.
+"""``intelbot router train|evaluate``: fit the router on outcome files (and live feedback), score the saved router.
 
 Neither command needs the bot running: they read the settings (for ``data_dir``,
 the plugin's table and the shared embedder), the outcome files and the router file.
@@ -17,6 +17,8 @@ from typing import Any
 import click
 import numpy as np
 
+from intelbot.data.database import Database, database_url
+from intelbot.data.feedback import FEEDBACK_SCHEMA, FeedbackStore
 from intelbot.embedding import Embedder, embedder_from_settings
 from intelbot.embedding.prompt import embedding_text
 from intelbot.errors import ConfigurationError
@@ -27,10 +29,12 @@ from intelbot_cost_router.calibration import (
     random_strong_share_at_target,
     strong_share_at_target,
 )
+from intelbot_cost_router.feedback_outcomes import FeedbackOutcomes, feedback_outcomes
 from intelbot_cost_router.outcomes import OutcomeFileError, OutcomeRow, read_many, read_outcomes
-from intelbot_cost_router.plugin import CostRouterPlugin, router_path
+from intelbot_cost_router.plugin import NAME, CostRouterPlugin, router_path
 from intelbot_cost_router.router_file import RouterFileError, load_router, save_router
 from intelbot_cost_router.settings import RouterSettings
+from intelbot_cost_router.store import DecisionStore, create_schema
 from intelbot_cost_router.training import estimates_of, thresholds_of, train_router, training_data
 
 EXIT_INPUT = 2
@@ -67,8 +71,27 @@ def router_group() -> None:
     """The cost router: train it on outcome data, evaluate the saved router."""
 
 
+async def _read_feedback(settings: Any, router_settings: RouterSettings) -> FeedbackOutcomes:
+    """Outcome rows from the bot's database: votes joined with routing decisions (:mod:`.feedback_outcomes`)."""
+    database = Database(database_url(settings))
+    try:
+        await database.migrate("feedback", FEEDBACK_SCHEMA)
+        await database.migrate(NAME, (create_schema,))
+        store = DecisionStore(database.engine, database.write_lock, strong_tier=router_settings.strong_tier)
+        decisions = await store.decisions()
+        votes = await FeedbackStore(database).votes()
+    finally:
+        await database.dispose()
+    return feedback_outcomes(decisions, votes, strong_tier=router_settings.strong_tier)
+
+
 @router_group.command("train")
-@click.argument("outcomes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("outcomes", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--from-feedback",
+    is_flag=True,
+    help="Add outcome rows made from 👍/👎 feedback on routed turns in the bot's database (rule in the README).",
+)
 @click.option("--save", is_flag=True, help="Write the router file the plugin reads at start-up.")
 @click.option(
     "--quality-target",
@@ -78,13 +101,35 @@ def router_group() -> None:
 )
 @click.option("--text-only", is_flag=True, help="Use text features only (no embedding).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def train(outcomes: tuple[Path, ...], save: bool, quality_target: float | None, text_only: bool, as_json: bool) -> None:
-    """Fit the router on OUTCOMES files (JSON lines: prompt, strong_correct, weak_correct) and calibrate it."""
+def train(
+    outcomes: tuple[Path, ...],
+    from_feedback: bool,
+    save: bool,
+    quality_target: float | None,
+    text_only: bool,
+    as_json: bool,
+) -> None:
+    """Fit the router on OUTCOMES files (JSON lines: prompt, strong_correct, weak_correct) and calibrate it.
+
+    With ``--from-feedback`` the rows made from live feedback are added (OUTCOMES may then be empty).
+    """
+    if not outcomes and not from_feedback:
+        _fail("name at least one OUTCOMES file, or add --from-feedback")
     settings, router_settings = _settings()
     try:
         rows = read_many(outcomes)
     except OutcomeFileError as error:
         _fail(str(error))
+    feedback: FeedbackOutcomes | None = None
+    if from_feedback:
+        try:
+            feedback = asyncio.run(_read_feedback(settings, router_settings))
+        except ConfigurationError as error:
+            _fail(str(error))
+        assert feedback is not None
+        if not feedback.rows:
+            _fail(f"no outcome rows from feedback ({feedback.votes} votes, {feedback.skipped_votes} not usable)")
+        rows = [*rows, *feedback.rows]
     embedder = None if text_only or not router_settings.use_embedding else _embedder(settings, router_settings)
     data = training_data(rows, None if embedder is None else _embed(embedder, rows))
     target = quality_target if quality_target is not None else router_settings.quality_target
@@ -99,7 +144,8 @@ def train(outcomes: tuple[Path, ...], save: bool, quality_target: float | None, 
         _fail(str(error))
     path = router_path(settings, router_settings)
     if save:
-        save_router(router, path, trained_on=[str(item) for item in outcomes])
+        sources = [str(item) for item in outcomes] + (["answer_feedback"] if feedback is not None else [])
+        save_router(router, path, trained_on=sources)
     summary = {
         "rows": router.rows,
         "model": router.candidate,
@@ -110,6 +156,9 @@ def train(outcomes: tuple[Path, ...], save: bool, quality_target: float | None, 
         "content_thresholds": {kind: value[1] for kind, value in router.content_thresholds.items()},
         "calibration_strong_share": round(router.calibration_share, 4),
         "saved_to": str(path) if save else None,
+        "feedback_rows": None if feedback is None else len(feedback.rows),
+        "feedback_votes": None if feedback is None else feedback.votes,
+        "feedback_votes_skipped": None if feedback is None else feedback.skipped_votes,
     }
     if as_json:
         click.echo(json.dumps(summary))
