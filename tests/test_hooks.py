@@ -434,6 +434,20 @@ async def test_hook_collect_stats(make_kernel: KernelFactory) -> None:
     assert (await kernel.stats())["reports"] == {"entries": 3}
 
 
+async def test_hook_usage_lines(make_kernel: KernelFactory) -> None:
+    seen: list[tuple[int | None, float]] = []
+
+    class Usage:
+        @hookimpl
+        async def usage_lines(self, guild_id: int | None, since: float) -> list[str]:
+            seen.append((guild_id, since))
+            return [f"usage of {guild_id}"]
+
+    kernel = await make_kernel(plugins=[Usage()])
+    assert await kernel.usage_lines(7, 100.0) == ["usage of 7"]
+    assert seen == [(7, 100.0)]
+
+
 async def test_hook_health_lines(make_kernel: KernelFactory) -> None:
     kernel = await make_kernel(plugins=[Reports()])
     assert "reports: all good" in await kernel.health()

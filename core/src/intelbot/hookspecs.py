@@ -156,5 +156,10 @@ def collect_stats() -> dict[str, Any] | None:
 
 
 @hookspec
+def usage_lines(guild_id: int | None, since: float) -> list[str] | None:
+    """Called by /usage for a guild (None: direct messages) from ``since`` (epoch seconds); return short lines."""
+
+
+@hookspec
 def health_lines() -> list[str] | None:
     """Called by /health; return short human-readable status lines for this plugin."""

@@ -496,6 +496,13 @@ class Kernel:
             figures[plugin] = dict(result)
         return figures
 
+    async def usage_lines(self, guild_id: int | None, since: float) -> list[str]:
+        """Every plugin's ``usage_lines`` for ``guild_id`` (None: direct messages) from ``since``, in plugin order."""
+        lines: list[str] = []
+        for _plugin, result in await self.dispatch.call_all("usage_lines", guild_id=guild_id, since=since):
+            lines.extend(str(line) for line in result)
+        return lines
+
     async def health(self) -> list[str]:
         """Short status lines: the kernel's, then each plugin's ``health_lines``."""
         lines = [f"model: {self.default_model} (providers: {', '.join(sorted(self.providers)) or 'none'})"]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from intelbot import TurnContext
 from intelbot.testing.discord import DiscordHarness
-from intelbot.testing.discord.harness import MakeDiscord
+from intelbot.testing.discord.harness import DEFAULT_GUILD, MakeDiscord
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot_cost_router.cli import router_group
 from intelbot_cost_router.plugin import CostRouterPlugin
@@ -107,3 +107,24 @@ async def test_feedback_votes_train_a_router_that_moves_the_failed_prompts_up(
     retrained = await make_kernel(plugins=["cost_router"], settings=settings_with(saved))
     answer = await retrained.ask("What is the capital of Norway?", TurnContext(guild_id=5))
     assert answer.model == "echo-large"  # 👎 on cheap answers to such questions: they now go to the strong tier
+
+
+async def test_usage_shows_what_routing_saved_in_this_server_today(
+    make_kernel: KernelFactory, make_discord: MakeDiscord, outcome_file: Path, tmp_path: Path
+) -> None:
+    discord = await routed_discord(make_kernel, make_discord, outcome_file, tmp_path)
+    await discord.slash("ask", question=SHORT)
+    await discord.slash("ask", question=long_prompt())
+    await discord.slash("ask", question=SHORT, guild_id=None)  # another scope: not counted for the server
+    plugin = loaded_plugin(discord.kernel, CostRouterPlugin)
+    assert plugin.store is not None
+    totals = await plugin.store.savings(guild_id=DEFAULT_GUILD)
+    assert (totals.decisions, totals.weak, totals.strong) == (2, 1, 1) and totals.saved_usd > 0
+
+    result = await discord.slash("usage")
+
+    [line] = [line for line in result.text.splitlines() if line.startswith("Routing today:")]
+    assert line == (
+        f"Routing today: 2 turns (1 small, 1 large), ${totals.saved_usd:.4f} saved "
+        f"(${totals.cost_usd:.4f} spent, ${totals.strong_cost_usd:.4f} on the large tier)"
+    )

@@ -12,6 +12,7 @@
 - ``after_llm_call``: records the decision (tier, model, estimate, threshold, cost,
   what the strong tier would have cost, money saved) and counts the savings.
 - ``collect_stats`` / ``health_lines``: decisions and savings; which rule routes.
+- ``usage_lines``: ``/usage`` shows the guild's routed turns today and the money saved.
 - ``register_commands``: ``intelbot router train|evaluate``.
 """
 
@@ -261,6 +262,19 @@ class CostRouterPlugin(Plugin[RouterSettings]):
             "strong_tier_cost_usd": round(totals.strong_cost_usd, 6),
             "saved_usd": round(totals.saved_usd, 6),
         }
+
+    @hookimpl
+    async def usage_lines(self, guild_id: int | None, since: float) -> list[str] | None:
+        """/usage: this guild's routed turns since ``since`` and the money routing saved against the strong tier."""
+        if self.store is None:
+            return None
+        totals = await self.store.savings(guild_id=guild_id, since=since)
+        weak, strong = self.settings.weak_tier, self.settings.strong_tier
+        return [
+            f"Routing today: {totals.decisions} turn{'' if totals.decisions == 1 else 's'} "
+            f"({totals.weak} {weak}, {totals.strong} {strong}), ${totals.saved_usd:.4f} saved "
+            f"(${totals.cost_usd:.4f} spent, ${totals.strong_cost_usd:.4f} on the {strong} tier)"
+        ]
 
     @hookimpl
     def health_lines(self) -> list[str] | None:

@@ -1,4 +1,7 @@
-"""``/usage``: tokens and cost for this guild and for the caller, today and this month (UTC), from the ledger."""
+"""``/usage``: tokens and cost for this guild and for the caller, today and this month (UTC), from the ledger.
+
+Then the plugins' ``usage_lines`` for this guild (None in DMs) since the start of the UTC day.
+"""
 
 from __future__ import annotations
 
@@ -30,4 +33,6 @@ class UsageCommand(lightbulb.SlashCommand, name="usage", description="Tokens and
                 summary = await services.kernel.ledger.summary(guild_id=guild_id, user_id=scope_user, since=since)
                 calls = f"{summary.calls} call{'' if summary.calls == 1 else 's'}"
                 lines.append(f"{label}, {period}: {summary.tokens:,} tokens, ${summary.cost_usd:.4f} ({calls})")
+        guild_id = None if ctx.guild_id is None else int(ctx.guild_id)
+        lines.extend(await services.kernel.usage_lines(guild_id, day.timestamp()))
         await replies.tell(ctx, "\n".join(lines))
