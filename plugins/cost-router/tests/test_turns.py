@@ -17,9 +17,11 @@ from intelbot.settings import load_settings
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
 from intelbot.testing.llm_servers import AnthropicServer, OpenAIServer, Reply, Status
 from intelbot_circuit_breaker.plugin import CircuitBreakerPlugin
+from intelbot_cost_router.budget import BudgetCurve
 from intelbot_cost_router.outcomes import read_outcomes
 from intelbot_cost_router.plugin import CostRouterPlugin
 from intelbot_cost_router.router_file import save_router
+from intelbot_cost_router.settings import RouterSettings
 from intelbot_cost_router.training import train_router, training_data
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
@@ -257,3 +259,49 @@ def _embedding_candidates() -> list[Any]:
     from intelbot_cost_router.training import CANDIDATES
 
     return [candidate for candidate in CANDIDATES if candidate.embedding]
+
+
+def test_the_budget_curve_as_documented() -> None:
+    curve = BudgetCurve(quality_target=0.95, start=0.5, floor=0.75)
+
+    assert [round(curve.target_at(share), 4) for share in (0.0, 0.5, 0.75, 1.0, 3.0)] == [0.95, 0.95, 0.85, 0.75, 0.75]
+
+
+async def spend_then_route(make_kernel: KernelFactory, path: Path, **router: Any) -> list[str]:
+    """Models of two long problems in one guild whose tiny daily cap the first answer exhausts."""
+    settings = {**settings_with(path, **router), "discord": {"daily_guild_cap_usd": 1e-6}}
+    kernel = await make_kernel(plugins=["cost_router"], settings=settings)
+    first = await kernel.ask(long_prompt(), TurnContext(guild_id=5))
+    second = await kernel.ask(long_prompt(), TurnContext(guild_id=5))
+    elsewhere = await kernel.ask(long_prompt(), TurnContext(guild_id=6))
+    return [first.model, second.model, elsewhere.model]
+
+
+async def test_budget_lowering_moves_a_guild_at_its_cap_to_the_cheap_tier(
+    make_kernel: KernelFactory, outcome_file: Path, tmp_path: Path
+) -> None:
+    path = text_router(outcome_file, tmp_path)
+
+    lowered = await spend_then_route(make_kernel, path, budget_lowering=True, budget_floor=0.5)
+    unchanged = await spend_then_route(make_kernel, path)  # off by default
+
+    # at 50% of the strong tier's quality the cheap tier everywhere is enough (weak quality is 0.5)
+    assert lowered == ["echo-large", "echo-small", "echo-large"]
+    assert unchanged == ["echo-large", "echo-large", "echo-large"]
+
+
+async def test_budget_lowering_without_a_cap_says_so(
+    make_kernel: KernelFactory, outcome_file: Path, tmp_path: Path
+) -> None:
+    kernel = await make_kernel(
+        plugins=["cost_router"], settings=settings_with(text_router(outcome_file, tmp_path), budget_lowering=True)
+    )
+
+    assert "cost router: budget_lowering is on but discord.daily_guild_cap_usd is 0; nothing to lower" in (
+        await kernel.health()
+    )
+
+
+def test_a_budget_floor_above_the_target_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"budget_floor \(0.99\) must not be above quality_target \(0.95\)"):
+        RouterSettings.model_validate({"budget_floor": 0.99})

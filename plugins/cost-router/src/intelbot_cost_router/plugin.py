@@ -12,7 +12,9 @@
 - ``after_llm_call``: records the decision (tier, model, estimate, threshold, cost,
   what the strong tier would have cost, money saved) and counts the savings.
 - ``collect_stats`` / ``health_lines``: decisions and savings; which rule routes.
-- ``usage_lines``: ``/usage`` shows the guild's routed turns today and the money saved.
+- ``usage_lines``: ``/usage`` shows the guild's routed turns today and the money saved,
+  and, with ``budget_lowering``, the spend against the cap and the target in force
+  (:mod:`intelbot_cost_router.budget`).
 - ``register_commands``: ``intelbot router train|evaluate``.
 """
 
@@ -22,6 +24,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,9 +33,11 @@ from intelbot.contract import LLMRequest, LLMResponse, Source, TurnContext
 from intelbot.embedding import Embedder, embedder_from_settings, prompt_vector
 from intelbot.embedding.factory import check_embedding_config, embedding_config
 from intelbot.errors import ConfigurationError
+from intelbot.frontends.discord.config import DiscordSettings
 from intelbot.hookspecs import hookimpl
 from intelbot.plugin import Plugin, PluginSettings
 from intelbot.settings import data_directory
+from intelbot_cost_router.budget import BudgetCurve
 from intelbot_cost_router.metrics import RouterMetrics
 from intelbot_cost_router.router_file import RouterFileError, load_router
 from intelbot_cost_router.routing import Choice, RoutingRule, model_for_tier
@@ -100,6 +105,8 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         self.kernel: Kernel | None = None
         self.notices: list[str] = []
         self.router_file: Path | None = None
+        self.budget: BudgetCurve | None = None
+        self.daily_cap_usd = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +132,7 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         for tier in (self.settings.weak_tier, self.settings.strong_tier):
             if model_for_tier(kernel.catalog, kernel.providers, tier) is None:
                 self._notice(f"cost router: no model of tier {tier!r} has a configured provider; such turns stay put")
+        self._set_up_budget(kernel, router)
         await kernel.database.migrate(NAME, (create_schema,))
         self.store = DecisionStore(
             kernel.database.engine, kernel.database.write_lock, strong_tier=self.settings.strong_tier
@@ -135,6 +143,29 @@ class CostRouterPlugin(Plugin[RouterSettings]):
             self.rule.kind,
             f" from {self.router_file} ({router.candidate})" if router is not None else "",
         )
+
+    def _set_up_budget(self, kernel: Kernel, router: TrainedRouter | None) -> None:
+        """With ``budget_lowering``: the curve and the guilds' daily cap (notices when it cannot act)."""
+        self.budget = None
+        if not self.settings.budget_lowering:
+            return
+        self.daily_cap_usd = DiscordSettings.from_settings(kernel.settings, require_token=False).daily_guild_cap_usd
+        if self.daily_cap_usd <= 0:
+            self._notice("cost router: budget_lowering is on but discord.daily_guild_cap_usd is 0; nothing to lower")
+            return
+        if router is None or not router.target_thresholds:
+            self._notice("cost router: budget_lowering needs a router file trained with target thresholds; off")
+            return
+        s = self.settings
+        self.budget = BudgetCurve(s.quality_target, s.budget_start, s.budget_floor)
+
+    async def budget_target(self, guild_id: int | None) -> tuple[float, float] | None:
+        """``(spent today in USD, quality target)`` for ``guild_id`` when budget lowering applies, else None."""
+        if self.budget is None or guild_id is None or self.kernel is None:
+            return None
+        day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        spent = (await self.kernel.ledger.summary(guild_id=guild_id, since=day)).cost_usd
+        return spent, self.budget.target_at(spent / self.daily_cap_usd)
 
     def _notice(self, message: str) -> None:
         self.notices.append(message)
@@ -190,6 +221,10 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         turn.decided = True
         if request.model_pinned:
             return
+        lowered = await self.budget_target(ctx.guild_id)
+        threshold = None
+        if lowered is not None and lowered[1] < self.settings.quality_target - 1e-9 and self.rule.router is not None:
+            threshold = self.rule.router.threshold_at(lowered[1])
         vector = None
         if self.rule.needs_embedding and self.embedder is not None:
             vector = await prompt_vector(ctx, self.embedder, request.prompt)
@@ -198,7 +233,7 @@ class CostRouterPlugin(Plugin[RouterSettings]):
             choice = None
             tier = request.tier
         else:
-            choice = self.rule.decide(request.prompt, conversation_depth(request), vector)
+            choice = self.rule.decide(request.prompt, conversation_depth(request), vector, threshold=threshold)
             tier = self.settings.strong_tier if choice.strong else self.settings.weak_tier
         catalog, providers = self.kernel.catalog, self.kernel.providers
         spec = model_for_tier(catalog, providers, tier)
@@ -270,11 +305,21 @@ class CostRouterPlugin(Plugin[RouterSettings]):
             return None
         totals = await self.store.savings(guild_id=guild_id, since=since)
         weak, strong = self.settings.weak_tier, self.settings.strong_tier
-        return [
+        lines = [
             f"Routing today: {totals.decisions} turn{'' if totals.decisions == 1 else 's'} "
             f"({totals.weak} {weak}, {totals.strong} {strong}), ${totals.saved_usd:.4f} saved "
             f"(${totals.cost_usd:.4f} spent, ${totals.strong_cost_usd:.4f} on the {strong} tier)"
         ]
+        lowered = await self.budget_target(guild_id)
+        if lowered is not None:
+            spent, target = lowered
+            target_text = (
+                f"quality target lowered from {self.settings.quality_target:.2f} to {target:.2f}"
+                if target < self.settings.quality_target - 1e-9
+                else f"quality target {target:.2f} (lowering starts at {self.settings.budget_start:.0%} of the cap)"
+            )
+            lines.append(f"Budget: ${spent:.4f} of ${self.daily_cap_usd:.4f} spent today; {target_text}")
+        return lines
 
     @hookimpl
     def health_lines(self) -> list[str] | None:

@@ -9,6 +9,7 @@ rename, so a reader never sees half a file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -38,6 +39,10 @@ def save_router(router: TrainedRouter, path: Path, *, trained_on: list[str]) -> 
         "threshold": router.threshold,
         "content_thresholds": {kind: list(value) for kind, value in router.content_thresholds.items()},
         "calibration": {"strong_share": router.calibration_share, "quality": router.calibration_quality},
+        "target_thresholds": [  # null: no prompt goes to the strong tier at that target
+            [target, value if math.isfinite(value) else None]
+            for target, value in sorted(router.target_thresholds.items())
+        ],
         "model": router.model.to_dict(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +81,10 @@ def load_router(path: Path) -> TrainedRouter:
             calibration_share=float(data["calibration"]["strong_share"]),
             calibration_quality=float(data["calibration"]["quality"]),
             sources=tuple(str(item) for item in data.get("trained_on", [])),
+            target_thresholds={
+                float(pair[0]): math.inf if pair[1] is None else float(pair[1])
+                for pair in data.get("target_thresholds", [])
+            },
         )
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise RouterFileError(f"{path}: malformed router file ({error})") from None

@@ -54,8 +54,19 @@ class RoutingRule:
     def kind(self) -> str:
         return "default" if self.router is None else "learned"
 
-    def decide(self, prompt: str, depth: int, embedding: npt.NDArray[np.floating[Any]] | None) -> Choice:
-        """The choice for ``prompt`` (``embedding`` is required when :attr:`needs_embedding`)."""
+    def decide(
+        self,
+        prompt: str,
+        depth: int,
+        embedding: npt.NDArray[np.floating[Any]] | None,
+        *,
+        threshold: float | None = None,
+    ) -> Choice:
+        """The choice for ``prompt`` (``embedding`` is required when :attr:`needs_embedding`).
+
+        ``threshold`` (a lowered target's, for the learned rule) replaces the global threshold
+        for content types without a target of their own.
+        """
         facts = prompt_facts(prompt, depth)
         kind = content_type_of(facts)
         if self.router is None:
@@ -63,7 +74,8 @@ class RoutingRule:
             return Choice(estimate >= self.default_threshold, estimate, self.default_threshold, kind, "default")
         text = np.asarray(features_of(facts), dtype=np.float64)
         estimate = self.router.model.estimate(text, embedding)
-        threshold = self.router.threshold_for(kind)
+        if threshold is None or str(kind) in self.router.content_thresholds:
+            threshold = self.router.threshold_for(kind)
         return Choice(estimate >= threshold, estimate, threshold, kind, "learned")
 
 

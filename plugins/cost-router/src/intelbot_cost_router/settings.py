@@ -19,6 +19,10 @@ use_embedding          true        false: never embed; a router file that needs 
 embedding              {}          overrides of ``[default.embedding]`` for this plugin
 store_prompts          true        keep each routed prompt with its decision (needed by
                                    ``train --from-feedback``); false stores decisions only
+budget_lowering        false       lower the quality target as the guild's spend approaches
+                                   ``[default.discord] daily_guild_cap_usd`` (see ``budget.py``)
+budget_start           0.5         share of the daily cap spent at which lowering starts
+budget_floor           0.80        the quality target once the cap is reached (<= quality_target)
 =====================  ==========  =============================================================
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from intelbot.plugin import PluginSettings, lower_keys
 from intelbot_cost_router.features import ContentType
@@ -46,6 +50,17 @@ class RouterSettings(PluginSettings):
     use_embedding: bool = True
     embedding: dict[str, Any] = Field(default_factory=dict)
     store_prompts: bool = True
+    budget_lowering: bool = False
+    budget_start: float = Field(0.5, ge=0.0, lt=1.0, strict=False)
+    budget_floor: float = Field(0.80, gt=0.0, le=1.0, strict=False)
+
+    @model_validator(mode="after")
+    def _floor_below_target(self) -> RouterSettings:
+        if self.budget_floor > self.quality_target:
+            raise ValueError(
+                f"budget_floor ({self.budget_floor}) must not be above quality_target ({self.quality_target})"
+            )
+        return self
 
     @field_validator("content_thresholds", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ source's scores by its largest score (a 1-10 judge score and a 0/1 grade both en
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -122,11 +123,24 @@ class TrainedRouter:
     calibration_share: float
     calibration_quality: float
     sources: tuple[str, ...] = field(default=())
+    target_thresholds: Mapping[float, float] = field(default_factory=dict)
+    """quality target (0.50, 0.51, ... 1.00) -> its threshold, calibrated on the same out-of-fold estimates;
+    budget-aware lowering reads it (empty in files written before it existed)."""
 
     def threshold_for(self, kind: ContentType | str) -> float:
         """The threshold for prompts of content type ``kind`` (its own when calibrated, else the global one)."""
         found = self.content_thresholds.get(str(kind))
         return self.threshold if found is None else found[1]
+
+    def threshold_at(self, target: float) -> float | None:
+        """The calibrated threshold of the smallest grid target at or above ``target`` (None: no grid saved).
+
+        Rounding up keeps the delivered quality at or above ``target`` on the calibration rows.
+        """
+        above = [grid for grid in self.target_thresholds if grid >= target - 1e-9]
+        if not above:
+            return None
+        return self.target_thresholds[min(above)]
 
 
 def _fit(candidate: Candidate, data: TrainingData, embedder: str) -> LinearRouter:
@@ -211,6 +225,7 @@ def train_router(
             found = threshold_for_target(estimates, strong, weak, target)
         content[kind] = (target, found.threshold)
     model = _fit(chosen, data, embedder)
+    grid = {round(step / 100, 2): _grid_threshold(estimates, strong, weak, step / 100) for step in range(50, 101)}
     return TrainedRouter(
         model=model,
         quality_target=quality_target,
@@ -222,7 +237,15 @@ def train_router(
         calibration_share=calibrated.strong_share,
         calibration_quality=calibrated.quality,
         sources=tuple(sorted(set(data.sources))),
+        target_thresholds=grid,
     )
+
+
+def _grid_threshold(estimates: FloatArray, strong: FloatArray, weak: FloatArray, target: float) -> float:
+    """The calibrated threshold for ``target``; infinity when the cheap tier alone meets it (no prompt is strong,
+    however high a new prompt's estimate)."""
+    calibrated = threshold_for_target(estimates, strong, weak, target)
+    return math.inf if calibrated.strong_share == 0.0 else calibrated.threshold
 
 
 def estimates_of(router: TrainedRouter, data: TrainingData) -> FloatArray:
