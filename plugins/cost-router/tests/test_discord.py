@@ -128,3 +128,23 @@ async def test_usage_shows_what_routing_saved_in_this_server_today(
         f"Routing today: 2 turns (1 small, 1 large), ${totals.saved_usd:.4f} saved "
         f"(${totals.cost_usd:.4f} spent, ${totals.strong_cost_usd:.4f} on the large tier)"
     )
+
+
+async def test_usage_says_when_the_budget_lowered_the_quality_target(
+    make_kernel: KernelFactory, make_discord: MakeDiscord, outcome_file: Path, tmp_path: Path
+) -> None:
+    path = text_router(outcome_file, tmp_path)
+    settings = settings_with(path, budget_lowering=True, budget_floor=0.5)
+    kernel = await make_kernel(plugins=["cost_router"], settings={**settings, "discord": {"daily_guild_cap_usd": 1e-6}})
+    discord = await make_discord(kernel, daily_guild_cap_usd=1.0)  # the front end's own cap lets the turns through
+
+    before = await discord.slash("usage")
+    await discord.slash("ask", question=long_prompt())
+    after = await discord.slash("usage")
+
+    [line_before] = [line for line in before.text.splitlines() if line.startswith("Budget:")]
+    [line_after] = [line for line in after.text.splitlines() if line.startswith("Budget:")]
+    assert (
+        line_before == "Budget: $0.0000 of $0.0000 spent today; quality target 0.95 (lowering starts at 50% of the cap)"
+    )
+    assert line_after.endswith("spent today; quality target lowered from 0.95 to 0.50")
