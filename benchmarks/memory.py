@@ -186,6 +186,9 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=600, help="at most this many queries (default 600)")
     parser.add_argument("--sizes", default="10000,100000", help="entry counts for the scale test")
     parser.add_argument("--scale-queries", type=int, default=300)
+    parser.add_argument(
+        "--scale-only", action="store_true", help="skip the quality part (the pairs still give the base vectors)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     embedder = embedder_from_settings(None, {"backend": "sentence-transformers"})
@@ -193,17 +196,19 @@ async def main() -> None:
         raise SystemExit("the bundled all-MiniLM-L6-v2 embedder is not available")
     pairs = read_pairs(args.pairs, args.pairs_limit)
     figures: dict[str, Any] = {"file": str(args.pairs), "pairs": len(pairs), "embedder": embedder.name}
-    figures["quality"] = await quality(pairs, embedder, args.queries)
+    if not args.scale_only:
+        figures["quality"] = await quality(pairs, embedder, args.queries)
     base = await embedder.embed(list(dict.fromkeys(q1 for q1, _, _ in pairs)))
+    figures["base_questions"] = len(base)
     figures["scale"] = scale(base, [int(size) for size in args.sizes.split(",") if size], args.scale_queries)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(
-        f"{figures['pairs']} pairs, {figures['quality']['memories']} memories, {figures['quality']['queries']} queries"
-    )
-    for label, row in figures["quality"]["rows"].items():
-        print(f"{label:<20} " + "  ".join(f"{key} {value}" for key, value in row.items()))
+    if "quality" in figures:
+        quality_figures = figures["quality"]
+        print(f"{figures['pairs']} pairs, {quality_figures['memories']} memories, {quality_figures['queries']} queries")
+        for label, row in quality_figures["rows"].items():
+            print(f"{label:<20} " + "  ".join(f"{key} {value}" for key, value in row.items()))
     for row in figures["scale"]:
         print("  ".join(f"{key} {value}" for key, value in row.items()))
 
