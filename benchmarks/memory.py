@@ -134,8 +134,13 @@ async def run_queries(backend: Any, queries: list[str], vectors: np.ndarray, mod
     return found
 
 
-def scale(base: np.ndarray, sizes: list[int], queries: int, seed: int = 7) -> list[dict[str, Any]]:
-    """The local index at each size, on real vectors plus noise (clusters around each question)."""
+def scale(
+    base: np.ndarray, sizes: list[int], queries: int, expansions: list[int], seed: int = 7
+) -> list[dict[str, Any]]:
+    """The local index at each size and search expansion, on real vectors plus noise (clusters around each question).
+
+    One graph is built per size; each ``expansions`` entry is measured on it with the same queries.
+    """
     generator = np.random.default_rng(seed)
     rows = []
     for size in sizes:
@@ -152,30 +157,41 @@ def scale(base: np.ndarray, sizes: list[int], queries: int, seed: int = 7) -> li
             base[generator.integers(0, len(base), queries)]
             + generator.normal(0, 0.02, (queries, base.shape[1])).astype(np.float32)
         )
-        approximate, exact, overlaps = [], [], []
+        exact, exact_tops = [], []
         for vector in probe:
-            started = time.perf_counter()
-            found = index.search(vector, 10)
-            approximate.append(time.perf_counter() - started)
             started = time.perf_counter()
             similarities = vectors @ vector
             top = np.argpartition(-similarities, 10)[:10]
             exact.append(time.perf_counter() - started)
-            overlaps.append(len({key for key, _ in found} & set(top.tolist())) / 10)
-        rows.append(
-            {
-                "entries": size,
-                "build_seconds": round(build_seconds, 2),
-                "hnsw_p50_ms": round(percentile(approximate, 0.5) * 1000, 3),
-                "hnsw_p99_ms": round(percentile(approximate, 0.99) * 1000, 3),
-                "exact_p50_ms": round(percentile(exact, 0.5) * 1000, 3),
-                "exact_p99_ms": round(percentile(exact, 0.99) * 1000, 3),
-                "speedup_p50": round(percentile(exact, 0.5) / percentile(approximate, 0.5), 1),
-                "top10_overlap": round(float(np.mean(overlaps)), 4),
-                "index_bytes_per_entry": round(index.memory_bytes() / size, 1),
-                "float32_bytes_per_entry": base.shape[1] * 4,
-            }
-        )
+            exact_tops.append(set(top.tolist()))
+        quantised = [  # the ceiling int8 vectors allow: usearch's brute force over the same graph's vectors
+            len({key for key, _ in index.search(vector, 10, exact=True)} & expected) / 10
+            for vector, expected in zip(probe, exact_tops, strict=True)
+        ]
+        for expansion in expansions:
+            index.graph.expansion_search = expansion  # type: ignore[misc]  # usearch has the setter apart
+            approximate, overlaps = [], []
+            for vector, expected in zip(probe, exact_tops, strict=True):
+                started = time.perf_counter()
+                found = index.search(vector, 10)
+                approximate.append(time.perf_counter() - started)
+                overlaps.append(len({key for key, _ in found} & expected) / 10)
+            rows.append(
+                {
+                    "entries": size,
+                    "expansion_search": expansion,
+                    "build_seconds": round(build_seconds, 2),
+                    "hnsw_p50_ms": round(percentile(approximate, 0.5) * 1000, 3),
+                    "hnsw_p99_ms": round(percentile(approximate, 0.99) * 1000, 3),
+                    "exact_p50_ms": round(percentile(exact, 0.5) * 1000, 3),
+                    "exact_p99_ms": round(percentile(exact, 0.99) * 1000, 3),
+                    "speedup_p50": round(percentile(exact, 0.5) / percentile(approximate, 0.5), 1),
+                    "top10_overlap": round(float(np.mean(overlaps)), 4),
+                    "int8_exact_top10_overlap": round(float(np.mean(quantised)), 4),
+                    "index_bytes_per_entry": round(index.memory_bytes() / size, 1),
+                    "float32_bytes_per_entry": base.shape[1] * 4,
+                }
+            )
     return rows
 
 
@@ -186,6 +202,12 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=600, help="at most this many queries (default 600)")
     parser.add_argument("--sizes", default="10000,100000", help="entry counts for the scale test")
     parser.add_argument("--scale-queries", type=int, default=300)
+    parser.add_argument(
+        "--expansion-search", default="128", help="search expansions to measure on each graph (the index uses 128)"
+    )
+    parser.add_argument(
+        "--scale-only", action="store_true", help="skip the quality part (the pairs still give the base vectors)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     embedder = embedder_from_settings(None, {"backend": "sentence-transformers"})
@@ -193,17 +215,21 @@ async def main() -> None:
         raise SystemExit("the bundled all-MiniLM-L6-v2 embedder is not available")
     pairs = read_pairs(args.pairs, args.pairs_limit)
     figures: dict[str, Any] = {"file": str(args.pairs), "pairs": len(pairs), "embedder": embedder.name}
-    figures["quality"] = await quality(pairs, embedder, args.queries)
+    if not args.scale_only:
+        figures["quality"] = await quality(pairs, embedder, args.queries)
     base = await embedder.embed(list(dict.fromkeys(q1 for q1, _, _ in pairs)))
-    figures["scale"] = scale(base, [int(size) for size in args.sizes.split(",") if size], args.scale_queries)
+    figures["base_questions"] = len(base)
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    expansions = [int(value) for value in args.expansion_search.split(",") if value]
+    figures["scale"] = scale(base, sizes, args.scale_queries, expansions)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(
-        f"{figures['pairs']} pairs, {figures['quality']['memories']} memories, {figures['quality']['queries']} queries"
-    )
-    for label, row in figures["quality"]["rows"].items():
-        print(f"{label:<20} " + "  ".join(f"{key} {value}" for key, value in row.items()))
+    if "quality" in figures:
+        quality_figures = figures["quality"]
+        print(f"{figures['pairs']} pairs, {quality_figures['memories']} memories, {quality_figures['queries']} queries")
+        for label, row in quality_figures["rows"].items():
+            print(f"{label:<20} " + "  ".join(f"{key} {value}" for key, value in row.items()))
     for row in figures["scale"]:
         print("  ".join(f"{key} {value}" for key, value in row.items()))
 

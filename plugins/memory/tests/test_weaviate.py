@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from intelbot import MemoryQuery, MemoryRecord, TurnContext
 from intelbot.embedding import Embedder
 from intelbot.testing.llm_servers import OpenAIServer, Reply
@@ -164,3 +166,54 @@ async def test_idle_tenants_go_inactive_and_wake_on_use(weaviate_server: Loopbac
         assert tenants["g2"].status == "ACTIVE"
     finally:
         await backend.close()
+
+
+class CrashBeforeDelete(RuntimeError):
+    """Stands for the process dying between a merge's write and its delete."""
+
+
+async def test_a_merge_interrupted_before_its_delete_shows_no_duplicate_and_completes_at_the_next_open(
+    weaviate_server: LoopbackWeaviate, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import SecretStr
+
+    from intelbot_memory.records import Memory, MemorySearch
+    from intelbot_memory.settings import WeaviateSettings
+    from intelbot_memory.weaviate_backend.backend import WeaviateBackend
+
+    settings = WeaviateSettings(
+        http_port=weaviate_server.http_port,
+        grpc_port=weaviate_server.grpc_port,
+        api_key=SecretStr(weaviate_server.api_key),
+    )
+    old, new = Memory("Standup is at 9:30.", Scope(1)), Memory("The standup is at 9:30.", Scope(1))
+    kept = Memory("Lunch is at noon.", Scope(1))
+    vectors = await minilm.embed([old.text, new.text, kept.text])
+    backend = WeaviateBackend(settings, minilm)
+    await backend.open()
+
+    async def crash(*_args: Any) -> int:
+        raise CrashBeforeDelete
+
+    try:
+        await backend.add([old, kept], vectors[[0, 2]])
+        monkeypatch.setattr(backend, "delete", crash)
+        with pytest.raises(CrashBeforeDelete):
+            await backend.add([new], vectors[1:2], replaces=[old.id])
+        stored = weaviate_server.data.collection("IntelbotMemory").tenants["g1"].objects
+        assert sorted(obj.properties["memory_id"] for obj in stored.values()) == sorted([old.id, new.id, kept.id])
+        hits = await backend.search(MemorySearch(Scope(1), vectors[0], limit=5, now=0))
+        assert [hit.memory.id for hit in hits] == [new.id, kept.id], "the replaced memory is hidden"
+    finally:
+        await backend.close()
+
+    reopened = WeaviateBackend(settings, minilm)
+    await reopened.open()  # completes the interrupted merge
+    try:
+        stored = weaviate_server.data.collection("IntelbotMemory").tenants["g1"].objects
+        assert sorted(obj.properties["memory_id"] for obj in stored.values()) == sorted([new.id, kept.id])
+        merged = next(obj for obj in stored.values() if obj.properties["memory_id"] == new.id)
+        assert merged.properties["merge_pending"] == "" and merged.properties["replaces"] == [old.id]
+        assert await reopened.complete_merges() == 0
+    finally:
+        await reopened.close()

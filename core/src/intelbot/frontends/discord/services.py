@@ -12,6 +12,7 @@ import lightbulb
 
 from intelbot.contract import TurnContext
 from intelbot.frontends.discord.config import DiscordSettings
+from intelbot.frontends.discord.confirmations import Confirmations
 from intelbot.frontends.discord.guards import Guards
 from intelbot.frontends.discord.tracker import CommandTracker
 from intelbot.kernel import Kernel
@@ -19,13 +20,14 @@ from intelbot.kernel import Kernel
 
 @dataclass(slots=True)
 class DiscordServices:
-    """The kernel and the Discord front end's configuration, checks and bookkeeping."""
+    """The kernel and the Discord front end's configuration, checks and bookkeeping (and pending confirmations)."""
 
     kernel: Kernel
     config: DiscordSettings
     guards: Guards
     tracker: CommandTracker
     owner_ids: set[int] = field(default_factory=set)
+    confirmations: Confirmations = field(default_factory=Confirmations)
 
     def turn(self, ctx: lightbulb.Context) -> TurnContext:
         """A new turn context for the interaction behind ``ctx``."""

@@ -96,8 +96,14 @@ def slash_interaction(
     token: str,
     interaction_id: int,
 ) -> JSON:
-    """An APPLICATION_COMMAND interaction (type 2), in a guild when ``guild_id`` is given, else in a DM."""
+    """An APPLICATION_COMMAND interaction (type 2), in a guild when ``guild_id`` is given, else in a DM.
+
+    User options (type 6) are resolved as Discord does, under ``data.resolved.users``.
+    """
     data: JSON = {"id": str(command_id), "name": command_name, "type": 1, "options": list(options)}
+    mentioned = sorted({str(option["value"]) for option in walk_options(options) if option["type"] == USER_OPTION})
+    if mentioned:
+        data["resolved"] = {"users": {user_id: user(int(user_id), f"user-{user_id}") for user_id in mentioned}}
     if registered_guild_id is not None:
         data["guild_id"] = str(registered_guild_id)
     body: JSON = {
@@ -138,6 +144,17 @@ def component_interaction(*, custom_id: str, message: JSON, **slash: Any) -> JSO
     body["data"] = {"custom_id": custom_id, "component_type": 2}
     body["message"] = message
     return body
+
+
+USER_OPTION = 6
+
+
+def walk_options(options: Sequence[JSON]) -> list[JSON]:
+    """The value options of ``options``, inside subcommands and groups too."""
+    found: list[JSON] = []
+    for option in options:
+        found.extend(walk_options(option["options"]) if "options" in option else [option])
+    return found
 
 
 def command_options(values: Mapping[str, object], declared: Sequence[JSON]) -> list[JSON]:

@@ -58,6 +58,9 @@ def to_value(value: Any) -> properties_pb2.Value:
         return properties_pb2.Value(int_value=value)
     if isinstance(value, float):
         return properties_pb2.Value(number_value=value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):  # text[]
+        texts = properties_pb2.TextValues(values=value)
+        return properties_pb2.Value(list_value=properties_pb2.ListValue(text_values=texts))
     return properties_pb2.Value(text_value=str(value))
 
 

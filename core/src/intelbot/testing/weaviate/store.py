@@ -7,7 +7,8 @@ b = 0.75, word tokenisation, lower-cased) fused with the vector scores by relati
 score fusion (each side min-max scaled over its candidates, ``alpha`` weighing the
 vector side). Not covered: HNSW itself and its quantisation (search is exact),
 named vectors, references, group-by, sorting, generative and rerank modules,
-replication and consistency levels.
+replication and consistency levels, schema changes after creation (adding a
+property), and search results return text[] properties but no other array types.
 """
 
 from __future__ import annotations

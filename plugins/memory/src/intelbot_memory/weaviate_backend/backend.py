@@ -9,8 +9,15 @@
 - Writes go in one gRPC batch (``insert_many``); the batch result is checked for
   errors and a failed write is retried ``write_attempts`` times with exponential
   backoff from ``retry_base_seconds``, then raised as :class:`BackendUnavailable`.
-  A merge on write inserts the new memory first, then deletes the replaced ids, so a
-  crash in between leaves a duplicate, never a loss.
+- A merge on write is made atomic by the new memory itself: it is written (one
+  object, so all or nothing) with the ids it replaces in ``replaces`` and
+  ``merge_pending = "1"``; then the replaced ids are deleted and the memory is
+  written again with ``merge_pending = ""``. A crash in between loses nothing and
+  shows no duplicate: a search drops any hit that another hit of the same search
+  replaces, and :meth:`WeaviateBackend.complete_merges` (at open and at every
+  sweep) finishes the deletes of every memory still marked pending. A collection
+  created before these two properties existed gets them from Weaviate's
+  auto-schema on the first write (its default); with auto-schema off, add them.
 - Every call has the deadline ``timeout_seconds`` (the client's own gRPC retries of
   UNAVAILABLE would otherwise wait about a minute).
 - Searches: ``query.near_vector`` or ``query.hybrid`` (relative score fusion, BM25
@@ -50,6 +57,16 @@ def object_uuid(memory_id: str) -> str:
         return str(uuid_module.UUID(memory_id))
     except ValueError:
         return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, f"intelbot-memory:{memory_id}"))
+
+
+def merge_properties() -> list[Any]:
+    """``replaces`` (the ids a merged memory replaced) and ``merge_pending`` ("1" until they are deleted)."""
+    from weaviate.classes.config import DataType, Property, Tokenization
+
+    return [
+        Property(name=name, data_type=data_type, tokenization=Tokenization.FIELD, index_searchable=False)
+        for name, data_type in (("replaces", DataType.TEXT_ARRAY), ("merge_pending", DataType.TEXT))
+    ]
 
 
 def _text_id(value: int | None) -> str:
@@ -112,6 +129,10 @@ class WeaviateBackend:
             ) from error
         self.client = client
         self.tenants = {name: str(tenant.activity_status.value) for name, tenant in listed.items()}
+        try:
+            await self.complete_merges()
+        except BackendUnavailable as error:
+            log.warning("memory: unfinished merges not completed at open (%s); the next sweep tries again", error)
 
     async def _create_collection(self, client: Any) -> None:
         from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
@@ -130,6 +151,7 @@ class WeaviateBackend:
                 field("kind"),
                 Property(name="created_at", data_type=DataType.NUMBER),
                 Property(name="expires_at", data_type=DataType.NUMBER),
+                *merge_properties(),
             ],
             vector_config=Configure.Vectors.self_provided(
                 vector_index_config=Configure.VectorIndex.hnsw(
@@ -235,43 +257,79 @@ class WeaviateBackend:
     # -- writes ---------------------------------------------------------------------------------
 
     async def add(self, memories: Sequence[Memory], vectors: Vectors, replaces: Sequence[str] = ()) -> None:
-        from weaviate.classes.data import DataObject
-
+        """Write ``memories``; with ``replaces``, delete those ids of the same scopes (see the module: atomic)."""
         vectors = l2_normalize(vectors).reshape(len(memories), self.embedder.dimensions)
         by_scope: dict[Scope, list[tuple[Memory, Vectors]]] = {}
         for memory, vector in zip(memories, vectors, strict=True):
             by_scope.setdefault(memory.scope, []).append((memory, vector))
+        replaced = [memory_id for memory_id in replaces if memory_id not in {memory.id for memory in memories}]
         for scope, items in by_scope.items():
-            objects = [
-                DataObject(
-                    uuid=object_uuid(memory.id),
-                    vector=vector.astype(float).tolist(),
-                    properties={
-                        "text": memory.text,
-                        "memory_id": memory.id,
-                        "user_id": _text_id(memory.user_id),
-                        "channel_id": _text_id(memory.channel_id),
-                        "kind": memory.kind.value,
-                        "created_at": memory.created_at,
-                        "expires_at": memory.expires_at if memory.expires_at is not None else NEVER,
-                    },
-                )
-                for memory, vector in items
-            ]
+            objects = [self._object(memory, vector, replaced, pending=bool(replaced)) for memory, vector in items]
+            await self._write(scope, objects)
+            if replaced:
+                await self.delete(scope, replaced)
+                done = [self._object(memory, vector, replaced, pending=False) for memory, vector in items]
+                await self._write(scope, done)
 
-            async def write(scope: Scope = scope, objects: list[Any] = objects) -> None:
-                tenant = await self._tenant(scope, create=True)
-                assert tenant is not None  # create=True
-                result = await tenant.data.insert_many(objects)
-                if result.errors:
-                    first = next(iter(result.errors.values()))
-                    raise BackendUnavailable(f"Weaviate refused {len(result.errors)} object(s): {first.message}")
+    @staticmethod
+    def _object(memory: Memory, vector: Vectors, replaces: Sequence[str], *, pending: bool) -> Any:
+        from weaviate.classes.data import DataObject
 
-            await self._retrying("batch write", write)
-        if replaces:
-            scopes = {memory.scope for memory in memories}
-            for scope in scopes:
-                await self.delete(scope, list(replaces))
+        return DataObject(
+            uuid=object_uuid(memory.id),
+            vector=np.asarray(vector, dtype=np.float32).astype(float).tolist(),
+            properties={
+                "text": memory.text,
+                "memory_id": memory.id,
+                "user_id": _text_id(memory.user_id),
+                "channel_id": _text_id(memory.channel_id),
+                "kind": memory.kind.value,
+                "created_at": memory.created_at,
+                "expires_at": memory.expires_at if memory.expires_at is not None else NEVER,
+                "replaces": list(replaces),
+                "merge_pending": "1" if pending else "",
+            },
+        )
+
+    async def _write(self, scope: Scope, objects: list[Any]) -> None:
+        """One checked batch write of ``objects`` into ``scope``'s tenant (retried; same uuid overwrites)."""
+
+        async def write() -> None:
+            tenant = await self._tenant(scope, create=True)
+            assert tenant is not None  # create=True
+            result = await tenant.data.insert_many(objects)
+            if result.errors:
+                first = next(iter(result.errors.values()))
+                raise BackendUnavailable(f"Weaviate refused {len(result.errors)} object(s): {first.message}")
+
+        await self._retrying("batch write", write)
+
+    async def complete_merges(self) -> int:
+        """Finish every merge a crash interrupted (active tenants): delete what it replaces, clear the mark.
+
+        Returns how many merged memories were completed.
+        """
+        from weaviate.classes.query import Filter
+
+        completed = 0
+        for name, status in list(self.tenants.items()):
+            if status not in ("ACTIVE", "HOT"):
+                continue
+            scope = Scope.from_key(name)
+            tenant = self._connected().with_tenant(name)
+            pending = Filter.by_property("merge_pending").equal("1")
+            work = tenant.query.fetch_objects(filters=pending, limit=1000, include_vector=True)
+            response = await self._guard("finding unfinished merges", work)
+            for obj in response.objects:
+                memory = self._memory(scope, obj.properties)
+                replaced = [str(memory_id) for memory_id in obj.properties.get("replaces") or []]
+                vector = np.asarray(obj.vector.get("default", []), dtype=np.float32)
+                await self.delete(scope, replaced)
+                await self._write(scope, [self._object(memory, vector, replaced, pending=False)])
+                completed += 1
+        if completed:
+            log.warning("memory: completed %d merge(s) interrupted before their deletes", completed)
+        return completed
 
     async def _delete_where(self, scope: Scope, where: Any) -> int:
         async def attempt() -> int:
@@ -309,6 +367,7 @@ class WeaviateBackend:
                 removed += await self._delete_where(
                     Scope.from_key(name), Filter.by_property("expires_at").less_or_equal(now)
                 )
+        await self.complete_merges()
         await self.deactivate_idle()
         return removed
 
@@ -347,8 +406,11 @@ class WeaviateBackend:
                 include_vector=True,
             )
         response = await self._guard("search", work)
+        superseded = {str(memory_id) for obj in response.objects for memory_id in obj.properties.get("replaces") or []}
         hits = []
         for obj in response.objects:
+            if str(obj.properties.get("memory_id", "")) in superseded:
+                continue  # a merge that replaced it has not finished its delete yet
             stored = np.asarray(obj.vector.get("default", []), dtype=np.float32)
             similarity = float(l2_normalize(stored)[0] @ vector) if stored.size else 0.0
             if obj.metadata.score is not None:
