@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from intelbot.frontends.discord.feedback import custom_id
 from intelbot.testing.discord import DiscordHarness
@@ -67,3 +68,17 @@ async def test_feedback_buttons_off_sends_none(make_kernel, make_discord) -> Non
     result = await discord.slash("ask", question="hello")
 
     assert result.messages[0].custom_ids() == []
+
+
+async def test_an_answer_is_delivered_without_buttons_when_the_feedback_table_fails(
+    discord: DiscordHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_offer(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT INTO answer_feedback", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(discord.kernel.feedback, "offer", broken_offer)
+
+    result = await discord.slash("ask", question="still answered?")
+
+    [answer] = result.messages
+    assert answer.content.startswith("Echo: still answered?") and answer.custom_ids() == []

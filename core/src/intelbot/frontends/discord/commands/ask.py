@@ -19,6 +19,7 @@ import logging
 import time
 
 import lightbulb
+from sqlalchemy.exc import SQLAlchemyError
 
 from intelbot.contract import Source
 from intelbot.errors import ErrorCategory, IntelbotError
@@ -90,13 +91,16 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
         parts = replies.render(response, attach_after_chars=services.config.attach_after_chars)
         row = None
         if services.config.feedback_buttons and response.source is Source.PROVIDER and turn.user_id is not None:
-            await services.kernel.feedback.offer(
-                turn.request_id,
-                asker_id=turn.user_id,
-                model=response.model,
-                guild_id=turn.guild_id,
-                channel_id=turn.channel_id,
-                at=time.time(),
-            )
-            row = feedback.buttons(turn.request_id)
+            try:
+                await services.kernel.feedback.offer(
+                    turn.request_id,
+                    asker_id=turn.user_id,
+                    model=response.model,
+                    guild_id=turn.guild_id,
+                    channel_id=turn.channel_id,
+                    at=time.time(),
+                )
+                row = feedback.buttons(turn.request_id)
+            except SQLAlchemyError as error:  # the answer matters more than its buttons
+                log.warning("turn %s: feedback not offered (%s)", turn.request_id, type(error).__name__)
         await replies.deliver(ctx, parts, last_row=row)
