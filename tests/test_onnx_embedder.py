@@ -177,6 +177,38 @@ def test_damaged_exports_are_reported_and_never_loaded(export_copy: Path) -> Non
         find_or_export(export_copy, None, export=False)
 
 
+def test_an_unchanged_export_is_not_hashed_again_and_a_changed_file_is(
+    export_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SHA-256 check is skipped only for a file whose size, times and inode are the ones last verified."""
+    import os
+
+    from intelbot.embedding import onnx_files
+
+    hashed: list[str] = []
+    real_file_record = onnx_files.file_record
+
+    def counting_file_record(path: Path) -> onnx_files.FileRecord:
+        hashed.append(path.name)
+        return real_file_record(path)
+
+    monkeypatch.setattr(onnx_files, "file_record", counting_file_record)
+    read_export(export_copy)
+    assert sorted(hashed) == sorted(onnx_files.EXPORT_FILES)
+    hashed.clear()
+    read_export(export_copy)  # nothing changed since the check: no hashing
+    assert hashed == []
+    weights = export_copy / WEIGHTS_FILE
+    before = weights.stat()
+    with weights.open("r+b") as handle:  # same size, different bytes, modification time put back
+        handle.seek(before.st_size // 2)
+        handle.write(b"\x00corrupt\x00")
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(onnx_files.ExportProblem, match="does not match its SHA-256"):
+        read_export(export_copy)
+    assert hashed == [WEIGHTS_FILE]
+
+
 async def test_a_damaged_export_fails_the_background_load_with_the_reason(export_copy: Path) -> None:
     (export_copy / MANIFEST_FILE).unlink()
     embedder = build_embedder({"backend": "onnx", "onnx_dir": str(export_copy), "export_on_first_use": False})

@@ -24,8 +24,8 @@ from intelbot.contract import LLMRequest, Message, StopReason, TurnContext
 from intelbot.errors import ConfigurationError, ErrorCategory, ProviderError
 from intelbot.providers import anthropic as anthropic_module
 from intelbot.providers import openai as openai_module
-from intelbot.providers.anthropic import AnthropicProvider
-from intelbot.providers.openai import OpenAIProvider
+from intelbot.providers.anthropic_client import AnthropicProvider
+from intelbot.providers.openai_client import OpenAIProvider
 from intelbot.providers.sdk_errors import retry_after_seconds
 from intelbot.providers.sdk_settings import ProviderSettings
 from intelbot.redaction import redact

@@ -31,6 +31,8 @@ WEIGHTS_FILE = "model.onnx.data"
 TOKENIZER_FILE = "tokenizer.json"
 EXPORT_FILES = (MODEL_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
 MANIFEST_FILE = "manifest.json"
+VERIFIED_FILE = "verified.json"
+"""Stat keys of files whose SHA-256 was last found to match: a start skips hashing an unchanged file."""
 FORMAT = 2
 EXPORT_DIRECTORY = f"{BUNDLED_MODEL}-onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -101,11 +103,39 @@ def file_record(path: Path) -> FileRecord:
     return FileRecord(path.stat().st_size, digest)
 
 
+def stat_key(path: Path, sha256: str) -> list[int | str]:
+    """What must be unchanged for an earlier SHA-256 match of ``path`` to stand.
+
+    Size, modification and change time (ns) and inode: any write, replacement or
+    ``os.utime`` changes the change time, so a file altered since it was hashed is hashed again.
+    """
+    info = path.stat()
+    return [sha256, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _verified_keys(directory: Path) -> dict[str, Any]:
+    try:
+        keys = json.loads((directory / VERIFIED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return keys if isinstance(keys, dict) else {}
+
+
+def _remember_verified(directory: Path, keys: dict[str, list[int | str]]) -> None:
+    """Best effort: a read-only export is hashed on every start instead."""
+    try:
+        (directory / VERIFIED_FILE).write_text(json.dumps(keys, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
 def read_export(directory: Path) -> ExportManifest:
     """The manifest of a complete, intact, current export in ``directory``; ExportProblem otherwise.
 
     Every file is checked against its recorded size and SHA-256 (about 0.2 s for
-    the 90 MB model), so a corrupt file is found before ONNX Runtime sees it.
+    the 90 MB model), so a corrupt file is found before ONNX Runtime sees it. A file
+    whose :func:`stat_key` is the one recorded in ``verified.json`` after its last
+    successful check is not hashed again.
     """
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
@@ -125,6 +155,8 @@ def read_export(directory: Path) -> ExportManifest:
     for name in EXPORT_FILES:
         if name not in manifest.files:
             raise ExportProblem(f"{manifest_path} does not list {name}")
+    verified = _verified_keys(directory)
+    keys: dict[str, list[int | str]] = {}
     for name, expected in manifest.files.items():
         path = directory / name
         if not path.is_file():
@@ -132,8 +164,12 @@ def read_export(directory: Path) -> ExportManifest:
         size = path.stat().st_size
         if size != expected.bytes:
             raise ExportProblem(f"{path} is {size} bytes, the manifest says {expected.bytes} (truncated or replaced)")
-        if file_record(path).sha256 != expected.sha256:
+        key = stat_key(path, expected.sha256)
+        if verified.get(name) != key and file_record(path).sha256 != expected.sha256:
             raise ExportProblem(f"{path} does not match its SHA-256 in the manifest (corrupt)")
+        keys[name] = key
+    if keys != verified:
+        _remember_verified(directory, keys)
     return manifest
 
 

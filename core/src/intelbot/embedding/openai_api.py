@@ -57,7 +57,7 @@ class OpenAIEmbedder(EmbedderBase):
         self.name = f"openai/{model}"
 
     async def _embed_batch(self, texts: list[str]) -> npt.ArrayLike:
-        from intelbot.providers.openai import SDK_EXCEPTIONS
+        from intelbot.providers.openai_client import SDK_EXCEPTIONS
         from intelbot.providers.sdk_errors import call_sdk
 
         response: Any = await call_sdk(
