@@ -98,6 +98,7 @@ class Kernel:
         self._switching = asyncio.Lock()  # a refresh (read, then replace) never interleaves with a local switch
         self.alert_senders: list[AlertSender] = []
         self._running = False
+        self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -151,6 +152,7 @@ class Kernel:
             ok, _ = await self.dispatch.call_one(impl, "startup", {"kernel": self}, propagate=(ConfigurationError,))
             if not ok:
                 self._drop_plugin(impl.plugin, "startup failed (see the log)")
+        self._started = True
 
     def _collect_provider(self, provider: Provider) -> None:
         if provider.name in self.providers:
@@ -189,6 +191,7 @@ class Kernel:
         if not self._running:
             return
         self._running = False
+        self._started = False
         await self.dispatch.call_all("shutdown", kernel=self)
         await self._close_resources()
 
@@ -212,6 +215,11 @@ class Kernel:
     def running(self) -> bool:
         """True from the end of :meth:`start`'s set-up until :meth:`stop` begins."""
         return self._running
+
+    @property
+    def started(self) -> bool:
+        """True once every plugin's ``startup`` hook has returned, until :meth:`stop` begins (readiness)."""
+        return self._started
 
     async def __aenter__(self) -> Kernel:
         return self

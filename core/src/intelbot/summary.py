@@ -20,10 +20,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, desc, func, select, text
+from sqlalchemy import ColumnElement, desc, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from intelbot.data.tables import TurnRecord, UsageEntry
+from intelbot.data.ledger import UsageSummary
+from intelbot.data.rollups import NO_GUILD, bucket_start
+from intelbot.data.tables import LedgerRollup, TurnRecord, UsageEntry
 
 if TYPE_CHECKING:
     from intelbot.kernel import Kernel
@@ -65,7 +67,7 @@ async def build_summary(kernel: Kernel, *, now: datetime | None = None, top_guil
         "plugin_figures": plugin_figures,
     }
     try:
-        summary.update(await _ledger_figures(kernel, now, midnight, top_guilds))
+        summary.update(await ledger_figures(kernel, now, midnight, top_guilds))
         summary["database"] = {"ok": True, "dialect": kernel.database.dialect}
     except (SQLAlchemyError, OSError) as error:
         log.warning("summary: reading the ledger failed: %s", type(error).__name__)
@@ -111,29 +113,65 @@ def _registry_figures(kernel: Kernel) -> dict[str, Any]:
     }
 
 
-async def _ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top_guilds: int) -> dict[str, Any]:
-    """Figures from the database, after writing the ledger's buffered rows."""
+async def ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top_guilds: int) -> dict[str, Any]:
+    """The durable figures from ``ledger_rollups``, after writing the ledger's buffered rows.
+
+    Every range read starts on a minute or hour boundary, so these equal
+    :func:`recomputed_ledger_figures` while a few hundred rollup rows are read instead of
+    every ledger row.
+    """
     await kernel.ledger.flush()
-    total = await kernel.ledger.summary()
-    today = await kernel.ledger.summary(since=midnight)
-    dialect = kernel.database.dialect
+    hourly = LedgerRollup.grain == "hour"
+    counters = (
+        func.coalesce(func.sum(LedgerRollup.calls), 0),
+        func.coalesce(func.sum(LedgerRollup.input_tokens), 0),
+        func.coalesce(func.sum(LedgerRollup.output_tokens), 0),
+        func.coalesce(func.sum(LedgerRollup.cost_usd), 0.0),
+        func.coalesce(func.sum(LedgerRollup.turns), 0),
+    )
     async with kernel.database.session() as session:
+        calls, input_tokens, output_tokens, cost, _turns = (
+            await session.execute(select(*counters).where(hourly))
+        ).one()
+        calls_today, input_today, output_today, cost_today, turns_today = (
+            await session.execute(select(*counters).where(hourly, LedgerRollup.bucket >= midnight))
+        ).one()
+        source_turns = func.sum(LedgerRollup.turns)
         by_source = {
             str(source): int(count)
             for source, count in (
-                await session.execute(select(TurnRecord.source, func.count(TurnRecord.id)).group_by(TurnRecord.source))
+                await session.execute(
+                    select(LedgerRollup.source, source_turns)
+                    .where(hourly)
+                    .group_by(LedgerRollup.source)
+                    .having(source_turns > 0)
+                )
             ).all()
         }
-        turns_today = int(
-            (await session.execute(select(func.count(TurnRecord.id)).where(TurnRecord.created_at >= midnight))).scalar()
-            or 0
-        )
-        guild_rows = await _guild_spend(session, midnight, top_guilds)
+        guild_rows = await _rollup_guild_spend(session, midnight, top_guilds)
         series = {
-            "hour": await _series(session, dialect, now, minutes=True),
-            "day": await _series(session, dialect, now, minutes=False),
+            "hour": await _rollup_series(session, now, minutes=True),
+            "day": await _rollup_series(session, now, minutes=False),
         }
-        await session.execute(text("SELECT 1"))
+    return _durable_figures(
+        by_source,
+        int(turns_today or 0),
+        UsageSummary(int(calls), int(input_tokens), int(output_tokens), float(cost)),
+        UsageSummary(int(calls_today), int(input_today), int(output_today), float(cost_today)),
+        guild_rows,
+        series,
+    )
+
+
+def _durable_figures(
+    by_source: dict[str, int],
+    turns_today: int,
+    total: UsageSummary,
+    today: UsageSummary,
+    guild_rows: list[tuple[int, float, int]],
+    series: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The summary's durable keys, the same shape whichever way the figures were read."""
     turns_total = sum(by_source.values())
     cached = by_source.get("cache", 0)
     return {
@@ -155,11 +193,98 @@ async def _ledger_figures(kernel: Kernel, now: datetime, midnight: datetime, top
     }
 
 
+def _series_window(now: datetime, *, minutes: bool) -> tuple[datetime, timedelta, int, str]:
+    """First bucket, step, bucket count and label format of the last hour by minute or the last day by hour."""
+    step = timedelta(minutes=1) if minutes else timedelta(hours=1)
+    count = SERIES_MINUTES if minutes else SERIES_HOURS
+    end = now.replace(second=0, microsecond=0) if minutes else now.replace(minute=0, second=0, microsecond=0)
+    return end - step * (count - 1), step, count, "%Y-%m-%dT%H:%M" if minutes else "%Y-%m-%dT%H"
+
+
+def _points(
+    start: datetime, step: timedelta, count: int, label_format: str, turns: dict[str, Any], costs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    points = []
+    for index in range(count):
+        label = (start + step * index).strftime(label_format)
+        points.append(
+            {"t": label, "turns": int(turns.get(label, 0)), "cost_usd": round(float(costs.get(label) or 0.0), 6)}
+        )
+    return points
+
+
+async def _rollup_series(session: Any, now: datetime, *, minutes: bool) -> list[dict[str, Any]]:
+    """Turns and cost per minute over the last hour, or per hour over the last day, from the rollups."""
+    start, step, count, label_format = _series_window(now, minutes=minutes)
+    rows = (
+        await session.execute(
+            select(LedgerRollup.bucket, func.sum(LedgerRollup.turns), func.sum(LedgerRollup.cost_usd))
+            .where(LedgerRollup.grain == ("minute" if minutes else "hour"), LedgerRollup.bucket >= start)
+            .group_by(LedgerRollup.bucket)
+        )
+    ).all()
+    turns = {bucket.strftime(label_format): int(count or 0) for bucket, count, _cost in rows}
+    costs = {bucket.strftime(label_format): cost for bucket, _count, cost in rows}
+    return _points(start, step, count, label_format, turns, costs)
+
+
+async def recomputed_ledger_figures(
+    kernel: Kernel, now: datetime, midnight: datetime, top_guilds: int
+) -> dict[str, Any]:
+    """The durable figures recomputed from every ledger and log row: what the rollups must equal.
+
+    Reads every row (seconds after 100k turns): for checking :func:`ledger_figures`, not for serving.
+    """
+    await kernel.ledger.flush()
+    total = await kernel.ledger.summary()
+    today = await kernel.ledger.summary(since=midnight)
+    dialect = kernel.database.dialect
+    async with kernel.database.session() as session:
+        by_source = {
+            str(source): int(count)
+            for source, count in (
+                await session.execute(select(TurnRecord.source, func.count(TurnRecord.id)).group_by(TurnRecord.source))
+            ).all()
+        }
+        turns_today = int(
+            (await session.execute(select(func.count(TurnRecord.id)).where(TurnRecord.created_at >= midnight))).scalar()
+            or 0
+        )
+        guild_rows = await _guild_spend(session, midnight, top_guilds)
+        series = {
+            "hour": await _series(session, dialect, now, minutes=True),
+            "day": await _series(session, dialect, now, minutes=False),
+        }
+    return _durable_figures(by_source, turns_today, total, today, guild_rows, series)
+
+
 async def guild_spend(kernel: Kernel, since: datetime, limit: int | None = None) -> list[tuple[int, float, int]]:
-    """``(guild_id, USD, calls)`` per guild since ``since``, highest spend first (buffered ledger rows included)."""
+    """``(guild_id, USD, calls)`` per guild since ``since``, highest spend first (buffered ledger rows included).
+
+    From the hourly rollups when ``since`` starts an hour (midnight does), else from the rows.
+    """
     await kernel.ledger.flush()
     async with kernel.database.session() as session:
+        if bucket_start(since, "hour") == since:
+            return await _rollup_guild_spend(session, since, limit)
         return await _guild_spend(session, since, limit)
+
+
+async def _rollup_guild_spend(session: Any, since: datetime, limit: int | None) -> list[tuple[int, float, int]]:
+    spend = func.sum(LedgerRollup.cost_usd).label("spend")
+    calls = func.sum(LedgerRollup.calls)
+    statement = (
+        select(LedgerRollup.guild_key, spend, calls)
+        .where(LedgerRollup.grain == "hour", LedgerRollup.bucket >= since, LedgerRollup.guild_key != NO_GUILD)
+        .group_by(LedgerRollup.guild_key)
+        .having(calls > 0)
+        .order_by(desc(spend), LedgerRollup.guild_key)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [
+        (int(guild), float(usd or 0.0), int(count)) for guild, usd, count in (await session.execute(statement)).all()
+    ]
 
 
 async def _guild_spend(session: Any, since: datetime, limit: int | None) -> list[tuple[int, float, int]]:
@@ -168,7 +293,7 @@ async def _guild_spend(session: Any, since: datetime, limit: int | None) -> list
         select(UsageEntry.guild_id, spend, func.count(UsageEntry.id))
         .where(UsageEntry.created_at >= since, UsageEntry.guild_id.is_not(None))
         .group_by(UsageEntry.guild_id)
-        .order_by(desc(spend))
+        .order_by(desc(spend), UsageEntry.guild_id)
     )
     if limit is not None:
         statement = statement.limit(limit)
@@ -186,11 +311,7 @@ def _bucket(column: Any, dialect: str, minutes: bool) -> ColumnElement[Any]:
 
 async def _series(session: Any, dialect: str, now: datetime, *, minutes: bool) -> list[dict[str, Any]]:
     """Turns and cost per minute over the last hour, or per hour over the last day, oldest first, gaps as zero."""
-    step = timedelta(minutes=1) if minutes else timedelta(hours=1)
-    count = SERIES_MINUTES if minutes else SERIES_HOURS
-    end = now.replace(second=0, microsecond=0) if minutes else now.replace(minute=0, second=0, microsecond=0)
-    start = end - step * (count - 1)
-    label_format = "%Y-%m-%dT%H:%M" if minutes else "%Y-%m-%dT%H"
+    start, step, count, label_format = _series_window(now, minutes=minutes)
     turn_bucket = _bucket(TurnRecord.created_at, dialect, minutes).label("bucket")
     turns = dict(
         (
@@ -209,10 +330,4 @@ async def _series(session: Any, dialect: str, now: datetime, *, minutes: bool) -
             )
         ).all()
     )
-    points = []
-    for index in range(count):
-        label = (start + step * index).strftime(label_format)
-        points.append(
-            {"t": label, "turns": int(turns.get(label, 0)), "cost_usd": round(float(costs.get(label) or 0.0), 6)}
-        )
-    return points
+    return _points(start, step, count, label_format, turns, costs)

@@ -147,6 +147,42 @@ async def test_healthz_is_200_while_running_and_503_while_stopping(
         await fetch(f"{url}/healthz")
 
 
+class SlowStartup:
+    """A plugin whose startup waits for ``release``, so the test can look at /healthz while the kernel starts."""
+
+    name = "slow_startup"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.starting = asyncio.Event()
+        self.kernel: Kernel | None = None
+
+    @hookimpl
+    async def startup(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.starting.set()
+        await self.release.wait()
+
+
+async def test_healthz_is_503_while_the_other_plugins_start(
+    make_kernel: KernelFactory, openai_server: OpenAIServer
+) -> None:
+    slow = SlowStartup()
+    starting = asyncio.create_task(
+        make_kernel(plugins=["metrics_dashboard", slow], settings=kernel_settings(openai_server))
+    )
+    await asyncio.wait_for(slow.starting.wait(), 10)
+    assert slow.kernel is not None
+    url = loaded_plugin(slow.kernel, MetricsDashboardPlugin).url
+    assert url is not None  # the dashboard listens before the slow plugin has started
+    status, _, body = await fetch(f"{url}/healthz")
+    assert (status, json.loads(body)) == (503, {"status": "unavailable"})
+    slow.release.set()
+    kernel = await asyncio.wait_for(starting, 10)
+    assert kernel.started
+    assert (await fetch(f"{url}/healthz"))[0] == 200
+
+
 @pytest.mark.parametrize("path", ["/metrics", "/api/summary", "/", "/healthz", "/static/dashboard.js"])
 async def test_with_a_token_every_endpoint_needs_the_bearer_header(
     make_kernel: KernelFactory, openai_server: OpenAIServer, path: str, caplog: pytest.LogCaptureFixture

@@ -14,6 +14,8 @@ What the database may refuse never blocks the rows behind it:
   driver cannot encode) is bisected until each refused row is alone; that row goes
   to ``ledger_dead_letters`` as JSON with the reason, is counted in
   ``intelbot_ledger_dead_letters_total`` and logged; every other row is written;
+- each transaction that writes rows also adds them to ``ledger_rollups``
+  (:mod:`intelbot.data.rollups`), which summaries read instead of the rows;
 - any other failure (the database unreachable, a missing table) keeps the rows
   buffered and retries; the buffer holds at most ``max_buffered`` rows per table,
   after which new rows are dropped, counted in ``intelbot_ledger_dropped_rows_total``,
@@ -35,6 +37,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from intelbot.contract import LLMResponse, TurnContext
 from intelbot.data.database import Database
+from intelbot.data.rollups import BACKFILL, add_rollups
 from intelbot.data.tables import KernelTable, LedgerDeadLetter, LedgerTable, TurnRecord, UsageEntry
 from intelbot.metrics import KernelMetrics
 
@@ -45,8 +48,8 @@ MAX_BUFFERED = 50_000
 MAX_REASON = 500
 _ROW_SQLSTATE_CLASSES = ("22", "23")  # data exception, integrity constraint violation
 _ROW_CAUSES = (UnicodeError, OverflowError, ValueError, TypeError)  # the driver could not encode a value
-LEDGER_SCHEMA = (lambda connection: LedgerTable.metadata.create_all(connection),)
-"""Migration steps of the ``ledger`` component (its dead-letter table)."""
+LEDGER_SCHEMA = (lambda connection: LedgerTable.metadata.create_all(connection), BACKFILL)
+"""Migration steps of the ``ledger`` component: its tables (dead letters, rollups), then the rollups' backfill."""
 
 
 def sanitised_text(value: str, max_length: int | None = None) -> str:
@@ -264,6 +267,7 @@ class UsageLedger:
                             await connection.execute(insert(UsageEntry), usage)
                         if turns:
                             await connection.execute(insert(TurnRecord), turns)
+                        await add_rollups(connection, usage, turns)
                     done.update(id(row) for row in (*usage, *turns))
                 except Exception as error:
                     if not refused_for_its_data(error):
@@ -280,6 +284,7 @@ class UsageLedger:
         try:
             async with self.database.write_lock, self.database.engine.begin() as connection:
                 await connection.execute(insert(table), list(rows))
+                await add_rollups(connection, rows if table is UsageEntry else (), rows if table is TurnRecord else ())
         except Exception as error:
             if not refused_for_its_data(error):
                 raise

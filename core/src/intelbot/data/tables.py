@@ -89,3 +89,30 @@ class LedgerDeadLetter(LedgerTable):
     reason: Mapped[str] = mapped_column(String(500))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class LedgerRollup(LedgerTable):
+    """Running totals of the ledger and the conversation log per minute or hour, guild and source.
+
+    Kept by the ledger's writer in the transaction that inserts the rows it counts
+    (:mod:`intelbot.data.rollups`), so a summary reads a few hundred rows instead of
+    every call ever made. ``grain`` is ``minute`` or ``hour``; ``bucket`` is the UTC
+    start of that minute or hour; ``guild_key`` is the guild id, 0 for none (DMs,
+    console, CLI: a unique key cannot hold NULL); ``source`` is the row's source
+    (``provider``, ``cache``...). ``turns`` counts conversation-log rows, the other
+    counters usage-ledger rows.
+    """
+
+    __tablename__ = "ledger_rollups"
+    __table_args__ = (UniqueConstraint("grain", "bucket", "guild_key", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grain: Mapped[str] = mapped_column(String(8))
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    guild_key: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(32))
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

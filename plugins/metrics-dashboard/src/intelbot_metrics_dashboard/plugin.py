@@ -1,6 +1,8 @@
 """The plugin (entry point ``metrics_dashboard``): serves the kernel's figures over HTTP and adds Discord ``/stats``.
 
-- ``startup``: starts the HTTP server on ``host:port`` (:mod:`intelbot_metrics_dashboard.server`).
+- ``startup`` (``tryfirst``): starts the HTTP server on ``host:port``
+  (:mod:`intelbot_metrics_dashboard.server`) before the other plugins start, so ``/healthz``
+  answers 503 until every ``startup`` hook has returned (``kernel.started``).
   A port already in use (or any other bind failure) is logged as an error naming
   ``plugins.metrics_dashboard.port`` and shown by ``/health``; the bot keeps answering
   without the dashboard.
@@ -55,10 +57,10 @@ class MetricsDashboardPlugin(Plugin[DashboardSettings]):
         return f"http://{f'[{host}]' if ':' in host else host}:{self.server.port}"
 
     def ready(self) -> bool:
-        """What ``/healthz`` reports: the kernel runs and is not stopping."""
-        return self.kernel is not None and self.kernel.running and not self._stopping
+        """What ``/healthz`` reports: every plugin has started and the kernel is not stopping."""
+        return self.kernel is not None and self.kernel.started and not self._stopping
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     async def startup(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._stopping = False
