@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from intelbot_db_advisor.capture import MAX_SAMPLES, StatementCapture
 from intelbot_db_advisor.fingerprint import fingerprint
+from intelbot_db_advisor.plugin import DbAdvisorPlugin
 from intelbot_db_advisor.postgres_analysis import analyse_postgres
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.sqlite_analysis import analyse_sqlite
@@ -112,3 +113,22 @@ async def test_postgres_join_round_finds_the_outer_side_index(postgres_url: str)
         assert await connection.fetchval("SELECT count(*) FROM hypopg_list_indexes") == 0
     finally:
         await connection.close()
+
+
+async def test_parameter_samples_are_stored_with_the_figures(make_kernel: Any, tmp_path: Path) -> None:
+    """``intelbot db report`` analyses stored figures: their samples outlive the process that captured them."""
+    shared = {"data_dir": str(tmp_path / "shared")}
+    first = DbAdvisorPlugin(DbAdvisorSettings(flush_seconds=0))
+    kernel = await make_kernel(plugins=[first], settings=shared)
+    async with kernel.database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE things (id INTEGER PRIMARY KEY, v INT)"))
+    async with kernel.database.engine.connect() as connection:
+        for value in range(20):
+            await connection.execute(text("SELECT v FROM things WHERE id = :i"), {"i": value})
+    await kernel.stop()  # shutdown writes what was captured
+    second = DbAdvisorPlugin(DbAdvisorSettings(flush_seconds=0))
+    await make_kernel(plugins=[second], settings=shared)
+    [stored] = [f for f in await second.figures() if f.tables == ("things",) and f.kind == "select"]
+    assert stored.parameter_samples == ((0,), (1,), (3,), (7,), (15,))
+    [workload] = statements_from_capture([stored])
+    assert len(workload.samples()) == MAX_SAMPLES
