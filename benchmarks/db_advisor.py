@@ -143,7 +143,7 @@ async def run_workload(engine: AsyncEngine, seed: int = 3) -> None:
                 await connection.execute(text(sql), parameters(rng))
 
 
-async def time_statement(engine: AsyncEngine, sql: str, parameters: Any, runs: int = 7) -> float:
+async def time_statement(engine: AsyncEngine, sql: str, parameters: Any, runs: int = 15) -> float:
     rng = random.Random(5)
     samples = [parameters(rng) for _ in range(runs)]
     timings = []

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 from dynaconf import Dynaconf
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select, text
 
 from intelbot.catalog import ModelCatalog, ModelSpec
 from intelbot.config_check import (
@@ -60,7 +60,15 @@ AlertSender = Callable[[str, int | None], Awaitable[None]]
 DEADLINE_SHARE = 0.5
 NEVER_RETRIED = frozenset({ErrorCategory.LOCAL_FAULT, ErrorCategory.DEADLINE_EXCEEDED})
 """Categories the kernel never retries whatever ``on_error`` decides (a GiveUp's message still applies)."""
-KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection),)
+
+
+def _drop_duplicate_switch_index(connection: Connection) -> None:
+    """Schema 2: the switches' ``guild_id`` index repeated the leading column of their unique (guild_id, plugin)."""
+    connection.execute(text("DROP INDEX IF EXISTS ix_guild_plugin_switches_guild_id"))
+
+
+KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection), _drop_duplicate_switch_index)
+"""The kernel's migration steps, in order (``Database.migrate`` records how many have run)."""
 
 
 class Kernel:

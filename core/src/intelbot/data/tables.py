@@ -59,10 +59,10 @@ class GuildPluginSwitch(KernelTable):
     """A per-guild plugin switch set with ``/plugins enable|disable``; absent means the global flag decides."""
 
     __tablename__ = "guild_plugin_switches"
-    __table_args__ = (UniqueConstraint("guild_id", "plugin"),)
+    __table_args__ = (UniqueConstraint("guild_id", "plugin"),)  # also serves lookups by guild_id alone
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
     plugin: Mapped[str] = mapped_column(String(128))
     enabled: Mapped[bool]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -23,6 +23,8 @@ OWN_TAG = "intelbot_db_advisor_own"
 """An execution option: ``connection.execution_options(intelbot_db_advisor_own=True)`` marks the advisor's own."""
 OWN_COMMENT = "/* intelbot-db-advisor */"
 _START = "_intelbot_db_advisor_started"
+MAX_SAMPLES = 5
+"""Parameter samples kept per statement text: those of calls 1, 2, 4, 8 and 16 (varied, off the hot path)."""
 TimingObserver = Callable[[str, float], None]
 """``observe(kind, seconds)``: called for each recorded statement (the metrics hook)."""
 
@@ -34,10 +36,10 @@ async def own(connection: AsyncConnection) -> AsyncConnection:
 
 @dataclass(slots=True)
 class RawFigures:
-    """Figures of one exact statement text, with one sample of its parameters (kept for analysis only)."""
+    """Figures of one exact statement text, with up to :data:`MAX_SAMPLES` parameter samples (for analysis only)."""
 
     kind: str
-    parameters: Any
+    samples: list[Any]
     calls: int = 0
     total_seconds: float = 0.0
     max_seconds: float = 0.0
@@ -46,7 +48,12 @@ class RawFigures:
 
 @dataclass(slots=True)
 class StatementFigures:
-    """Figures of one fingerprint: calls, total/max time, rows, one executable sample."""
+    """Figures of one fingerprint: calls, total/max time, rows, an executable sample.
+
+    ``sample_parameters`` go with ``sample_sql``; ``parameter_samples`` are up to
+    :data:`MAX_SAMPLES` varied parameter sets for that same text (the first is
+    ``sample_parameters``), so an analysis can time a statement with several values.
+    """
 
     fingerprint: str
     text: str
@@ -58,13 +65,16 @@ class StatementFigures:
     total_seconds: float = 0.0
     max_seconds: float = 0.0
     rows: int = 0
+    parameter_samples: tuple[Any, ...] = ()
 
     @property
     def mean_seconds(self) -> float:
         return self.total_seconds / self.calls if self.calls else 0.0
 
     def add(self, other: StatementFigures) -> None:
-        """Merge ``other`` (same fingerprint) into these figures."""
+        """Merge ``other`` (same fingerprint) into these figures; its samples join when its text is the same."""
+        if other.sample_sql == self.sample_sql:
+            self.parameter_samples = (*self.parameter_samples, *other.parameter_samples)[:MAX_SAMPLES]
         self.calls += other.calls
         self.total_seconds += other.total_seconds
         self.max_seconds = max(self.max_seconds, other.max_seconds)
@@ -119,8 +129,11 @@ class StatementCapture:
         if figures is None:
             if len(self.raw) >= self.max_texts:
                 self.fold()
-            figures = self.raw[statement] = RawFigures(statement_kind(statement), parameters)
+            figures = self.raw[statement] = RawFigures(statement_kind(statement), [])
         figures.calls += 1
+        calls = figures.calls
+        if calls & (calls - 1) == 0 and len(figures.samples) < MAX_SAMPLES:
+            figures.samples.append(parameters)
         figures.total_seconds += elapsed
         if elapsed > figures.max_seconds:
             figures.max_seconds = elapsed
@@ -143,11 +156,12 @@ class StatementCapture:
                 kind=print_.kind,
                 tables=print_.tables,
                 sample_sql=text,
-                sample_parameters=figures.parameters,
+                sample_parameters=figures.samples[0] if figures.samples else None,
                 calls=figures.calls,
                 total_seconds=figures.total_seconds,
                 max_seconds=figures.max_seconds,
                 rows=figures.rows,
+                parameter_samples=tuple(figures.samples),
             )
             known = self.folded.get(print_.id)
             if known is None:

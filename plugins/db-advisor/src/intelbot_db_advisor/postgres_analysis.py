@@ -8,9 +8,12 @@ Candidates: single columns first, then column pairs (and triples); a candidate i
 when the statement's cost falls by ``min_cost_saving`` (50%, Dexter's rule) and a wider
 one only when it beats the best narrower one by that much again. With
 ``postgres_verify_build`` each kept index is then built inside a transaction that is
-rolled back, and the statements are timed with ``EXPLAIN ANALYZE`` in it: only those
-measured ``min_speedup`` faster stay. ``EXPLAIN ANALYZE`` runs only inside a transaction
-that is rolled back, so a writing statement is never committed.
+rolled back, and the statements are timed in it with each captured parameter sample:
+only those whose median speed-up over the samples reaches ``min_speedup`` stay. Timed
+runs happen only inside that rolled-back transaction, so a writing statement is never
+committed. Join round: join statements are planned again with the kept indexes in
+place (hypothetically), so an outer-side index that pays only once the inner side has
+one is found too; it is timed with those indexes built and names them as prerequisites.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +29,7 @@ import asyncpg
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import candidate_columns, column_uses, parse
-from intelbot_db_advisor.selection import Candidate, Measure, choose
+from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
     Analysis,
@@ -76,33 +80,47 @@ class PostgresTrials:
             await self.connection.execute(f"DEALLOCATE {_PREPARED}")
 
     def measurable(self, statement: WorkloadStatement) -> bool:
-        """A statement can be timed when it has no parameters or a captured sample of them."""
+        """A statement can be timed when it has no parameters or captured samples of them."""
         count = parameter_count(statement.sql)
-        return count == 0 or (isinstance(statement.parameters, list | tuple) and len(statement.parameters) == count)
+        return count == 0 or all(
+            isinstance(sample, list | tuple) and len(sample) == count for sample in statement.samples()
+        )
 
-    async def measure(self, statements: Sequence[WorkloadStatement], index: Candidate | None) -> dict[int, float]:
-        """Median execution seconds of each statement, with ``index`` built; all inside one rolled-back transaction."""
-        timings: dict[int, float] = {}
+    async def measure(
+        self, statements: Sequence[WorkloadStatement], indexes: Sequence[Candidate]
+    ) -> dict[int, Measure]:
+        """Per statement and parameter sample, median seconds with ``indexes`` built, as the client sees them.
+
+        Each run is the statement itself (rows fetched, round trip included: what the bot
+        waits for, without ``EXPLAIN ANALYZE``'s per-row timing overhead) inside a savepoint
+        that is rolled back; everything runs inside one transaction that is rolled back
+        (indexes included), so a writing statement is never committed.
+        """
+        timings: dict[int, Measure] = {}
         transaction = self.connection.transaction()
         await transaction.start()
         try:
             timeout_ms = int(self.settings.statement_timeout_seconds * 1000)
             await self.connection.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-            if index is not None:
-                table, columns = index
+            for table, columns in indexes:
                 await self.connection.execute(
                     f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in columns)})"
                 )
+            for table in dict.fromkeys(table for table, _ in indexes):
                 await self.connection.execute(f"ANALYZE {quote(table)}")
             for statement in statements:
-                arguments = list(statement.parameters or ())
-                runs: list[float] = []
-                for _ in range(self.settings.repeats + 1):
-                    await self.connection.execute("SAVEPOINT intelbot_db_advisor_run")
-                    plan = await self.connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.sql}", *arguments)
-                    await self.connection.execute("ROLLBACK TO SAVEPOINT intelbot_db_advisor_run")
-                    runs.append(float(_document(plan)["Execution Time"]) / 1000)
-                timings[statement.index] = statistics.median(runs[1:])
+                per_sample: list[float] = []
+                for sample in statement.samples():
+                    arguments = list(sample or ())
+                    runs: list[float] = []
+                    for _ in range(self.settings.repeats + 1):
+                        await self.connection.execute("SAVEPOINT intelbot_db_advisor_run")
+                        started = time.perf_counter()
+                        await self.connection.fetch(statement.sql, *arguments)
+                        runs.append(time.perf_counter() - started)
+                        await self.connection.execute("ROLLBACK TO SAVEPOINT intelbot_db_advisor_run")
+                    per_sample.append(statistics.median(runs[1:]))
+                timings[statement.index] = Measure.timed(per_sample)
         finally:
             await transaction.rollback()
         return timings
@@ -190,6 +208,8 @@ async def _analyse(
     by_index = {s.index: s for s in statements}
     baselines: dict[int, Measure] = {}
     readers: dict[str, list[int]] = {}
+    tables_read: dict[int, tuple[str, ...]] = {}
+    joined: list[int] = []
     candidates: dict[Candidate, None] = {}
     for statement in statements:
         if statement.kind not in ANALYSED_KINDS:
@@ -220,6 +240,9 @@ async def _analyse(
                 _summary(plan),
             )
         )
+        tables_read[statement.index] = tuple(uses)
+        if len(uses) > 1:
+            joined.append(statement.index)
         for table, use in uses.items():
             readers.setdefault(table, []).append(statement.index)
             for candidate in candidate_columns(use):
@@ -235,48 +258,55 @@ async def _analyse(
         baseline.share = shares.get(baseline.statement, 0.0)
     if not hypothetical:
         return
-    found: dict[Candidate, dict[int, Measure]] = {}
-    for table, candidate in sorted(candidates, key=lambda c: len(c[1])):
-        definition = f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in candidate)})"
-        row = await connection.fetchrow("SELECT indexrelid, indexname FROM hypopg_create_index($1)", definition)
-        try:
-            for index in readers.get(table, []):
-                plan = await trials.plan(by_index[index])
-                if str(row["indexname"]) in index_names(plan):
-                    cost = float(plan["Total Cost"])
-                    found.setdefault((table, candidate), {})[index] = Measure(cost, cost)
-        finally:
-            await connection.execute("SELECT hypopg_drop_index($1)", row["indexrelid"])
     keep = 1 - settings.min_cost_saving
-    found = _narrowest_sufficient(found, keep)
-    chosen = choose(baselines, found, lambda before, after: (after.cost or 0) <= (before.cost or 0) * keep)
+
+    def accept(before: Measure, after: Measure) -> bool:
+        return (after.cost or 0) <= (before.cost or 0) * keep
+
+    found = _narrowest_sufficient(
+        await _hypothetical_round(trials, candidates, readers, by_index, set(baselines)), keep
+    )
+    chosen = choose(baselines, found, accept)
     weights = {s.index: float(s.calls) for s in statements}
-    for (table, candidate), helped in chosen.items():
+
+    async def suggest(
+        table: str,
+        candidate: tuple[str, ...],
+        helped: dict[int, Measure],
+        costs: dict[int, Measure],
+        prerequisites: Sequence[Candidate],
+    ) -> None:
         order = sorted(helped)
-        seconds_before: dict[int, float] = {}
-        seconds_after: dict[int, float] = {}
+        seconds_before: dict[int, Measure] = {}
+        seconds_after: dict[int, Measure] = {}
         measurable = [by_index[i] for i in order if trials.measurable(by_index[i])]
         if settings.postgres_verify_build and measurable:
             try:
-                seconds_before = await trials.measure(measurable, None)
-                seconds_after = await trials.measure(measurable, (table, candidate))
+                seconds_before = await trials.measure(measurable, prerequisites)
+                seconds_after = await trials.measure(measurable, [*prerequisites, (table, candidate)])
             except asyncpg.PostgresError as error:
                 analysis.notes.append(f"{table}({', '.join(candidate)}): not timed ({type(error).__name__})")
         evidence: list[StatementEvidence] = []
         for i in order:
             before, after = seconds_before.get(i), seconds_after.get(i)
-            if before is not None and after is not None and before < settings.min_speedup * after:
+            if before is not None and after is not None and median_speedup(before, after) < settings.min_speedup:
                 continue  # the planner expected a saving the measurement did not show
             evidence.append(
                 StatementEvidence(
-                    i, by_index[i].fingerprint, shares.get(i, 0.0), before, after, baselines[i].cost, helped[i].cost
+                    i,
+                    by_index[i].fingerprint,
+                    shares.get(i, 0.0),
+                    before.seconds if before is not None else None,
+                    after.seconds if after is not None else None,
+                    costs[i].cost,
+                    helped[i].cost,
                 )
             )
         if not evidence:
             analysis.notes.append(
                 f"{table}({', '.join(candidate)}): the planner's cost fell but the measured time did not; not suggested"
             )
-            continue
+            return
         suggestion = Suggestion(
             id=suggestion_id(target, table, candidate),
             dialect="postgresql",
@@ -288,13 +318,68 @@ async def _analyse(
         )
         if not suggestion.measured:
             suggestion.notes.append("verified by planner cost only (statement not timed)")
+        if prerequisites:
+            needed = ", ".join(f"{t}({', '.join(c)})" for t, c in prerequisites)
+            suggestion.notes.append(f"measured with {needed} in place: create that first")
         written = table_writes.get(table, 0.0)
         if written > 0.5:
             suggestion.notes.append(
                 f"{table} is mostly written ({written:.0%} of its statements): the index adds work to each write"
             )
         analysis.suggestions.append(suggestion)
+
+    for (table, candidate), helped in chosen.items():
+        await suggest(table, candidate, helped, baselines, [])
     analysis.suggestions.sort(key=lambda s: s.saving, reverse=True)
+    kept = [(s.table, s.columns) for s in analysis.suggestions]
+    joins = [i for i in joined if i in baselines]
+    if not kept or not joins:
+        return
+    # Join round: an index on the outer side of a join pays only once the inner side has one,
+    # so join statements are planned again with the kept indexes in place (hypothetically).
+    for table, candidate in kept:
+        definition = f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in candidate)})"
+        await connection.fetchrow("SELECT indexrelid FROM hypopg_create_index($1)", definition)
+    try:
+        with_kept: dict[int, Measure] = {}
+        for index in joins:
+            cost = float((await trials.plan(by_index[index]))["Total Cost"])
+            with_kept[index] = Measure(cost, cost)
+        rest = {c: None for c in candidates if c not in kept}
+        again_found = await _hypothetical_round(trials, rest, readers, by_index, set(with_kept))
+        again = choose(with_kept, _narrowest_sufficient(again_found, keep), accept)
+    finally:
+        await connection.execute("SELECT hypopg_reset()")
+    for (table, candidate), helped in again.items():
+        tables = {t for i in helped for t in tables_read.get(i, ())}
+        prerequisites = [(t, c) for t, c in kept if t in tables and t != table]
+        await suggest(table, candidate, helped, with_kept, prerequisites)
+
+
+async def _hypothetical_round(
+    trials: PostgresTrials,
+    candidates: dict[Candidate, None],
+    readers: dict[str, list[int]],
+    by_index: dict[int, WorkloadStatement],
+    statements: set[int],
+) -> dict[Candidate, dict[int, Measure]]:
+    """Each candidate as a HypoPG index in turn, narrowest first: the statements whose plan uses it, with costs."""
+    connection = trials.connection
+    found: dict[Candidate, dict[int, Measure]] = {}
+    for table, candidate in sorted(candidates, key=lambda c: len(c[1])):
+        definition = f"CREATE INDEX ON {quote(table)} ({', '.join(quote(c) for c in candidate)})"
+        row = await connection.fetchrow("SELECT indexrelid, indexname FROM hypopg_create_index($1)", definition)
+        try:
+            for index in readers.get(table, []):
+                if index not in statements:
+                    continue
+                plan = await trials.plan(by_index[index])
+                if str(row["indexname"]) in index_names(plan):
+                    cost = float(plan["Total Cost"])
+                    found.setdefault((table, candidate), {})[index] = Measure(cost, cost)
+        finally:
+            await connection.execute("SELECT hypopg_drop_index($1)", row["indexrelid"])
+    return found
 
 
 def _narrowest_sufficient(

@@ -9,7 +9,8 @@ nominee that serves all its statements too is dropped (one index, not two).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 Candidate = tuple[str, tuple[str, ...]]
@@ -18,10 +19,30 @@ Candidate = tuple[str, tuple[str, ...]]
 
 @dataclass(frozen=True, slots=True)
 class Measure:
-    """A statement's measured seconds per run and planner cost (None where the dialect gives none)."""
+    """A statement's measured seconds per run and planner cost (None where the dialect gives none).
+
+    ``samples`` are the seconds with each captured parameter set, in the statement's
+    sample order; ``seconds`` is their median.
+    """
 
     seconds: float
     cost: float | None = None
+    samples: tuple[float, ...] = ()
+
+    @classmethod
+    def timed(cls, samples: Sequence[float], cost: float | None = None) -> Measure:
+        return cls(statistics.median(samples), cost, tuple(samples))
+
+
+def median_speedup(before: Measure, after: Measure) -> float:
+    """The median over parameter samples of before/after seconds (one sample, or none: the plain ratio).
+
+    One lucky parameter value (a guild with three rows) cannot carry a candidate: half
+    the samples must improve by at least the returned factor.
+    """
+    if before.samples and len(before.samples) == len(after.samples):
+        return statistics.median(b / max(a, 1e-9) for b, a in zip(before.samples, after.samples, strict=True))
+    return before.seconds / max(after.seconds, 1e-9)
 
 
 def choose(

@@ -3,9 +3,13 @@
 The source is opened read-only and copied to a temporary file (whole up to
 ``copy_max_mb``, else a random sample of ``sample_rows`` per table), then ``ANALYZE``d.
 Each candidate is created on the copy; a statement counts as served by it when
-``EXPLAIN QUERY PLAN`` names it, and then it is timed (median of ``repeats`` runs; a
-writing statement runs inside a transaction that is rolled back, on the copy). The
-source is never written.
+``EXPLAIN QUERY PLAN`` names it, and then it is timed with each captured parameter
+sample (median of ``repeats`` runs each; a writing statement runs inside a transaction
+that is rolled back, on the copy). A candidate is kept when the median speed-up over
+the samples reaches ``min_speedup``, so one lucky value cannot carry it. Join round:
+join statements are tried again with the first round's indexes built, so an
+outer-side index that pays only once the inner side has one is found too (its
+suggestion names those indexes). The source is never written.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import candidate_columns, column_uses, parse
-from intelbot_db_advisor.selection import Candidate, Measure, choose
+from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
     Analysis,
@@ -132,20 +136,23 @@ class SqliteTrials:
         return 1 if self._deadline and time.perf_counter() > self._deadline else 0
 
     def plan(self, statement: WorkloadStatement) -> str:
-        rows = self.connection.execute(f"EXPLAIN QUERY PLAN {statement.sql}", _parameters(statement)).fetchall()
+        """The ``EXPLAIN QUERY PLAN`` details with the statement's first parameter sample."""
+        parameters = _parameters(statement.samples()[0])
+        rows = self.connection.execute(f"EXPLAIN QUERY PLAN {statement.sql}", parameters).fetchall()
         return "; ".join(str(row[-1]) for row in rows)
 
-    def run_once(self, statement: WorkloadStatement) -> float:
-        """Seconds for one run; writes are rolled back."""
+    def run_once(self, statement: WorkloadStatement, parameters: Any) -> float:
+        """Seconds for one run with ``parameters``; writes are rolled back."""
         self._deadline = time.perf_counter() + self.settings.statement_timeout_seconds
+        values = _parameters(parameters)
         started = time.perf_counter()
         try:
             if statement.kind == "select":
-                self.connection.execute(statement.sql, _parameters(statement)).fetchall()
+                self.connection.execute(statement.sql, values).fetchall()
             else:
                 self.connection.execute("BEGIN")
                 try:
-                    self.connection.execute(statement.sql, _parameters(statement))
+                    self.connection.execute(statement.sql, values)
                 finally:
                     self.connection.execute("ROLLBACK")
         except sqlite3.OperationalError as error:
@@ -156,10 +163,14 @@ class SqliteTrials:
             self._deadline = 0.0
         return time.perf_counter() - started
 
-    def measure(self, statement: WorkloadStatement) -> float:
-        """Median seconds of ``repeats`` runs after one warm-up run."""
-        self.run_once(statement)
-        return statistics.median(self.run_once(statement) for _ in range(self.settings.repeats))
+    def measure(self, statement: WorkloadStatement) -> Measure:
+        """Per parameter sample, the median seconds of ``repeats`` runs after one warm-up run."""
+        timings: list[float] = []
+        for parameters in statement.samples():
+            self.run_once(statement, parameters)
+            runs = [self.run_once(statement, parameters) for _ in range(self.settings.repeats)]
+            timings.append(statistics.median(runs))
+        return Measure.timed(timings)
 
     def create(self, name: str, table: str, columns: Sequence[str]) -> None:
         self.connection.execute(
@@ -213,6 +224,8 @@ def _analyse_on_copy(
     by_index = {statement.index: statement for statement in statements}
     candidates: dict[Candidate, None] = {}
     readers: dict[str, list[int]] = {}
+    tables_read: dict[int, tuple[str, ...]] = {}
+    joined: list[int] = []
     plans: dict[int, str] = {}
     for statement in statements:
         if statement.kind not in ANALYSED_KINDS:
@@ -221,7 +234,7 @@ def _analyse_on_copy(
         try:
             uses = column_uses(parse(statement.sql, "sqlite"), schema.columns)
             plans[statement.index] = trials.plan(statement)
-            baselines[statement.index] = Measure(trials.measure(statement))
+            baselines[statement.index] = trials.measure(statement)
         except SqlglotError as error:
             analysis.problems.append(StatementProblem(statement.index, statement.line, f"cannot parse: {error}"))
             continue
@@ -235,9 +248,15 @@ def _analyse_on_copy(
         except sqlite3.Error as error:
             analysis.problems.append(StatementProblem(statement.index, statement.line, f"SQLite error: {error}"))
             continue
+        tables_read[statement.index] = tuple(uses)
+        if len(uses) > 1:
+            joined.append(statement.index)
         for table, use in uses.items():
             readers.setdefault(table, []).append(statement.index)
+            rowid = schema.indexes.get(table, {}).get("rowid", ())
             for columns in candidate_columns(use):
+                if len(columns) > 1 and columns[-1:] == rowid:
+                    continue  # every SQLite index ends with the rowid already: same as the narrower one
                 covering = covering_index(columns, schema.indexes.get(table, {}))
                 if covering is not None:
                     note = f"{table}({', '.join(columns)}) is covered by the existing index {covering}"
@@ -260,28 +279,19 @@ def _analyse_on_copy(
                     plans[statement.index],
                 )
             )
-    found: dict[Candidate, dict[int, Measure]] = {}
-    for number, (table, columns) in enumerate(candidates):
-        name = f"{_TRIAL_PREFIX}{number}"
-        trials.create(name, table, columns)
-        try:
-            for index in readers.get(table, []):
-                statement = by_index[index]
-                if name not in trials.plan(statement).split():
-                    continue
-                try:
-                    found.setdefault((table, columns), {})[index] = Measure(trials.measure(statement))
-                except StatementTimeout:
-                    continue
-        finally:
-            trials.drop(name)
     minimum = settings.min_speedup
-    chosen = choose(baselines, found, lambda before, after: before.seconds >= minimum * after.seconds)
+
+    def accept(before: Measure, after: Measure) -> bool:
+        return median_speedup(before, after) >= minimum
+
+    found = _trial_round(trials, candidates, readers, by_index, set(baselines))
+    chosen = choose(baselines, found, accept)
     weights = {s.index: float(s.calls) for s in statements}
-    for (table, columns), helped in chosen.items():
+
+    def suggest(table: str, columns: tuple[str, ...], helped: dict[int, Measure], before: dict[int, Measure]) -> None:
         order = sorted(helped)
         evidence = [
-            StatementEvidence(i, by_index[i].fingerprint, shares[i], baselines[i].seconds, helped[i].seconds)
+            StatementEvidence(i, by_index[i].fingerprint, shares[i], before[i].seconds, helped[i].seconds)
             for i in order
         ]
         suggestion = Suggestion(
@@ -299,7 +309,66 @@ def _analyse_on_copy(
                 f"{table} is mostly written ({written:.0%} of its statements): the index adds work to each write"
             )
         analysis.suggestions.append(suggestion)
+
+    for (table, columns), helped in chosen.items():
+        suggest(table, columns, helped, baselines)
     analysis.suggestions.sort(key=lambda s: s.saving, reverse=True)
+    joins = [i for i in joined if i in baselines]
+    if not chosen or not joins:
+        return
+    # Join round: an index on the outer side of a join pays only once the inner side has one,
+    # so join statements are tried again with the first round's indexes built.
+    kept = [f"{_TRIAL_PREFIX}kept_{n}" for n in range(len(chosen))]
+    for name, (table, columns) in zip(kept, chosen, strict=True):
+        trials.create(name, table, columns)
+    try:
+        with_kept: dict[int, Measure] = {}
+        for index in joins:
+            try:
+                with_kept[index] = trials.measure(by_index[index])
+            except StatementTimeout:
+                continue
+        rest = {candidate: None for candidate in candidates if candidate not in chosen}
+        again = choose(with_kept, _trial_round(trials, rest, readers, by_index, set(with_kept)), accept)
+    finally:
+        for name in kept:
+            trials.drop(name)
+    first = len(analysis.suggestions)
+    for (table, columns), helped in again.items():
+        suggest(table, columns, helped, with_kept)
+    for suggestion in analysis.suggestions[first:]:
+        tables = {t for i in (e.statement for e in suggestion.evidence) for t in tables_read.get(i, ())}
+        needed = [f"{t}({', '.join(c)})" for t, c in chosen if t in tables and t != suggestion.table]
+        if needed:
+            suggestion.notes.append(f"measured with {', '.join(needed)} in place: create that first")
+
+
+def _trial_round(
+    trials: SqliteTrials,
+    candidates: dict[Candidate, None],
+    readers: dict[str, list[int]],
+    by_index: dict[int, WorkloadStatement],
+    statements: set[int],
+) -> dict[Candidate, dict[int, Measure]]:
+    """Each candidate built on the copy in turn: the statements among ``statements`` its plan uses, timed."""
+    found: dict[Candidate, dict[int, Measure]] = {}
+    for number, (table, columns) in enumerate(candidates):
+        name = f"{_TRIAL_PREFIX}{number}"
+        trials.create(name, table, columns)
+        try:
+            for index in readers.get(table, []):
+                if index not in statements:
+                    continue
+                statement = by_index[index]
+                if name not in trials.plan(statement).split():
+                    continue
+                try:
+                    found.setdefault((table, columns), {})[index] = trials.measure(statement)
+                except StatementTimeout:
+                    continue
+        finally:
+            trials.drop(name)
+    return found
 
 
 def _shares(
@@ -315,8 +384,7 @@ def _where(statement: WorkloadStatement) -> str:
     return f"line {statement.line}" if statement.line is not None else f"statement {statement.index}"
 
 
-def _parameters(statement: WorkloadStatement) -> Any:
-    parameters = statement.parameters
+def _parameters(parameters: Any) -> Any:
     if parameters is None:
         return ()
     if isinstance(parameters, list | tuple | dict):

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Float, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, Connection, Float, Integer, MetaData, String, Table, Text, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from intelbot.data.database import Database
-from intelbot_db_advisor.capture import StatementFigures, own
+from intelbot_db_advisor.capture import MAX_SAMPLES, StatementFigures, own
 from intelbot_db_advisor.suggestion import Suggestion
 
 metadata = MetaData()
@@ -37,6 +37,7 @@ statements_table = Table(
     Column("sample_sql", Text, nullable=False),
     Column("sample_parameters", Text, nullable=True),
     Column("last_seen", Float, nullable=False),
+    Column("parameter_samples", Text, nullable=True),
 )
 suggestions_table = Table(
     "db_advisor_suggestions",
@@ -51,7 +52,15 @@ suggestions_table = Table(
     Column("created_at", Float, nullable=False),
     Column("applied_at", Float, nullable=True),
 )
-SCHEMA = (lambda connection: metadata.create_all(connection),)
+
+
+def _add_parameter_samples(connection: Connection) -> None:
+    """Schema 2: ``parameter_samples``, varied parameter sets of ``sample_sql`` (a JSON list), for trials."""
+    if "parameter_samples" not in {c["name"] for c in inspect(connection).get_columns("db_advisor_statements")}:
+        connection.execute(text("ALTER TABLE db_advisor_statements ADD COLUMN parameter_samples TEXT"))
+
+
+SCHEMA = (lambda connection: metadata.create_all(connection), _add_parameter_samples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,20 @@ def _parameters_json(parameters: Any) -> str | None:
         return json.dumps(list(parameters) if isinstance(parameters, tuple) else parameters, allow_nan=False)
     except (TypeError, ValueError):
         return None  # not plain JSON (dates, bytes): the statement is planned, not timed
+
+
+def _samples_json(samples: tuple[Any, ...]) -> str | None:
+    """The samples as a JSON list; None when any is not plain JSON (then the single sample is used)."""
+    try:
+        return json.dumps([list(p) if isinstance(p, tuple) else p for p in samples], allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def _samples_from_json(raw: str | None) -> tuple[Any, ...]:
+    if raw is None:
+        return ()
+    return tuple(tuple(p) if isinstance(p, list) else p for p in json.loads(raw))
 
 
 class AdvisorStore:
@@ -113,6 +136,7 @@ class AdvisorStore:
                     tables=tuple(json.loads(row["tables"])),
                     sample_sql=row["sample_sql"],
                     sample_parameters=tuple(parameters) if isinstance(parameters, list) else parameters,
+                    parameter_samples=_samples_from_json(row["parameter_samples"]),
                     calls=row["calls"],
                     total_seconds=row["total_seconds"],
                     max_seconds=row["max_seconds"],
@@ -164,9 +188,15 @@ def _merge_figures(connection: Connection, items: list[StatementFigures], now: f
     known = {
         row.fingerprint: row
         for row in connection.execute(
-            select(table.c.fingerprint, table.c.calls, table.c.total_seconds, table.c.max_seconds, table.c.rows).where(
-                table.c.fingerprint.in_([item.fingerprint for item in items])
-            )
+            select(
+                table.c.fingerprint,
+                table.c.calls,
+                table.c.total_seconds,
+                table.c.max_seconds,
+                table.c.rows,
+                table.c.sample_sql,
+                table.c.parameter_samples,
+            ).where(table.c.fingerprint.in_([item.fingerprint for item in items]))
         )
     }
     for item in items:
@@ -184,14 +214,19 @@ def _merge_figures(connection: Connection, items: list[StatementFigures], now: f
                     rows=item.rows,
                     sample_sql=item.sample_sql,
                     sample_parameters=_parameters_json(item.sample_parameters),
+                    parameter_samples=_samples_json(item.parameter_samples),
                     last_seen=now,
                 )
             )
         else:
+            samples = _samples_from_json(row.parameter_samples)
+            if row.sample_sql == item.sample_sql and len(samples) < MAX_SAMPLES:
+                samples = (*samples, *item.parameter_samples)[:MAX_SAMPLES]
             connection.execute(
                 update(table)
                 .where(table.c.fingerprint == item.fingerprint)
                 .values(
+                    parameter_samples=_samples_json(samples),
                     calls=row.calls + item.calls,
                     total_seconds=row.total_seconds + item.total_seconds,
                     max_seconds=max(row.max_seconds, item.max_seconds),

@@ -24,6 +24,8 @@ class WorkloadStatement:
 
     ``total_seconds`` is the captured time (None for a file's statements, which the
     analysis times itself); ``line`` is where a file's statement starts.
+    ``parameter_samples`` are further captured parameter sets for the same text (the
+    first is ``parameters``); :meth:`samples` is what a timed trial runs it with.
     """
 
     index: int
@@ -35,6 +37,11 @@ class WorkloadStatement:
     calls: int = 1
     total_seconds: float | None = None
     line: int | None = None
+    parameter_samples: tuple[Any, ...] = ()
+
+    def samples(self) -> tuple[Any, ...]:
+        """The parameter sets to time the statement with: the captured samples, else ``(parameters,)``."""
+        return self.parameter_samples or (self.parameters,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +129,7 @@ def statements_from_capture(figures: Iterable[StatementFigures]) -> list[Workloa
             item.kind,
             calls=item.calls,
             total_seconds=item.total_seconds,
+            parameter_samples=item.parameter_samples,
         )
         for index, item in enumerate(ordered)
     ]
