@@ -10,7 +10,7 @@ runs until the other has dropped it. Printed: median and p99 of both delays, per
 interval, in milliseconds::
 
     .venv/bin/python benchmarks/cache_change_feed.py [--intervals 0.1,0.5,1.0] [--rounds 40]
-    .venv/bin/python benchmarks/cache_change_feed.py --database-url postgresql+asyncpg://.../db
+    .venv/bin/python benchmarks/cache_change_feed.py --postgres   # a fresh database on the test server, dropped after
 
 With the feed polled every ``interval`` seconds, the expected delay is about half an
 interval (uniform arrival) plus one poll; the worst about one interval plus one poll.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import random
 import statistics
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from intelbot.contract import Usage
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
+from intelbot.testing.postgres import fresh_database
 from intelbot_semantic_cache.cache import SemanticCache
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
 
@@ -81,12 +83,12 @@ async def measure(database_url: str, interval: float, rounds: int, root: Path) -
             await asyncio.sleep(random.uniform(0, interval))  # arrive at a random point of the poll cycle
             started = time.perf_counter()
             (entry,) = await writer.put_many([item], None)
-            await until(lambda entry_id=entry.id: entry_id in reader.entries)
+            await until(lambda: entry.id in reader.entries)  # noqa: B023 (awaited in the loop)
             stored.append(time.perf_counter() - started)
             await asyncio.sleep(random.uniform(0, interval))
             started = time.perf_counter()
             await writer.clear(guild)
-            await until(lambda entry_id=entry.id: entry_id not in reader.entries)
+            await until(lambda: entry.id not in reader.entries)  # noqa: B023 (awaited in the loop)
             cleared.append(time.perf_counter() - started)
         return stored, cleared
     finally:
@@ -97,12 +99,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intervals", default="0.1,0.5,1.0", help="poll intervals in seconds, comma-separated")
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--database-url", default="", help="shared database (default: an SQLite file in a temp dir)")
+    parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database (default: an SQLite file)")
     args = parser.parse_args()
     logging.getLogger("intelbot_semantic_cache").setLevel(logging.ERROR)  # "no embedder" is intended here
-    with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory)
-        url = args.database_url or f"sqlite+aiosqlite:///{root / 'shared.db'}"
+    async with contextlib.AsyncExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = (
+            await stack.enter_async_context(fresh_database())
+            if args.postgres
+            else f"sqlite+aiosqlite:///{root / 'shared.db'}"
+        )
         backend = url.split(":", 1)[0]
         print(f"database {backend}, {args.rounds} rounds per interval; delays in ms (store -> held by the other)")
         columns = ("interval s", "stored median", "stored p99", "cleared median", "cleared p99")
