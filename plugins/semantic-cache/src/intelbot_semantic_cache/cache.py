@@ -9,6 +9,11 @@ Lifetimes: an entry lives ``ttl_seconds``; each hit extends it to
 Expired entries are never served and are swept out. Above ``max_entries`` or
 ``max_memory_mb`` the least valuable entries go first, where the value of an entry
 is ``(1 + hits) * (1 + tokens it saves) / (1 + idle seconds / ttl_seconds)``.
+
+Replicas: every store and removal is also logged in the database's change feed
+(:mod:`.store`); :meth:`SemanticCache.apply_changes` applies the changes other
+replicas made since the last call (the plugin calls it every
+``change_poll_seconds``, see :mod:`.change_feed`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from intelbot_semantic_cache.store import CacheEntry, CacheStore
 log = logging.getLogger("intelbot_semantic_cache")
 PLUGIN_NAME = "semantic_cache"
 SWEEP_INTERVAL = 60.0
+CHANGE_RETENTION = 86_400.0  # seconds of clock time the change feed keeps its rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +102,15 @@ class SemanticCache:
         self.index_status = "empty"
         self._mutating = asyncio.Lock()
         self._last_sweep = 0.0
+        self.change_cursor = 0  # id of the last change of the feed applied (or seen in the rows at open)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Create the tables, load the entries, restore the index file or rebuild it from the database."""
         await self.store.create_schema()
+        # read before the rows: a change made between the two is applied again later, which is harmless
+        self.change_cursor = await self.store.last_change_id()
         rows = await self.store.load_all()
         vectors: dict[str, list[tuple[int, bytes]]] = {}
         for entry, vector, embedder_name in rows:
@@ -454,11 +463,54 @@ class SemanticCache:
     async def remove(self, ids: Iterable[int], reason: str) -> int:
         """Delete entries from memory, index and database; returns how many there were."""
         async with self._mutating:
+            guilds = {entry_id: entry.guild_id for entry_id in ids if (entry := self.entries.get(entry_id)) is not None}
             removed = self._forget(list(ids))
-            await self.store.delete(removed)
+            await self.store.delete(removed, reason=reason, guilds=guilds, at=self.clock())
         self.metrics.evicted(reason, len(removed))
         self._update_size()
         return len(removed)
+
+    async def apply_changes(self) -> int:
+        """Apply the change feed's rows logged since the last call; returns how many entries came or went.
+
+        Changes this replica made itself find memory already changed and do nothing.
+        Ids are never reused, so an id removed anywhere in the batch stays removed.
+        """
+        changes = await self.store.changes_after(self.change_cursor)
+        if not changes:
+            return 0
+        removed = {change.entry_id for change in changes if change.kind == "removed"}
+        wanted = [
+            change.entry_id
+            for change in changes
+            if change.kind == "stored" and change.entry_id not in removed and change.entry_id not in self.entries
+        ]
+        rows = await self.store.load(wanted)
+        async with self._mutating:
+            gone = self._forget(removed)
+            vectors: dict[str, list[tuple[int, bytes]]] = {}
+            came = 0
+            for entry, vector, embedder_name in rows:
+                if entry.id in self.entries:  # stored here meanwhile
+                    continue
+                self._remember(entry)
+                came += 1
+                embedder = self.embedder
+                usable = embedder is not None and embedder_name == embedder.name
+                if usable and vector is not None and len(vector) == embedder.dimensions * 4:  # type: ignore[union-attr]
+                    vectors.setdefault(entry.scope, []).append((entry.id, vector))
+            for scope, items in vectors.items():
+                index = self.indexes.get(scope)
+                if index is None:
+                    index = self.indexes[scope] = self._new_index()
+                ids = np.asarray([entry_id for entry_id, _ in items], dtype=np.int64)
+                matrix = np.frombuffer(b"".join(blob for _, blob in items), dtype=np.float32).reshape(len(items), -1)
+                index.add(ids, matrix)
+            self.change_cursor = max(self.change_cursor, changes[-1].id)
+        self._update_size()
+        if gone or came:
+            log.debug("semantic cache: change feed applied, %d entries came, %d went", came, len(gone))
+        return came + len(gone)
 
     async def clear(self, guild_id: int | None = None, *, everything: bool = False) -> int:
         """Remove the entries stored for ``guild_id`` (for ``everything``, all entries); returns the count."""
@@ -481,7 +533,16 @@ class SemanticCache:
             self._last_sweep = now
             expired = [entry.id for entry in self.entries.values() if entry.expires_at <= now]
             if expired:
+                # another replica's hits extend an entry's life in its row: keep those entries
+                stored_expiry = await self.store.expiries(expired)
+                for entry_id, expires_at in stored_expiry.items():
+                    entry = self.entries.get(entry_id)
+                    if entry is not None and expires_at > now:
+                        entry.expires_at = max(entry.expires_at, expires_at)
+                expired = [entry_id for entry_id in expired if stored_expiry.get(entry_id, now) <= now]
+            if expired:
                 await self.remove(expired, "expired")
+            await self.store.prune_changes(now - CHANGE_RETENTION)
         max_bytes = self.settings.max_memory_mb * 1024 * 1024
         over_entries = len(self.entries) - self.settings.max_entries
         size = self.size_bytes()

@@ -7,6 +7,8 @@
 - ``before_llm_call`` (``tryfirst``): exact match, then semantic match; a hit is
   returned as an ``LLMResponse`` with ``source=cache`` and ends the call.
 - ``after_llm_call``: stores complete provider answers to cacheable requests.
+- the change feed: every ``change_poll_seconds`` a task applies the entries other
+  replicas on the same database stored, cleared or expired (:mod:`.change_feed`).
 - ``collect_stats`` / ``health_lines``: the figures of :meth:`SemanticCache.stats`.
 - ``register_commands``: ``intelbot cache stats|clear|calibrate``.
 - ``discord_loaders``: ``/cache stats`` and ``/cache clear``.
@@ -32,10 +34,11 @@ from intelbot.hookspecs import hookimpl
 from intelbot.plugin import Plugin, PluginSettings
 from intelbot.settings import data_directory
 from intelbot_semantic_cache.cache import PLUGIN_NAME, SemanticCache
+from intelbot_semantic_cache.change_feed import ChangeFollower
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
 from intelbot_semantic_cache.settings import CacheSettings
-from intelbot_semantic_cache.store import CacheStore, create_schema
+from intelbot_semantic_cache.store import CacheStore, create_change_feed, create_schema
 
 if TYPE_CHECKING:
     import click
@@ -90,6 +93,7 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
         self.clock = clock
         self.embedder_override = embedder
         self.cache: SemanticCache | None = None
+        self.follower: ChangeFollower | None = None
         self.notices: list[str] = []
 
     @hookimpl
@@ -109,7 +113,7 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
             self.notices.append("semantic cache: no embedder available, serving exact matches only")
             log.warning(self.notices[-1])
         index_path, calibration_path = cache_paths(kernel.settings, settings)
-        await kernel.database.migrate(PLUGIN_NAME, (create_schema,))
+        await kernel.database.migrate(PLUGIN_NAME, (create_schema, create_change_feed))
         cache = SemanticCache(
             settings,
             CacheStore(kernel.database.engine, kernel.database.write_lock),
@@ -122,6 +126,9 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
         )
         await cache.open()
         self.cache = cache
+        if settings.change_poll_seconds > 0:
+            self.follower = ChangeFollower(cache, settings.change_poll_seconds)
+            self.follower.start()
         log.info(
             "semantic cache: %d entries, index %s (%s), rule %s at %.4f, embedder %s",
             len(cache.entries),
@@ -134,6 +141,9 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
 
     @hookimpl
     async def shutdown(self, kernel: Kernel) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+            self.follower = None
         if self.cache is not None:
             await self.cache.close()
         self.cache = None

@@ -19,6 +19,9 @@ max_memory_mb             256          eviction above this many MB (index + text
 share_across_guilds       false        true lets guilds share answers (off: isolation)
 embedding                 {}           overrides of ``[default.embedding]`` for this plugin
 index_file                ""           "" means ``<data_dir>/semantic_cache/index.npz``
+change_poll_seconds       1.0          how often the change feed of replicas sharing the database
+                                       is read (entries stored, cleared or expired elsewhere); 0
+                                       turns it off (a single replica)
 ========================  ===========  ==========================================================
 """
 
@@ -51,6 +54,7 @@ class CacheSettings(PluginSettings):
     share_across_guilds: bool = False
     embedding: dict[str, Any] = Field(default_factory=dict)
     index_file: str = ""
+    change_poll_seconds: float = Field(1.0, ge=0.0, le=3600.0)
 
     @field_validator("index", mode="before")
     @classmethod
