@@ -28,10 +28,10 @@ async def test_six_replicas_migrating_a_fresh_database_at_once_all_succeed(postg
             *(replica.migrate("kernel", [slow_kernel_schema]) for replica in replicas),
             *(replica.migrate("ledger", LEDGER_SCHEMA) for replica in replicas),
         )
-        assert versions == [1] * 12
+        assert versions == [1] * 6 + [len(LEDGER_SCHEMA)] * 6
         async with replicas[0].session() as session:
             rows = (await session.execute(select(SchemaVersion.component, SchemaVersion.version))).all()
-        assert sorted(tuple(row) for row in rows) == [("kernel", 1), ("ledger", 1)]
+        assert sorted(tuple(row) for row in rows) == [("kernel", 1), ("ledger", len(LEDGER_SCHEMA))]
     finally:
         for replica in replicas:
             await replica.dispose()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,8 +106,11 @@ def _chunks(deltas: dict[RollupKey, dict[str, float]]) -> list[dict[RollupKey, d
 
 
 def _backfill(connection: Connection) -> None:
-    """Rebuild every rollup from the rows already in ``usage_ledger`` and ``turns``."""
+    """Rebuild every rollup from the rows already in ``usage_ledger`` and ``turns`` (none yet: nothing to do)."""
     connection.execute(delete(LedgerRollup))
+    tables = inspect(connection)
+    if not (tables.has_table(UsageEntry.__tablename__) and tables.has_table(TurnRecord.__tablename__)):
+        return
     deltas: dict[RollupKey, dict[str, float]] = {}
     usage_columns = (
         UsageEntry.created_at,
