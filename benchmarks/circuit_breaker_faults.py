@@ -23,6 +23,14 @@ p99 time to the error of every failed turn after the first 10% of the scenario.
 Both systems work on the same compressed time scale: a 1 s call timeout, and 2 s
 for the breaker's first wait in open state and for LiteLLM's ``cooldown_time``.
 
+Both back off with the same settings, LiteLLM's defaults as read in its source
+(``litellm.utils.calculate_retry_after`` and ``litellm/constants.py``, 1.110.2): the
+n-th retry waits ``min(8, 0.5 * 2**n)`` s, and a ``Retry-After`` of up to 60 s is
+honoured. intelbot gets ``base_delay_seconds = 0.5``, ``max_delay_seconds = 8``,
+``max_retry_after_seconds = 60``. The jitter differs, each system keeping its own:
+LiteLLM adds a uniform 0-0.75 s to that delay, intelbot draws uniformly in [0, delay]
+(full jitter).
+
 Run: ``.venv/bin/python benchmarks/circuit_breaker_faults.py`` (a table) or with
 ``--json`` (one JSON object). ``--quick`` runs shorter scenarios.
 
@@ -73,6 +81,9 @@ REPOSITORY_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"
 CALL_TIMEOUT = 1.0
 BREAKER_WAIT = 2.0
 SYSTEMS = ("intelbot", "litellm")
+LITELLM_INITIAL_RETRY_DELAY = 0.5  # litellm/constants.py INITIAL_RETRY_DELAY
+LITELLM_MAX_RETRY_DELAY = 8.0  # litellm/constants.py MAX_RETRY_DELAY
+LITELLM_MAX_HONOURED_RETRY_AFTER = 60.0  # calculate_retry_after honours 0 < Retry-After <= 60
 SCRIPT = Path(__file__).resolve()
 LITELLM_VENV = SCRIPT.parent / ".venv-litellm"
 LITELLM_PYTHON = LITELLM_VENV / "bin" / "python"
@@ -289,11 +300,11 @@ def intelbot_settings(openai_server: LoopbackLLMServer, anthropic_server: Loopba
                     "growth_memory_seconds": 30.0,
                     "half_open_probes": 1,
                 },
-                "retry": {
-                    "base_delay_seconds": 0.05,
-                    "max_delay_seconds": 1.0,
+                "retry": {  # LiteLLM's default backoff (see the module docstring)
+                    "base_delay_seconds": LITELLM_INITIAL_RETRY_DELAY,
+                    "max_delay_seconds": LITELLM_MAX_RETRY_DELAY,
                     "retries_per_model": 1,
-                    "max_retry_after_seconds": 2.0,
+                    "max_retry_after_seconds": LITELLM_MAX_HONOURED_RETRY_AFTER,
                 },
                 "fallbacks": {"primary": ["backup"]},
             }

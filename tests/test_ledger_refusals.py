@@ -13,7 +13,9 @@ from intelbot import LLMResponse, TurnContext, Usage
 from intelbot.data.database import Database
 from intelbot.data.ledger import UsageLedger, sanitised_text
 from intelbot.data.tables import LedgerDeadLetter, TurnRecord, UsageEntry
+from intelbot.errors import ErrorCategory, IntelbotError
 from intelbot.kernel import Kernel
+from intelbot.spending import SpendingCap, SpendScope, ask_within_cap, ledger_spent, worst_case_cost_of_ask
 from intelbot.testing.kernels import KernelFactory
 
 pytestmark = pytest.mark.postgres
@@ -59,7 +61,8 @@ async def test_a_row_postgresql_refuses_is_dead_lettered_and_every_other_row_is_
     assert await count(kernel, UsageEntry.id) == 40
     assert await count(kernel, LedgerDeadLetter.id) == 1
     since = datetime.now(UTC) - timedelta(hours=1)
-    assert (await ledger.summary(guild_id=3, since=since)).calls == 40  # nothing left in the buffer twice
+    # 40 written + 1 dead-lettered (a paid call all the same), each counted once: nothing left in the buffer twice
+    assert (await ledger.summary(guild_id=3, since=since)).calls == 41
 
 
 async def test_text_postgresql_refuses_is_sanitised_and_the_turn_is_logged(
@@ -110,3 +113,34 @@ async def test_an_unreachable_database_keeps_rows_buffered_up_to_the_bound_and_s
         assert "buffer FULL" in line and "5 rows dropped" in line
     finally:
         await database.dispose()
+
+
+async def test_a_dead_lettered_call_still_counts_toward_the_daily_caps(
+    make_kernel: KernelFactory, postgres_url: str
+) -> None:
+    """A paid call whose ledger row PostgreSQL refused is still spend: every cap (guild, user) counts it."""
+    prices = {"input_per_mtok": 1_000_000.0, "output_per_mtok": 1_000_000.0}
+    settings = {"database_url": postgres_url, "models": {"echo": prices}, "llm": {"max_tokens": 8}}
+    probe = await make_kernel(settings=settings)
+    worst = await worst_case_cost_of_ask(probe, "how much")
+    kernel = await make_kernel(settings=settings)
+    spent = ledger_spent(kernel.ledger)
+    cap = SpendingCap(1.5 * worst, spent, user_cap_usd=1.5 * worst, settle=kernel.ledger.flush)
+    paid = LLMResponse(text="x", model="echo", provider="echo", usage=Usage(2**31, 5), cost_usd=worst)
+    kernel.ledger.record_call(paid, TurnContext(guild_id=5, user_id=7))
+    await kernel.ledger.flush()
+    assert await count(kernel, LedgerDeadLetter.id) == 1 and await count(kernel, UsageEntry.id) == 0
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert await spent(SpendScope("guild", 5), since) == pytest.approx(worst)
+    assert await spent(SpendScope("user", 7), since) == pytest.approx(worst)
+    assert await spent(SpendScope("guild", 6), since) == 0.0
+    assert await spent(SpendScope("user", 7), datetime.now(UTC) + timedelta(seconds=1)) == 0.0
+    refused = await kernel.ledger.summary(guild_id=5, since=since)
+    assert (refused.calls, refused.input_tokens, refused.output_tokens) == (1, 2**31, 5)
+
+    for ctx in (TurnContext(guild_id=5, user_id=8), TurnContext(guild_id=None, user_id=7)):  # each cap alone
+        with pytest.raises(IntelbotError) as refusal:
+            await ask_within_cap(kernel, cap, "how much", ctx)
+        assert refusal.value.category is ErrorCategory.BUDGET_EXCEEDED
+    assert (await ask_within_cap(kernel, cap, "how much", TurnContext(guild_id=6, user_id=9))).text  # others answer

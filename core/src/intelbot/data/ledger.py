@@ -20,6 +20,10 @@ What the database may refuse never blocks the rows behind it:
   buffered and retries; the buffer holds at most ``max_buffered`` rows per table,
   after which new rows are dropped, counted in ``intelbot_ledger_dropped_rows_total``,
   logged once and reported by :meth:`health_lines` until it drains.
+
+A dead-lettered usage row was still a paid call: :meth:`summary` (and so every
+spending cap, on every replica) counts it from its JSON payload, beside the
+written rows and the buffered ones.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import String, Table, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intelbot.contract import LLMResponse, TurnContext
 from intelbot.data.database import Database
@@ -361,13 +367,72 @@ class UsageLedger:
             ]
             async with self.database.session() as session:
                 calls, input_tokens, output_tokens, cost = (await session.execute(statement)).one()
+                refused = await self._refused_usage(session, guild_id=guild_id, user_id=user_id, since=since)
         return UsageSummary(
-            calls=int(calls) + len(pending),
-            input_tokens=int(input_tokens) + sum(row["input_tokens"] for row in pending),
-            output_tokens=int(output_tokens) + sum(row["output_tokens"] for row in pending),
-            cost_usd=float(cost) + sum(row["cost_usd"] for row in pending),
+            calls=int(calls) + len(pending) + len(refused),
+            input_tokens=int(input_tokens) + sum(row["input_tokens"] for row in (*pending, *refused)),
+            output_tokens=int(output_tokens) + sum(row["output_tokens"] for row in (*pending, *refused)),
+            cost_usd=float(cost) + sum(row["cost_usd"] for row in (*pending, *refused)),
         )
+
+    @staticmethod
+    async def _refused_usage(
+        session: AsyncSession, *, guild_id: int | None, user_id: int | None, since: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Dead-lettered usage rows matching the filters, as ``{input_tokens, output_tokens, cost_usd}``.
+
+        A row is dead-lettered after it was made, so ``since`` first narrows by the
+        letter's own time, then by the row's ``created_at`` in the payload. Numbers
+        that are missing, not numbers or not finite count as 0 (the call is still
+        counted); a payload that is not a JSON object is skipped.
+        """
+        statement = select(LedgerDeadLetter.payload).where(LedgerDeadLetter.kind == UsageEntry.__tablename__)
+        if since is not None:
+            statement = statement.where(LedgerDeadLetter.created_at >= since)
+        refused: list[dict[str, Any]] = []
+        for (payload,) in await session.execute(statement):
+            try:
+                row = json.loads(payload)
+            except ValueError:
+                continue
+            if not isinstance(row, dict):
+                continue
+            if guild_id is not None and row.get("guild_id") != guild_id:
+                continue
+            if user_id is not None and row.get("user_id") != user_id:
+                continue
+            if since is not None and not _made_since(row.get("created_at"), since):
+                continue
+            refused.append(
+                {
+                    "input_tokens": int(_finite(row.get("input_tokens"))),
+                    "output_tokens": int(_finite(row.get("output_tokens"))),
+                    "cost_usd": _finite(row.get("cost_usd")),
+                }
+            )
+        return refused
 
     async def spent_usd(self, *, guild_id: int | None, since: datetime) -> float:
         """USD spent by ``guild_id`` since ``since``."""
         return (await self.summary(guild_id=guild_id, since=since)).cost_usd
+
+
+def _finite(value: object) -> float:
+    """``value`` as a finite float, or 0.0 when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) else 0.0
+
+
+def _made_since(created_at: object, since: datetime) -> bool:
+    """True when a payload's ``created_at`` (ISO text) is at or after ``since``; True when it cannot be read."""
+    try:
+        made = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        return True
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return made >= since
