@@ -1,17 +1,26 @@
 """Candidate indexes from a statement's WHERE, JOIN and ORDER BY columns (parsed with sqlglot).
 
 For each table a statement reads, the columns are sorted by role: ``equality`` (``=``,
-``IN``, ``IS NULL``, join keys), ``range`` (``<``, ``>``, ``BETWEEN``, prefix ``LIKE``) and
-``order`` (ORDER BY, GROUP BY). Candidates are single columns, then pairs and triples
-in the order an index serves them: equality columns, then one range column or the
-order columns.
+``IN``, ``IS NULL`` against a value), ``join`` (a column compared with another table's
+column), ``range`` (``<``, ``>``, ``BETWEEN``, prefix ``LIKE``) and ``order`` (ORDER BY,
+GROUP BY), each in the order the statement writes them.
+
+One rule orders the columns of every candidate, on every dialect (:func:`lead_columns`):
+the statement's equality columns come first, heaviest first, where a column's weight is
+the share of the workload's time spent in statements that filter, join or sort on it
+(:func:`column_weights`), so the index's leading column also serves the most time
+elsewhere; columns of equal weight keep the order the statement writes them in; join
+keys follow the equality columns (they narrow a table only when it is the inner side of
+a join); then one range column or the ORDER BY columns. Candidates are the leading
+prefixes of that order (a candidate led by a lighter column is the order the rule
+rejected), single range and ORDER BY columns, and the prefixes followed by a range
+column or the ORDER BY columns, at most :data:`MAX_COLUMNS` wide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import permutations
 
 import sqlglot
 from sqlglot import exp
@@ -29,6 +38,11 @@ class ColumnUse:
     equality: list[str] = field(default_factory=list)
     range: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
+    join: list[str] = field(default_factory=list)
+
+    def columns(self) -> list[str]:
+        """Every column the statement filters, joins or sorts on, each once."""
+        return list(dict.fromkeys([*self.equality, *self.join, *self.range, *self.order]))
 
     def add(self, role: str, column: str) -> None:
         bucket: list[str] = getattr(self, role)
@@ -66,15 +80,15 @@ def column_uses(parsed: exp.Expression, schema: Mapping[str, Sequence[str]]) -> 
     for where in [*parsed.find_all(exp.Where), *(join.args.get("on") for join in parsed.find_all(exp.Join))]:
         if where is None:
             continue
-        for predicate in where.find_all(*_EQUALITY, *_RANGE):
+        for predicate in where.find_all(*_EQUALITY, *_RANGE, bfs=False):  # depth first: written order
             role = "equality" if isinstance(predicate, _EQUALITY) else "range"
             if isinstance(predicate, exp.Like) and not _is_prefix_pattern(predicate.expression):
                 continue
             if isinstance(predicate, exp.EQ) and all(
                 isinstance(s, exp.Column) for s in (predicate.this, predicate.expression)
             ):
-                note("equality", predicate.this)  # a join key: either side may be the inner table
-                note("equality", predicate.expression)
+                note("join", predicate.this)  # a join key: either side may be the inner table
+                note("join", predicate.expression)
                 continue
             note(role, predicate.this)
             if isinstance(predicate, exp.EQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
@@ -91,8 +105,43 @@ def _is_prefix_pattern(pattern: exp.Expression | None) -> bool:
     return isinstance(pattern, exp.Placeholder | exp.Parameter)
 
 
-def candidate_columns(use: ColumnUse) -> list[tuple[str, ...]]:
-    """Column lists worth trying for one table, single columns first, at most :data:`MAX_COLUMNS` wide."""
+def column_weights(
+    uses: Mapping[int, Mapping[str, ColumnUse]], shares: Mapping[int, float]
+) -> dict[str, dict[str, float]]:
+    """Per table and column, the summed ``shares`` (of the workload's time) of the statements using it.
+
+    ``uses`` maps each analysed statement to its :func:`column_uses`; a statement uses a
+    column when it filters, joins or sorts on it, so an index led by that column can serve it.
+    """
+    weights: dict[str, dict[str, float]] = {}
+    for statement in sorted(uses):
+        for table, use in uses[statement].items():
+            for column in use.columns():
+                table_weights = weights.setdefault(table, {})
+                table_weights[column] = table_weights.get(column, 0.0) + shares.get(statement, 0.0)
+    return weights
+
+
+def lead_columns(use: ColumnUse, weights: Mapping[str, float] | None = None) -> list[str]:
+    """The order of a statement's equality columns in an index: heaviest first, ties in written order.
+
+    Equality columns (compared with a value) come before join keys; within each group the
+    sort is stable on descending weight, so columns the workload cannot tell apart keep
+    the order the statement writes them in. With no weights, the written order.
+    """
+    weight = weights or {}
+    constants = sorted(use.equality, key=lambda column: -weight.get(column, 0.0))
+    keys = sorted((c for c in use.join if c not in use.equality), key=lambda column: -weight.get(column, 0.0))
+    return [*constants, *keys]
+
+
+def candidate_columns(use: ColumnUse, weights: Mapping[str, float] | None = None) -> list[tuple[str, ...]]:
+    """Column lists worth trying for one table, narrowest first, at most :data:`MAX_COLUMNS` wide.
+
+    ``weights`` are the table's :func:`column_weights`; every multi-column candidate puts
+    the equality columns in :func:`lead_columns` order, then one range column or the
+    ORDER BY columns.
+    """
     found: list[tuple[str, ...]] = []
 
     def offer(columns: Sequence[str]) -> None:
@@ -100,23 +149,37 @@ def candidate_columns(use: ColumnUse) -> list[tuple[str, ...]]:
         if key and key not in found:
             found.append(key)
 
-    for column in [*use.equality, *use.range, *use.order]:
+    lead = lead_columns(use, weights)[:MAX_COLUMNS]
+    prefixes = [lead[:width] for width in range(1, len(lead) + 1)]
+    for column in [*lead[:1], *use.range, *use.order]:
         offer([column])
-    for pair in permutations(use.equality, 2):
-        offer(pair)
-    equality = use.equality[: MAX_COLUMNS - 1]
+    for prefix in prefixes[1:]:
+        offer(prefix)
     for column in use.range:
-        offer([*equality, column])
-        for single in use.equality:
-            offer([single, column])
+        for prefix in prefixes[: MAX_COLUMNS - 1]:
+            offer([*prefix, column])
     if use.order:
-        offer([*use.equality, *use.order])
-        offer([*equality, *use.order])
-        for single in use.equality:
-            offer([single, *use.order])
-    if len(use.equality) > 2:
-        offer(use.equality)
-    return found
+        offer(use.order)
+        for prefix in prefixes:
+            offer([*prefix, *use.order])
+    return sorted(found, key=len)
+
+
+def workload_candidates(
+    uses: Mapping[int, Mapping[str, ColumnUse]], shares: Mapping[int, float]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """Every analysed statement's ``(table, columns)`` candidates, each once, in statement order.
+
+    The columns of each are ordered by the whole workload's :func:`column_weights`: the one
+    implementation of the ordering rule that the SQLite and PostgreSQL analyses share.
+    """
+    weights = column_weights(uses, shares)
+    found: dict[tuple[str, tuple[str, ...]], None] = {}
+    for statement in sorted(uses):
+        for table, use in uses[statement].items():
+            for columns in candidate_columns(use, weights.get(table, {})):
+                found[(table, columns)] = None
+    return list(found)
 
 
 def parse(sql: str, dialect: str) -> exp.Expression:

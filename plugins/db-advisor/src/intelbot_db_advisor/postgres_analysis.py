@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 from sqlglot.errors import SqlglotError
 
-from intelbot_db_advisor.candidates import candidate_columns, column_uses, parse
+from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -208,6 +208,7 @@ async def _analyse(
     by_index = {s.index: s for s in statements}
     baselines: dict[int, Measure] = {}
     readers: dict[str, list[int]] = {}
+    statement_uses: dict[int, dict[str, ColumnUse]] = {}
     tables_read: dict[int, tuple[str, ...]] = {}
     joined: list[int] = []
     candidates: dict[Candidate, None] = {}
@@ -240,20 +241,21 @@ async def _analyse(
                 _summary(plan),
             )
         )
+        statement_uses[statement.index] = uses
         tables_read[statement.index] = tuple(uses)
         if len(uses) > 1:
             joined.append(statement.index)
-        for table, use in uses.items():
+        for table in uses:
             readers.setdefault(table, []).append(statement.index)
-            for candidate in candidate_columns(use):
-                covering = covering_index(candidate, indexes.get(table, {}))
-                if covering is not None:
-                    note = f"{table}({', '.join(candidate)}) is covered by the existing index {covering}"
-                    if note not in analysis.covered:
-                        analysis.covered.append(note)
-                    continue
-                candidates[(table, candidate)] = None
     shares = _shares(statements, analysis, total_seconds)
+    for table, candidate in workload_candidates(statement_uses, shares):
+        covering = covering_index(candidate, indexes.get(table, {}))
+        if covering is not None:
+            note = f"{table}({', '.join(candidate)}) is covered by the existing index {covering}"
+            if note not in analysis.covered:
+                analysis.covered.append(note)
+            continue
+        candidates[(table, candidate)] = None
     for baseline in analysis.baselines:
         baseline.share = shares.get(baseline.statement, 0.0)
     if not hypothetical:
@@ -263,10 +265,8 @@ async def _analyse(
     def accept(before: Measure, after: Measure) -> bool:
         return (after.cost or 0) <= (before.cost or 0) * keep
 
-    found = _narrowest_sufficient(
-        await _hypothetical_round(trials, candidates, readers, by_index, set(baselines)), keep
-    )
-    chosen = choose(baselines, found, accept)
+    tried = await _hypothetical_round(trials, candidates, readers, by_index, set(baselines))
+    chosen = choose(baselines, _narrowest_sufficient(tried, keep), accept, serving=tried)
     weights = {s.index: float(s.calls) for s in statements}
 
     async def suggest(
@@ -347,7 +347,7 @@ async def _analyse(
             with_kept[index] = Measure(cost, cost)
         rest = {c: None for c in candidates if c not in kept}
         again_found = await _hypothetical_round(trials, rest, readers, by_index, set(with_kept))
-        again = choose(with_kept, _narrowest_sufficient(again_found, keep), accept)
+        again = choose(with_kept, _narrowest_sufficient(again_found, keep), accept, serving=again_found)
     finally:
         await connection.execute("SELECT hypopg_reset()")
     for (table, candidate), helped in again.items():

@@ -49,16 +49,20 @@ def choose(
     baselines: Mapping[int, Measure],
     trials: Mapping[Candidate, Mapping[int, Measure]],
     accept: Callable[[Measure, Measure], bool],
+    *,
+    serving: Mapping[Candidate, Mapping[int, Measure]] | None = None,
 ) -> dict[Candidate, dict[int, Measure]]:
     """The chosen candidates, each with the statements it serves best among those chosen (and their trials).
 
-    Each statement is attributed to one chosen index, so call weights are never counted twice.
+    Each statement nominates its best accepted candidate in ``trials``. ``serving`` (a
+    superset of ``trials``; default ``trials``) says which statements a candidate serves
+    at all: PostgreSQL passes its unfiltered trials there, so a nominee is folded into a
+    wider nominee it leads whenever that one is accepted for its statements, even where
+    the wider one did not beat it by Dexter's margin. Each statement is attributed to one
+    chosen index, so call weights are never counted twice.
     """
-    helped: dict[Candidate, dict[int, Measure]] = {}
-    for candidate, by_statement in trials.items():
-        good = {s: m for s, m in by_statement.items() if s in baselines and accept(baselines[s], m)}
-        if good:
-            helped[candidate] = good
+    helped = _accepted(baselines, trials, accept)
+    served = helped if serving is None else _accepted(baselines, serving, accept)
     nominated: dict[Candidate, set[int]] = {}
     for statement in baselines:
         options = [(m.seconds, len(c[1]), c) for c, good in helped.items() if (m := good.get(statement)) is not None]
@@ -73,11 +77,24 @@ def choose(
                 other != candidate
                 and other[0] == candidate[0]
                 and other[1][: len(candidate[1])] == candidate[1]
-                and nominated[candidate] <= helped[other].keys()
+                and nominated[candidate] <= served.get(other, {}).keys()
             ):
                 nominated[other] |= nominated.pop(candidate)
                 break
     return {
-        candidate: {statement: helped[candidate][statement] for statement in sorted(statements)}
+        candidate: {statement: served[candidate][statement] for statement in sorted(statements)}
         for candidate, statements in nominated.items()
     }
+
+
+def _accepted(
+    baselines: Mapping[int, Measure],
+    trials: Mapping[Candidate, Mapping[int, Measure]],
+    accept: Callable[[Measure, Measure], bool],
+) -> dict[Candidate, dict[int, Measure]]:
+    helped: dict[Candidate, dict[int, Measure]] = {}
+    for candidate, by_statement in trials.items():
+        good = {s: m for s, m in by_statement.items() if s in baselines and accept(baselines[s], m)}
+        if good:
+            helped[candidate] = good
+    return helped

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlglot.errors import SqlglotError
 
-from intelbot_db_advisor.candidates import candidate_columns, column_uses, parse
+from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -224,6 +224,7 @@ def _analyse_on_copy(
     by_index = {statement.index: statement for statement in statements}
     candidates: dict[Candidate, None] = {}
     readers: dict[str, list[int]] = {}
+    statement_uses: dict[int, dict[str, ColumnUse]] = {}
     tables_read: dict[int, tuple[str, ...]] = {}
     joined: list[int] = []
     plans: dict[int, str] = {}
@@ -248,23 +249,24 @@ def _analyse_on_copy(
         except sqlite3.Error as error:
             analysis.problems.append(StatementProblem(statement.index, statement.line, f"SQLite error: {error}"))
             continue
+        statement_uses[statement.index] = uses
         tables_read[statement.index] = tuple(uses)
         if len(uses) > 1:
             joined.append(statement.index)
-        for table, use in uses.items():
+        for table in uses:
             readers.setdefault(table, []).append(statement.index)
-            rowid = schema.indexes.get(table, {}).get("rowid", ())
-            for columns in candidate_columns(use):
-                if len(columns) > 1 and columns[-1:] == rowid:
-                    continue  # every SQLite index ends with the rowid already: same as the narrower one
-                covering = covering_index(columns, schema.indexes.get(table, {}))
-                if covering is not None:
-                    note = f"{table}({', '.join(columns)}) is covered by the existing index {covering}"
-                    if note not in analysis.covered:
-                        analysis.covered.append(note)
-                    continue
-                candidates[(table, columns)] = None
     shares = _shares(statements, baselines, total_seconds)
+    for table, columns in workload_candidates(statement_uses, shares):
+        rowid = schema.indexes.get(table, {}).get("rowid", ())
+        if len(columns) > 1 and columns[-1:] == rowid:
+            continue  # every SQLite index ends with the rowid already: same as the narrower one
+        covering = covering_index(columns, schema.indexes.get(table, {}))
+        if covering is not None:
+            note = f"{table}({', '.join(columns)}) is covered by the existing index {covering}"
+            if note not in analysis.covered:
+                analysis.covered.append(note)
+            continue
+        candidates[(table, columns)] = None
     for statement in statements:
         if statement.index in baselines:
             analysis.baselines.append(
