@@ -105,3 +105,19 @@ def test_sqlglot_waits_for_the_first_fingerprint(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"provider": "echo", "sqlglot_during_the_turn": False, "captured": True, "written": True}
+
+
+def test_the_full_command_line_still_lists_the_plugins_commands(tmp_path: Path) -> None:
+    """Only built-in leaf commands skip the plugins' commands: ``intelbot --help`` still shows them."""
+    shutil.copyfile(REPOSITORY / "settings.toml", tmp_path / "settings.toml")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "intelbot"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert {"ask", "run", "cache", "db", "memory"} <= listed
