@@ -6,7 +6,9 @@ invocation (interleaved) so the figures compare like with like on a shared machi
 1. cold start: ``intelbot ask QUESTION`` as a new process in a fresh data
    directory, from spawn to the answer on stdout (and to exit), with the semantic
    cache off, and on with each local backend (a cache miss: exact lookup, semantic
-   lookup, the offline echo model, store);
+   lookup, the offline echo model, store); with the CPU time (user + system, every
+   thread) the process used, which a busy machine does not inflate as it does the
+   wall time;
 2. memory: ``intelbot run`` in console mode answering TURNS questions on stdin
    (a third of them asked twice: exact hits), then idle for a moment; peak
    (VmHWM) and idle (VmRSS) resident memory from /proc, by variant;
@@ -18,6 +20,8 @@ offline echo model, as a new user's first try does. The settings are the
 repository's settings.toml; only the variant's keys are set by environment.
 
     .venv/bin/python benchmarks/footprint.py [--runs 5] [--turns 100] [--json]
+
+The load average (1, 5, 15 minutes) before and after is printed with the figures.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,9 +71,14 @@ def fresh_settings_dir(parent: Path) -> Path:
     return directory
 
 
-def cold_start(parent: Path, variant: dict[str, str]) -> tuple[float, float]:
-    """(seconds to the answer line, seconds to exit) of one ``intelbot ask`` in a fresh data directory."""
+def cold_start(parent: Path, variant: dict[str, str]) -> tuple[float, float, float]:
+    """(seconds to the answer line, seconds to exit, CPU seconds) of one ``intelbot ask`` in a fresh data directory.
+
+    The CPU time is the child's user + system time (all its threads), from the rusage of
+    reaped children: this process runs one child at a time, so the difference is that child's.
+    """
     settings_dir = fresh_settings_dir(parent)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(
         [str(INTELBOT), "ask", QUESTION],
@@ -82,10 +92,12 @@ def cold_start(parent: Path, variant: dict[str, str]) -> tuple[float, float]:
     answered = time.perf_counter() - started
     _, errors = child.communicate(timeout=300)
     exited = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if child.returncode != 0 or "Echo:" not in first_line:
         raise RuntimeError(f"intelbot ask failed ({child.returncode}): {first_line!r} {errors[-2000:]}")
     shutil.rmtree(settings_dir, ignore_errors=True)
-    return answered, exited
+    return answered, exited, cpu
 
 
 def memory_status(pid: int) -> dict[str, float]:
@@ -192,9 +204,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args()
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="intelbot-footprint-") as scratch:
         parent = Path(scratch)
-        cold: dict[str, list[tuple[float, float]]] = {name: [] for name in VARIANTS}
+        cold: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
         for _ in range(arguments.runs):
             for name, variant in VARIANTS.items():
                 cold[name].append(cold_start(parent, variant))
@@ -203,11 +216,13 @@ def main() -> None:
             for name, variant in VARIANTS.items():
                 memory[name].append(console_memory(parent, variant, arguments.turns, arguments.idle))
     rates = asyncio.run(throughput(arguments.throughput_runs, arguments.sentences))
+    load_after = os.getloadavg()
 
     cold_figures = {
         name: {
-            "answer_s": statistics.median(answered for answered, _ in runs),
-            "exit_s": statistics.median(exited for _, exited in runs),
+            "answer_s": statistics.median(answered for answered, _, _ in runs),
+            "exit_s": statistics.median(exited for _, exited, _ in runs),
+            "cpu_s": statistics.median(cpu for _, _, cpu in runs),
         }
         for name, runs in cold.items()
     }
@@ -243,13 +258,17 @@ def main() -> None:
         "throughput_sentences_per_s": rates,
         "ratios": ratios,
         "goals": goals,
+        "load_average": {"before": list(load_before), "after": list(load_after)},
     }
     if arguments.json:
         print(json.dumps(result, indent=2))
         return
     print(f"cold start of `intelbot ask` (median of {arguments.runs}, fresh data directory, cache miss)")
     for name, figures in cold_figures.items():
-        print(f"  {name:34s} answer {figures['answer_s']:6.2f} s   exit {figures['exit_s']:6.2f} s")
+        print(
+            f"  {name:34s} answer {figures['answer_s']:6.2f} s   exit {figures['exit_s']:6.2f} s"
+            f"   CPU {figures['cpu_s']:6.2f} s"
+        )
     print(f"`intelbot run` console, {arguments.turns} turns (median of {arguments.memory_runs})")
     for name, figures in memory_figures.items():
         print(
@@ -263,6 +282,8 @@ def main() -> None:
         print(f"  {name}: {value:.2f}")
     for goal, met in goals.items():
         print(f"  goal {'met' if met else 'MISSED'}: {goal}")
+    before, after = (" ".join(f"{value:.2f}" for value in load) for load in (load_before, load_after))
+    print(f"load average (1, 5, 15 min) on {os.cpu_count()} CPUs: before {before}, after {after}")
 
 
 if __name__ == "__main__":

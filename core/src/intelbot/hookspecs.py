@@ -59,7 +59,8 @@ def register_providers(register: Callable[[Provider], None], settings: Any) -> N
 
 @hookspec
 def register_commands(cli: click.Group) -> None:
-    """Called when the CLI is built; add click commands or groups to ``cli``."""
+    """Called when the CLI is built (not for the built-in leaf commands ask/chat/run/stats); add click commands or
+    groups to ``cli``."""
 
 
 @hookspec

@@ -27,7 +27,6 @@ from intelbot.errors import ConfigurationError, IntelbotError
 from intelbot.frontends.footer import describe
 from intelbot.kernel import Kernel
 from intelbot.loading import PluginInfo, new_plugin_manager, register_plugins
-from intelbot.local_overrides import write_plugin_flag
 from intelbot.redaction import redacted
 from intelbot.settings import load_settings, lookup, origin_of, settings_dir
 from intelbot.shutdown import DEFAULT_GRACE_SECONDS, StopSignals
@@ -111,7 +110,11 @@ def cli() -> None:
 @click.option("--model", default=None, help="A model from the catalog (default: llm.default_model).")
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 def ask(question: str, model: str | None, as_json: bool) -> None:
-    """Answer one QUESTION and print the answer with a footer."""
+    """Answer one QUESTION and print the answer with a footer.
+
+    The answer is printed as soon as the turn ends; the kernel then stops (plugins'
+    shutdown, the ledger's last write) before the command exits.
+    """
 
     async def work() -> int:
         async with open_kernel() as kernel:
@@ -124,11 +127,11 @@ def ask(question: str, model: str | None, as_json: bool) -> None:
                 return 1
             finally:
                 await cap.aclose()
-        if as_json:
-            click.echo(json.dumps({"text": response.text, **response.usage_record()}))
-        else:
-            click.echo(response.text)
-            click.echo(f"  [{describe(response)}]")
+            if as_json:
+                click.echo(json.dumps({"text": response.text, **response.usage_record()}))
+            else:
+                click.echo(response.text)
+                click.echo(f"  [{describe(response)}]")
         return 0
 
     configure_logging()
@@ -285,6 +288,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 def _set_flag(name: str, enabled: bool) -> None:
+    from intelbot.local_overrides import write_plugin_flag  # tomlkit: only these two commands need it
+
     infos = {info.name.lower(): info for info in _plugin_infos() if not info.builtin}
     info = infos.get(name.lower())
     if info is None:
@@ -327,4 +332,16 @@ def build_cli() -> click.Group:
 
 
 def main() -> None:
+    """The ``intelbot`` console script.
+
+    A built-in command that is not a group (``ask``, ``chat``, ``run``, ``stats``) runs
+    without loading the plugins' commands: that would import every plugin and its CLI
+    module only to build a menu the command does not show (its kernel loads the plugins
+    it runs with). Anything else, ``--help`` included, gets the full CLI from :func:`build_cli`.
+    """
+    arguments = sys.argv[1:]
+    builtin = cli.commands.get(arguments[0]) if arguments else None
+    if builtin is not None and not isinstance(builtin, click.Group):
+        cli(prog_name="intelbot")
+        return
     build_cli()(prog_name="intelbot")

@@ -12,10 +12,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+# sqlglot (about 0.1 s of CPU to import) is imported by the first fingerprint, not with this module:
+# statements are captured from the first turn on, but fingerprinted later, off the hot path.
 
 KINDS = ("select", "insert", "update", "delete", "other")
 _FALLBACK_LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|\$\d+|:\w+|%\(\w+\)s|\?")
@@ -47,6 +50,8 @@ def statement_kind(sql: str) -> str:
 
 
 def _normalise_node(node: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
     if isinstance(node, exp.Literal | exp.Placeholder | exp.Parameter):
         return exp.Placeholder()
     if isinstance(node, exp.In) and all(
@@ -59,6 +64,10 @@ def _normalise_node(node: exp.Expression) -> exp.Expression:
 @lru_cache(maxsize=4096)
 def fingerprint(sql: str, dialect: str = "sqlite") -> Fingerprint:
     """The fingerprint of one statement (cached per distinct text)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
     kind = statement_kind(sql)
     try:
         parsed = sqlglot.parse_one(sql, read=_read_dialect(dialect))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.hookspecs import hookimpl
 from intelbot.plugin import Plugin, PluginSettings
-from intelbot_db_advisor.advisor import Report, build_report, target_of
 from intelbot_db_advisor.capture import StatementCapture, StatementFigures
 from intelbot_db_advisor.metrics import AdvisorMetrics
 from intelbot_db_advisor.pool import PoolWatch
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     import click
 
     from intelbot.kernel import Kernel
+    from intelbot_db_advisor.advisor import Report
 
 log = logging.getLogger("intelbot.db_advisor")
 
@@ -116,6 +116,8 @@ class DbAdvisorPlugin(Plugin[DbAdvisorSettings]):
 
     async def report(self) -> Report:
         """Flush, analyse the heaviest captured statements, store the suggestions, read health and pool."""
+        from intelbot_db_advisor.advisor import build_report, target_of  # sqlglot and asyncpg: only a report needs them
+
         if self.kernel is None or self.store is None:
             raise RuntimeError("the db_advisor plugin is not started")
         engine = self.kernel.database.engine

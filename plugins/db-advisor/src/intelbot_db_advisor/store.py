@@ -13,14 +13,16 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Connection, Float, Integer, MetaData, String, Table, Text, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from intelbot.data.database import Database
 from intelbot_db_advisor.capture import MAX_SAMPLES, StatementFigures, own
-from intelbot_db_advisor.suggestion import Suggestion
+
+if TYPE_CHECKING:
+    from intelbot_db_advisor.suggestion import Suggestion  # suggestion imports the sqlglot-based workload parser
 
 metadata = MetaData()
 statements_table = Table(
