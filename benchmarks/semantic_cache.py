@@ -187,6 +187,14 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
     log(f"  calibration took {time.perf_counter() - started:.0f} s")
     rows.append(_row("intelbot, learned rule + trees, exact index", with_trees.report, "fit rows"))
 
+    log("the learned rule with the adapter as its first stage (calibrate --stage adapter), same split")
+    started = time.perf_counter()
+    with_adapter = await calibrate(
+        pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=HOLDOUT, stage="adapter"
+    )
+    log(f"  calibration took {time.perf_counter() - started:.0f} s")
+    rows.append(_row("intelbot, learned rule, adapter stage, exact index", with_adapter.report, "fit rows, out of fold"))
+
     log("the same rules with the approximate (HNSW int8) index")
     cosine_rule = MatchRule(baseline["threshold"], None, embedder.name)
     for name, rule in (

@@ -152,11 +152,32 @@ def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monke
     assert "rule learned at threshold" in result.stdout and "held-out rows 12..23" in result.stdout
     saved = json.loads((tmp_path / "data" / "semantic_cache" / "calibration.json").read_text(encoding="utf-8"))
     assert saved["kind"] == "learned" and saved["embedder"] == minilm.name
-    assert saved["format"] == 2 and len(saved["model"]["vector_weights"]) == 2 * 384 + 2
+    assert saved["format"] == 3 and saved["model"]["stage"] == "logistic" and saved["model"]["adapter"] is None
+    assert len(saved["model"]["vector_weights"]) == 2 * 384 + 2
     rule = MatchRule.load(
         tmp_path / "data" / "semantic_cache" / "calibration.json", embedder=minilm.name, dimensions=384
     )
     assert rule.threshold == saved["threshold"]
+
+
+def test_calibrate_with_the_adapter_stage_saves_it_and_picks_its_threshold_out_of_fold(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
+    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
+    pairs = tmp_path / "pairs.jsonl"
+    write_pairs(pairs, copies=4)
+    result = CliRunner().invoke(
+        cache_group, ["calibrate", str(pairs), "--target-precision", "0.9", "--stage", "adapter", "--save", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "data" / "semantic_cache" / "calibration.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["format"] == 3 and saved["model"]["stage"] == "adapter" and saved["model"]["vector_weights"] == []
+    assert len(saved["model"]["adapter"]["matrix"]) == 384
+    assert saved["notes"]["threshold_picked_on"] == "out-of-fold scores, 5 folds"
+    rule = MatchRule.load(path, embedder=minilm.name, dimensions=384)
+    assert rule.model is not None and rule.model.stage == "adapter" and rule.threshold == saved["threshold"]
 
 
 def test_calibrate_reports_a_bad_file_without_a_traceback(tmp_path: Path) -> None:

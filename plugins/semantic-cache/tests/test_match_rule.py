@@ -259,7 +259,7 @@ def test_a_rule_from_a_newer_version_or_other_features_is_refused_naming_the_fil
     MatchRule(0.7, small_model(), "model-x").save(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     path.write_text(json.dumps(data | {"format": RULE_FORMAT + 1}), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="format 3") as refused:
+    with pytest.raises(ConfigurationError, match=f"format {RULE_FORMAT + 1}") as refused:
         MatchRule.load(path, embedder="model-x", dimensions=4)
     assert str(path) in str(refused.value) and "calibrate" in str(refused.value)
     data["model"]["tree_features"] = ["cosine", "something_else"]

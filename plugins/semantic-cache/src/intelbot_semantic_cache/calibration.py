@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 
 from intelbot.contract import Usage
 from intelbot.embedding import Embedder, Vectors
+from intelbot_semantic_cache.adapter import ADAPTER_L2, fit_adapter
 from intelbot_semantic_cache.boosted_trees import from_sklearn
 from intelbot_semantic_cache.cache import SemanticCache
 from intelbot_semantic_cache.matching import MatchRule, PairModel, fit_weights, pair_features, tree_rows
@@ -50,6 +51,7 @@ TRAINING_FLOOR = 0.8  # nearest candidates below this cosine teach the learned r
 SCORING_FLOOR = 0.8  # the learned rule scores only candidates at or above this cosine (the borderline band)
 TREE_MIN_EXAMPLES = 200  # fewer examples in the band than this: the rule is the logistic stage alone
 TUNING_SHARE = 0.3  # of the fitting rows: the learned rule's threshold is picked there, the model fitted on the rest
+CROSS_FIT_FOLDS = 5  # the adapter's threshold is picked on scores from models that did not see the pair
 STACKING_FOLDS = 5  # stage 2 learns from stage 1's log-odds on rows stage 1 was not fitted on
 NOTHING_PASSES = 1.01  # a threshold above every cosine and probability: only exact matches are served
 
@@ -364,31 +366,54 @@ def example_text_features(examples: TrainingExamples, rows: npt.NDArray[np.int64
     )
 
 
+def fit_stage_one(examples: TrainingExamples, rows: npt.NDArray[np.int64], *, stage: str, l2: float) -> PairModel:
+    """Stage 1 alone (``adapter`` or ``logistic``), fitted on ``examples`` at ``rows``, floor 0."""
+    if stage == "adapter":
+        adapter = fit_adapter(examples.queries[rows], examples.candidates[rows], examples.labels[rows], l2=l2)
+        return PairModel(np.zeros(0), None, 0.0, adapter)
+    if stage == "logistic":
+        features = pair_features(examples.queries[rows], examples.candidates[rows])
+        return PairModel(fit_weights(features, examples.labels[rows], l2=l2))
+    raise ValueError(f"unknown stage {stage!r}; choose adapter or logistic")
+
+
+def fold_of_pair(pair_count: int, folds: int) -> npt.NDArray[np.int64]:
+    """A fixed random fold (0 .. folds-1) for each of ``pair_count`` labelled pairs (examples follow their pair)."""
+    return np.asarray(np.random.default_rng(0).integers(0, folds, pair_count), dtype=np.int64)
+
+
 def fit_model(
-    examples: TrainingExamples, *, l2: float = 1.0, trees: bool = True, floor: float = SCORING_FLOOR
+    examples: TrainingExamples,
+    *,
+    stage: str = "logistic",
+    l2: float | None = None,
+    trees: bool = True,
+    floor: float = SCORING_FLOOR,
 ) -> tuple[PairModel, dict[str, Any]]:
     """Fit the learned rule's two stages on ``examples``; the notes say what was fitted on how many examples.
 
-    Stage 1 (logistic over the vectors) is fitted on every example. Stage 2 (trees)
-    is fitted on the examples in the band (cosine >= ``floor``), on stage 1's
-    out-of-fold log-odds (folds by labelled pair), so it never sees a log-odds
-    stage 1 produced on its own training rows.
+    Stage 1 (``logistic`` over the vectors, or the ``adapter``; ``l2`` None means the
+    stage's default) is fitted on every example. Stage 2 (trees) is fitted on the
+    examples in the band (cosine >= ``floor``), on stage 1's out-of-fold log-odds
+    (folds by labelled pair), so it never sees a log-odds stage 1 produced on its
+    own training rows.
     """
-    features = pair_features(examples.queries, examples.candidates)
-    weights = fit_weights(features, examples.labels, l2=l2)
-    notes: dict[str, Any] = {"l2": l2, "examples": len(examples.labels), "floor": floor}
+    l2 = (ADAPTER_L2 if stage == "adapter" else 1.0) if l2 is None else l2
+    every = np.arange(len(examples.labels))
+    stage_one = fit_stage_one(examples, every, stage=stage, l2=l2)
+    notes: dict[str, Any] = {"stage": stage, "l2": l2, "examples": len(examples.labels), "floor": floor}
     band = np.flatnonzero(examples.cosines >= floor)
     labels = examples.labels[band]
     if not trees or len(band) < TREE_MIN_EXAMPLES or len(set(labels.tolist())) < 2:
         notes["trees"] = "not fitted" if trees else "off"
-        return PairModel(weights, None, floor), notes
+        return PairModel(stage_one.vector_weights, None, floor, stage_one.adapter), notes
     out_of_fold = np.zeros(len(examples.labels))
-    fold_of_group = np.random.default_rng(0).integers(0, STACKING_FOLDS, int(examples.group.max()) + 1)
-    fold = fold_of_group[examples.group]
+    fold = fold_of_pair(int(examples.group.max()) + 1, STACKING_FOLDS)[examples.group]
     for held in range(STACKING_FOLDS):
-        inside = fold != held
-        fold_weights = fit_weights(features[inside], examples.labels[inside], l2=l2, start=weights)
-        out_of_fold[~inside] = features[~inside] @ fold_weights
+        inside = np.flatnonzero(fold != held)
+        outside = np.flatnonzero(fold == held)
+        fold_model = fit_stage_one(examples, inside, stage=stage, l2=l2)
+        out_of_fold[outside] = fold_model.vector_log_odds(examples.queries[outside], examples.candidates[outside])
     rows = tree_rows(examples.cosines[band], out_of_fold[band], example_text_features(examples, band))
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -403,7 +428,41 @@ def fit_model(
     )
     classifier.fit(rows, labels)
     notes.update({"trees": len(classifier._predictors), "band_examples": len(band)})
-    return PairModel(weights, from_sklearn(classifier), floor), notes
+    return PairModel(stage_one.vector_weights, from_sklearn(classifier), floor, stage_one.adapter), notes
+
+
+async def cross_fitted_lookups(
+    pairs: Sequence[LabelledPair],
+    examples: TrainingExamples,
+    embedder: Embedder,
+    rule: MatchRule,
+    vectors: dict[str, Vectors],
+    *,
+    index: str = "exact",
+) -> list[Lookup]:
+    """Each pair's lookup scored by a model fitted without that pair's examples (folds by pair).
+
+    ``examples`` must come from ``pairs`` (``group`` is the pair's position); each
+    fold's model has ``rule``'s stage, l2, floor and no trees, and scores the whole
+    protocol (every q1 stored), of which its own fold's lookups are kept.
+    """
+    assert rule.model is not None
+    notes = rule.notes
+    fold = fold_of_pair(len(pairs), CROSS_FIT_FOLDS)
+    example_fold = fold[examples.group]
+    lookups: list[Lookup] = []
+    for held in range(CROSS_FIT_FOLDS):
+        rows = np.flatnonzero(example_fold != held)
+        stage_one = fit_stage_one(examples, rows, stage=str(notes["stage"]), l2=float(notes["l2"]))
+        fold_model = PairModel(stage_one.vector_weights, None, rule.model.floor, stage_one.adapter)
+        fold_lookups = await run_protocol(
+            pairs, embedder, MatchRule(rule.threshold, fold_model, rule.embedder), vectors, index=index
+        )
+        if not lookups:
+            lookups = list(fold_lookups)
+        for position in np.flatnonzero(fold == held).tolist():
+            lookups[position] = fold_lookups[position]
+    return lookups
 
 
 @dataclass
@@ -424,15 +483,19 @@ async def calibrate(
     threshold: float | None = None,
     holdout: float = 0.5,
     index: str = "exact",
-    l2: float = 1.0,
+    stage: str = "logistic",
+    l2: float | None = None,
     trees: bool = False,
     progress: Callable[[str], None] = lambda _message: None,
 ) -> Calibration:
     """Fit the rule on the first ``1 - holdout`` of ``pairs``, pick its threshold there, report on the rest.
 
-    ``rule_kind`` is ``learned`` (see :mod:`.matching`; ``trees`` adds the tree
-    stage over the text features, off by default: on the Quora dev file it lost to
-    the logistic stage alone, see the README) or ``cosine``. The report always carries the plain-cosine
+    ``rule_kind`` is ``learned`` (see :mod:`.matching`; ``stage`` is its first
+    stage, ``logistic`` by default or ``adapter``, which did not win on the Quora dev
+    file; ``trees`` adds the tree stage over the text features, off by default: it
+    lost to the first stage alone; see the README) or ``cosine``. The adapter's threshold is picked on
+    out-of-fold scores of the fitting rows (:func:`cross_fitted_lookups`): its scores on its own
+    training rows are over-confident. The report always carries the plain-cosine
     baseline on the same rows, with its own threshold picked the same way, for
     comparison; the saved rule remembers that threshold (``notes``) so
     :func:`evaluate` can compare on new pairs too.
@@ -458,10 +521,15 @@ async def calibrate(
             train_cosine = await run_protocol(train_pairs, embedder, cosine, vectors, index=index)
         examples = training_examples(train_pairs, train_cosine, train_groups, vectors)
         progress(f"fitting the learned rule on {len(examples.labels)} examples from {len(train_pairs)} pairs")
-        model, notes = fit_model(examples, l2=l2, trees=trees)
+        model, notes = fit_model(examples, stage=stage, l2=l2, trees=trees)
         notes.update({"trained_on_pairs": len(train_pairs), "threshold_picked_on_pairs": len(pick_pairs)})
         rule = MatchRule(0.5, model, embedder.name, notes)
-        fit_lookups = await run_protocol(pick_pairs, embedder, rule, vectors, index=index)
+        if stage == "adapter" and not trees:
+            progress(f"out-of-fold scores of the fitting rows ({CROSS_FIT_FOLDS} more fits)")
+            fit_lookups = await cross_fitted_lookups(pick_pairs, examples, embedder, rule, vectors, index=index)
+            notes["threshold_picked_on"] = f"out-of-fold scores, {CROSS_FIT_FOLDS} folds"
+        else:
+            fit_lookups = await run_protocol(pick_pairs, embedder, rule, vectors, index=index)
     elif rule_kind == "cosine":
         rule, fit_lookups = cosine, fit_cosine
     else:

@@ -7,9 +7,15 @@ Two rules, one interface (``scores`` then compare with ``threshold``):
   on labelled pairs, that the two questions ask the same thing. Two stages
   (:class:`PairModel`):
 
-  1. a logistic model over the two unit vectors (their cosine, element-wise product
-     and absolute difference), which learns which directions of disagreement matter
-     ("YouTube" against "education") and which do not (rephrasing);
+  1. a model of the two unit vectors, one of:
+
+     - the **logistic** stage (the default): a logistic model over their cosine,
+       element-wise product and absolute difference;
+     - the **adapter** (format 3, :mod:`.adapter`, opt-in): the cosine of the two
+       vectors after a learned square matrix, scaled and shifted to log-odds.
+
+     Both learn which directions of disagreement matter ("YouTube" against
+     "education") and which do not (rephrasing);
   2. gradient-boosted trees over the cosine, stage 1's log-odds and cheap features of
      the two texts (:mod:`.text_features`: word and trigram overlap, length, numbers,
      negation, question words, names), which catch what the vectors blur
@@ -23,8 +29,8 @@ Two rules, one interface (``scores`` then compare with ``threshold``):
 A rule is saved as JSON (format :data:`RULE_FORMAT`: threshold, model arrays, the
 embedder it was fitted for, the text features it was fitted with) and refused when
 the cache runs another embedder. A file written before formats were numbered
-(format 1: cosine, or the logistic stage alone) is migrated on load: it means
-exactly what it meant before.
+(format 1: cosine, or the logistic stage alone) is migrated on load, and a format-2
+file (no adapter) is read as it is: both mean exactly what they meant before.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ import numpy.typing as npt
 
 from intelbot.embedding import Vectors
 from intelbot.errors import ConfigurationError
+from intelbot_semantic_cache.adapter import Adapter
 from intelbot_semantic_cache.boosted_trees import BoostedTrees
 from intelbot_semantic_cache.text_features import TEXT_FEATURES, QuestionText, text_features
 
 Scores = npt.NDArray[np.float64]
-RULE_FORMAT = 2
+RULE_FORMAT = 3  # 3 added the adapter stage; 2 and 1 are still read
 CALIBRATION_KEY = "plugins.semantic_cache.calibration_file"
 # columns the trees read, in order: the cosine, stage 1's log-odds, then the text features
 TREE_FEATURES: tuple[str, ...] = ("cosine", "vector_log_odds", *TEXT_FEATURES)
@@ -102,13 +109,24 @@ def _sigmoid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class PairModel:
-    """The learned rule's model: stage 1 ``vector_weights`` (2d + 2), optional stage 2 ``trees``, and the ``floor``."""
+    """The learned rule's model: stage 1, optional stage 2 ``trees``, and the ``floor``.
+
+    Stage 1 is the ``adapter`` when there is one (``vector_weights`` is then empty),
+    else the logistic ``vector_weights`` (2d + 2).
+    """
 
     vector_weights: npt.NDArray[np.float64]
     trees: BoostedTrees | None = None
     floor: float = 0.0
+    adapter: Adapter | None = None
+
+    @property
+    def stage(self) -> str:
+        return "logistic" if self.adapter is None else "adapter"
 
     def vector_log_odds(self, query: Vectors, candidates: Vectors) -> npt.NDArray[np.float64]:
+        if self.adapter is not None:
+            return self.adapter.log_odds(query, candidates)
         return np.asarray(pair_features(query, candidates) @ self.vector_weights, dtype=np.float64)
 
     def probabilities(
@@ -138,7 +156,9 @@ class PairModel:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "stage": self.stage,
             "vector_weights": [float(value) for value in self.vector_weights],
+            "adapter": None if self.adapter is None else self.adapter.to_json(),
             "trees": None if self.trees is None else self.trees.to_json(),
             "tree_features": list(TREE_FEATURES),
             "floor": self.floor,
@@ -224,6 +244,8 @@ class MatchRule:
             if model_data is None:
                 return cls(threshold, None, fitted_for, notes)
             weights = np.asarray(model_data["vector_weights"], dtype=np.float64)
+            adapter_data = model_data.get("adapter") if version >= 3 else None
+            adapter = None if adapter_data is None else Adapter.from_json(adapter_data)
             trees_data = model_data.get("trees")
             if trees_data is not None and list(model_data.get("tree_features", [])) != list(TREE_FEATURES):
                 raise refuse(
@@ -236,11 +258,13 @@ class MatchRule:
             raise
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise refuse(f"cannot read the calibration: {type(error).__name__}") from None
-        if fitted_for != embedder or weights.shape != (2 * dimensions + 2,):
+        fitted_dimensions = adapter.dimensions if adapter is not None else (len(weights) - 2) // 2
+        shape_fits = adapter.dimensions == dimensions if adapter is not None else weights.shape == (2 * dimensions + 2,)
+        if fitted_for != embedder or not shape_fits:
             raise refuse(
-                f"the calibration was fitted for embedder {fitted_for!r} ({len(weights)} weights), "
+                f"the calibration was fitted for embedder {fitted_for!r} ({fitted_dimensions} dimensions), "
                 f"but the cache runs {embedder!r} ({dimensions} dimensions); run `intelbot cache calibrate` again"
             )
         if trees is not None and trees.features_used > len(TREE_FEATURES):
             raise refuse("the calibration's trees read more features than this version computes")
-        return cls(threshold, PairModel(weights, trees, floor), fitted_for, notes)
+        return cls(threshold, PairModel(weights, trees, floor, adapter), fitted_for, notes)
