@@ -193,7 +193,7 @@ async def quality(pairs_path: Path, gptcache_python: Path | None, log: Any) -> d
         pairs, embedder, rule_kind="learned", target_precision=TARGET, holdout=HOLDOUT, stage="adapter"
     )
     log(f"  calibration took {time.perf_counter() - started:.0f} s")
-    rows.append(_row("intelbot, learned rule, adapter stage, exact index", with_adapter.report, "fit rows, out of fold"))
+    rows.append(_row("intelbot, learned rule, adapter stage, exact index", with_adapter.report, "out of fold"))
 
     log("the same rules with the approximate (HNSW int8) index")
     cosine_rule = MatchRule(baseline["threshold"], None, embedder.name)
