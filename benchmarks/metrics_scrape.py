@@ -6,6 +6,8 @@ embedder, so 100k turns take minutes, not hours; the breaker; the dashboard) ans
 five repeated so the cache hits), then ``/metrics`` (interleaved with ``/healthz``, the
 same run's baseline) and ``/api/summary`` are requested over HTTP from the same machine,
 one at a time; latencies in ms (p50, p99), with the collector's pauses during the scrapes.
+The turns per second in each tenth of the turns show whether a turn costs more as the
+ledger, the conversation log and the cache's tables grow.
 
 Part 2: turn overhead with the dashboard on and off. Two kernels with no other plugin,
 one with the dashboard while a client scrapes its ``/metrics`` every 0.5 s, answer echo
@@ -121,10 +123,16 @@ async def scrape_after_turns(directory: Path, turns: int, scrapes: int) -> dict[
     kernel = await Kernel.start(settings_in(directory / "loaded"), load_plugins=plugins)
     try:
         dashboard = loaded_plugin(kernel, MetricsDashboardPlugin)
-        started = time.perf_counter()
+        started = window_started = time.perf_counter()
+        window = max(1, turns // 10)
+        rates: list[float] = []
         for index in range(turns):
             question = f"question {index % (turns // 5 or 1)}" if index % 5 == 0 else f"question {index}"
             await kernel.ask(question, TurnContext(guild_id=1000 + index % 50, user_id=index % 200, channel_id=7))
+            if (index + 1) % window == 0:
+                now = time.perf_counter()
+                rates.append(round(window / (now - window_started)))
+                window_started = now
         making = time.perf_counter() - started
         await kernel.ledger.flush()
         async with aiohttp.ClientSession() as session:
@@ -139,6 +147,7 @@ async def scrape_after_turns(directory: Path, turns: int, scrapes: int) -> dict[
             "plugins_loaded": [info.name for info in kernel.plugins if info.loaded and not info.builtin],
             "turns": turns,
             "turns_seconds": round(making, 1),
+            "turns_per_second_by_tenth": rates,
             "metrics_ms": figures(metrics_ms),
             "metrics_bytes": metrics_bytes,
             "healthz_ms_baseline": figures(healthz_ms),
@@ -215,6 +224,7 @@ def main() -> None:
     print(
         f"after {scrape['turns']} turns ({scrape['turns_seconds']} s), plugins: {', '.join(scrape['plugins_loaded'])}"
     )
+    print(f"turns per second in each tenth of them: {scrape['turns_per_second_by_tenth']}")
     print(f"{'endpoint':<16}{'p50 (ms)':>10}{'p99 (ms)':>10}{'bytes':>10}")
     for label, key in (("/metrics", "metrics"), ("/api/summary", "summary")):
         latency = scrape[f"{key}_ms"]

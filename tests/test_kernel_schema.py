@@ -31,7 +31,7 @@ async def _upgrade_from_schema_1(database: Database) -> list[tuple[str, tuple[st
     assert await database.migrate("kernel", KERNEL_SCHEMA[:1]) == 1
     async with database.engine.begin() as connection:
         await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {DUPLICATE} ON guild_plugin_switches (guild_id)"))
-    assert await database.migrate("kernel", KERNEL_SCHEMA) == len(KERNEL_SCHEMA) == 2
+    assert await database.migrate("kernel", KERNEL_SCHEMA) == len(KERNEL_SCHEMA) == 3
     async with database.engine.connect() as connection:
         return await connection.run_sync(_switch_indexes)
 
@@ -39,7 +39,7 @@ async def _upgrade_from_schema_1(database: Database) -> list[tuple[str, tuple[st
 async def test_a_fresh_sqlite_database_has_only_the_unique_switch_index(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
     try:
-        assert await database.migrate("kernel", KERNEL_SCHEMA) == 2
+        assert await database.migrate("kernel", KERNEL_SCHEMA) == 3
         async with database.engine.connect() as connection:
             indexes = await connection.run_sync(_switch_indexes)
         assert DUPLICATE not in {name for name, _ in indexes}

@@ -75,8 +75,8 @@ async def test_summary_counts_rows_not_yet_written(make_kernel: KernelFactory) -
 
 async def test_schema_versions_are_recorded_and_migration_is_idempotent(make_kernel: KernelFactory) -> None:
     kernel = await make_kernel()
-    # the kernel is at its schema version (2: KERNEL_SCHEMA's steps); a shorter list never moves it back
-    assert await kernel.database.migrate("kernel", [lambda connection: None]) == len(KERNEL_SCHEMA) == 2
+    # the kernel is at its schema version (3: KERNEL_SCHEMA's steps); a shorter list never moves it back
+    assert await kernel.database.migrate("kernel", [lambda connection: None]) == len(KERNEL_SCHEMA) == 3
     calls: list[int] = []
     steps = [lambda connection: calls.append(1), lambda connection: calls.append(2)]
     assert await kernel.database.migrate("sample", steps) == 2

@@ -40,7 +40,7 @@ from intelbot.contract import (
 from intelbot.data.database import Database, database_url
 from intelbot.data.feedback import FEEDBACK_SCHEMA, FeedbackStore
 from intelbot.data.ledger import LEDGER_SCHEMA, UsageLedger
-from intelbot.data.tables import GuildPluginSwitch, KernelTable
+from intelbot.data.tables import SCOPE_COLUMNS, SCOPE_INDEXES, GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
 from intelbot.errors import CallRejected, ConfigurationError, ErrorCategory, IntelbotError, ProviderError
 from intelbot.kernel_settings import kernel_settings
@@ -67,7 +67,25 @@ def _drop_duplicate_switch_index(connection: Connection) -> None:
     connection.execute(text("DROP INDEX IF EXISTS ix_guild_plugin_switches_guild_id"))
 
 
-KERNEL_SCHEMA = (lambda connection: KernelTable.metadata.create_all(connection), _drop_duplicate_switch_index)
+def _index_ledger_scopes_by_day(connection: Connection) -> None:
+    """Schema 3: the ledger's ``guild_id`` and ``user_id`` indexed with ``created_at``, their lone indexes dropped.
+
+    A spending cap's read of a scope's spend since midnight used the lone ``guild_id``
+    (or ``user_id``) index and visited every row the scope ever made, so each capped
+    turn cost more as the ledger grew. The composite indexes start with the same
+    column, so the lone ones only slowed writes.
+    """
+    for index in SCOPE_INDEXES:
+        index.create(connection, checkfirst=True)
+    for column in SCOPE_COLUMNS:
+        connection.execute(text(f"DROP INDEX IF EXISTS ix_usage_ledger_{column}"))
+
+
+KERNEL_SCHEMA = (
+    lambda connection: KernelTable.metadata.create_all(connection),
+    _drop_duplicate_switch_index,
+    _index_ledger_scopes_by_day,
+)
 """The kernel's migration steps, in order (``Database.migrate`` records how many have run)."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,15 +36,29 @@ class TurnRecord(KernelTable):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+SCOPE_COLUMNS = ("guild_id", "user_id")
+"""The usage ledger's columns a spending cap reads by, each indexed with ``created_at``."""
+SCOPE_INDEXES = tuple(Index(f"ix_usage_ledger_{column}_created_at", column, "created_at") for column in SCOPE_COLUMNS)
+"""``(guild_id, created_at)`` and ``(user_id, created_at)`` on ``usage_ledger`` (kernel schema 3)."""
+
+
 class UsageEntry(KernelTable):
-    """The usage ledger: one row per LLM call (provider or cache), with what it cost."""
+    """The usage ledger: one row per LLM call (provider or cache), with what it cost.
+
+    A spending cap reads a guild's or a user's spend since midnight before every capped
+    call, so ``guild_id`` and ``user_id`` are indexed together with ``created_at``
+    (:data:`SCOPE_INDEXES`): that read visits the scope's rows of the day, not every row
+    the scope ever made. The same indexes serve lookups by ``guild_id`` or ``user_id``
+    alone (their leading column).
+    """
 
     __tablename__ = "usage_ledger"
+    __table_args__ = SCOPE_INDEXES
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)
-    guild_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
     model: Mapped[str] = mapped_column(String(128))
     provider: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32))
