@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from intelbot_db_advisor.fingerprint import fingerprint
 from intelbot_db_advisor.workload import split_statements, statements_from_file
 
@@ -21,6 +25,19 @@ def test_postgres_parameters_and_unparsable_statements_are_normalised() -> None:
     assert dollar.kind == "update" and "$" not in dollar.text
     odd = fingerprint("VACUUM INTO 'secret-file-name.db' 42", "sqlite")
     assert "secret" not in odd.text and "42" not in odd.text
+
+
+def test_a_statement_sqlglot_cannot_parse_is_not_quoted_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """sqlglot warns with the whole statement, literals included, when it falls back; none of that reaches the log."""
+    trigger = (
+        "CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN "
+        "INSERT INTO memories_fts(rowid, text) VALUES (new.id, 'a-private-note'); END"
+    )
+    with caplog.at_level(logging.DEBUG):
+        odd = fingerprint(trigger, "sqlite")
+    assert "a-private-note" not in odd.text
+    assert not [record for record in caplog.records if "a-private-note" in record.getMessage()]
+    assert not [record for record in caplog.records if record.name.startswith("sqlglot")]
 
 
 def test_statement_file_names_the_line_of_a_syntax_error_and_keeps_the_rest() -> None:

@@ -26,6 +26,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from intelbot_db_advisor.sqlglot_log import quiet_sqlglot
+
 MAX_COLUMNS = 3
 _EQUALITY = (exp.EQ, exp.In, exp.Is)
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Like)
@@ -184,6 +186,7 @@ def workload_candidates(
 
 def parse(sql: str, dialect: str) -> exp.Expression:
     """One statement parsed with sqlglot (raises ``sqlglot.errors.ParseError``)."""
+    quiet_sqlglot()
     parsed = sqlglot.parse_one(sql, read="postgres" if dialect.startswith("postgres") else "sqlite")
     if not isinstance(parsed, exp.Expression):
         raise ParseError("not a statement")

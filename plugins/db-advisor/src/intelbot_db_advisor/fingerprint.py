@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from intelbot_db_advisor.sqlglot_log import quiet_sqlglot
+
 if TYPE_CHECKING:
     from sqlglot import exp
 
@@ -69,8 +71,12 @@ def fingerprint(sql: str, dialect: str = "sqlite") -> Fingerprint:
     from sqlglot.errors import SqlglotError
 
     kind = statement_kind(sql)
+    quiet_sqlglot()
     try:
         parsed = sqlglot.parse_one(sql, read=_read_dialect(dialect))
+        if isinstance(parsed, exp.Command) or parsed.find(exp.Command) is not None:
+            # sqlglot's fallback (a Command, or a Block of them) keeps the raw text, literals included
+            raise ValueError("not parsed")
         # IN lists first (their items are still literals), then every remaining literal.
         normalised = parsed.transform(_normalise_node)
         text = normalised.sql(dialect=_read_dialect(dialect))
