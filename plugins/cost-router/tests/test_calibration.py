@@ -74,3 +74,51 @@ def test_router_file_round_trip_and_a_malformed_file(tmp_path: Path, outcome_fil
     path.write_text('{"format": 1}', encoding="utf-8")
     with pytest.raises(RouterFileError, match=str(path)):
         load_router(path)
+
+
+def test_the_correct_target_is_p_strong_right_minus_p_weak_right_of_two_logistic_fits() -> None:
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    from intelbot_cost_router.estimator import fit_linear
+
+    rng = np.random.default_rng(3)
+    text = rng.normal(size=(300, 19))
+    strong = (text[:, 0] + 0.5 * rng.normal(size=300) > -0.8).astype(np.float64)
+    weak = (text[:, 1] + 0.5 * rng.normal(size=300) > 0.3).astype(np.float64)
+    model = fit_linear(text, None, strong, weak, embedder="", c=0.5, target="correct")
+    z = (text - text.mean(axis=0)) / text.std(axis=0)
+    expected = sum(
+        sign * LogisticRegression(C=0.5, max_iter=2000).fit(z, labels.astype(int)).predict_proba(z)[:, 1]
+        for sign, labels in ((1.0, strong), (-1.0, weak))
+    )
+    assert model.target == "correct"
+    assert np.allclose(model.estimate_matrix(text), expected, atol=1e-4)
+
+
+def test_a_correct_target_router_round_trips_and_an_older_file_still_loads(tmp_path: Path, outcome_file: Path) -> None:
+    import json
+
+    from intelbot_cost_router.training import Candidate
+
+    data = training_data(read_outcomes(outcome_file), None)
+    router = train_router(data, embedder="", candidates=[Candidate("text correct C=0.1", False, None, 0.1, "correct")])
+    path = tmp_path / "router.json"
+    save_router(router, path, trained_on=["x"])
+    again = load_router(path)
+    assert again.model.target == "correct" and again.candidate == "text correct C=0.1"
+    assert np.allclose(estimates_of(again, data), estimates_of(router, data))
+    word_problems = data.weak == 0
+    assert estimates_of(again, data)[word_problems].min() > estimates_of(again, data)[~word_problems].max()
+
+    older = train_router(data, embedder="", candidates=[Candidate("text C=0.1", False, None, 0.1)])
+    save_router(older, path, trained_on=["x"])
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    del payload["model"]["target"]  # a file written before the target existed
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    assert load_router(path).model.target == "benefit"
+    assert np.allclose(estimates_of(load_router(path), data), estimates_of(older, data))
+
+    payload["model"]["target"] = "regret"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(RouterFileError, match="unknown model target 'regret'"):
+        load_router(path)
