@@ -122,3 +122,34 @@ def test_a_correct_target_router_round_trips_and_an_older_file_still_loads(tmp_p
     path.write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(RouterFileError, match="unknown model target 'regret'"):
         load_router(path)
+
+
+def test_a_neighbour_router_averages_the_gain_of_the_k_nearest_and_round_trips(tmp_path: Path) -> None:
+    import json
+
+    from intelbot_cost_router.training import Candidate, TrainingData
+
+    rng = np.random.default_rng(5)
+    embeddings = rng.normal(size=(40, 8))
+    strong = np.ones(40)
+    weak = (embeddings[:, 0] < 0).astype(np.float64)  # the weak tier fails on one half of the space
+    data = TrainingData(np.zeros((40, 19)), embeddings, strong, weak, ("x",) * 40, (ContentType.CHAT,) * 40)
+    router = train_router(data, embedder="test-embedder", candidates=[Candidate("kNN", True, None, 0.0, neighbours=3)])
+    query = rng.normal(size=(6, 8))
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    similarity = (query / np.linalg.norm(query, axis=1, keepdims=True)) @ unit.T
+    expected = [(strong - weak)[np.argsort(-row)[:3]].mean() for row in similarity]
+    assert np.allclose(router.model.estimate_matrix(query), expected)
+    assert router.model.description == "embedding kNN k=3" and router.model.uses_embedding
+
+    path = tmp_path / "router.json"
+    save_router(router, path, trained_on=["x"])
+    again = load_router(path)
+    assert np.allclose(estimates_of(again, data), estimates_of(router, data), atol=1e-5)
+    with pytest.raises(ValueError, match="needs 8-dimensional embeddings"):
+        again.model.estimate(np.zeros(19), None)
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload["model"]["gains"] = payload["model"]["gains"][:-1]
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(RouterFileError, match="one gain per neighbour vector"):
+        load_router(path)

@@ -12,9 +12,14 @@
   the strong tier, in [-1, 1]; ``correct`` also learns from the "both right" and
   "both wrong" prompts, which the ``benefit`` target lumps together as ties.
 
-Inference is plain numpy (a matrix-vector product and a softmax or two sigmoids), so
-the router file holds numbers only, never pickled code, and the bot does not import
-scikit-learn to route.
+:class:`NeighbourRouter` needs no fitting: its estimate for a prompt is the mean
+benefit (strong quality minus weak quality, each source scaled to [0, 1]) of the ``k``
+training prompts nearest to it by cosine similarity of the embedding.
+
+Inference is plain numpy (a matrix-vector product and a softmax or two sigmoids, or one
+matrix-vector product and a partial sort), so the router file holds numbers only, never
+pickled code, and the bot does not import scikit-learn to route. :func:`model_from_dict`
+reads either kind back.
 
 :func:`default_estimate` is the rule used when no router has been trained: a
 documented difficulty score from text features alone (see its docstring).
@@ -184,6 +189,98 @@ class LinearRouter:
             projection_mean,
             target,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourRouter:
+    """The mean benefit of the ``k`` training prompts nearest by cosine of the embedding (text features unused).
+
+    ``vectors`` are the training prompts' embeddings scaled to unit length (``n x
+    dimensions``), ``gains`` their benefits ``strong - weak`` on a [0, 1] quality scale,
+    so the estimate is in [-1, 1] like :class:`LinearRouter`'s.
+    """
+
+    embedder: str
+    dimensions: int
+    k: int
+    vectors: FloatArray
+    gains: FloatArray
+
+    @property
+    def uses_embedding(self) -> bool:
+        return True
+
+    @property
+    def description(self) -> str:
+        return f"embedding kNN k={self.k}"
+
+    def full_rows(self, text: FloatArray, embeddings: FloatArray | None) -> FloatArray:
+        """The model's input rows: the embeddings (ValueError when missing or of another width)."""
+        if embeddings is None or embeddings.shape[-1] != self.dimensions:
+            raise ValueError(f"this router needs {self.dimensions}-dimensional embeddings from {self.embedder}")
+        return embeddings
+
+    def estimate_matrix(self, features: FloatArray) -> FloatArray:
+        """Estimates for rows of embeddings: the mean gain of each row's ``k`` nearest training prompts."""
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        similarity = (features / np.where(norms > 0, norms, 1.0)) @ self.vectors.T
+        k = min(self.k, self.vectors.shape[0])
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        result: FloatArray = self.gains[nearest].mean(axis=1)
+        return result
+
+    def estimate(self, text: FloatArray, embedding: npt.NDArray[np.floating[Any]] | None) -> float:
+        """The estimate for one prompt; ValueError without an embedding."""
+        rows = None if embedding is None else np.asarray(embedding, dtype=np.float64).reshape(1, -1)
+        return float(self.estimate_matrix(self.full_rows(text.reshape(1, -1), rows))[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "neighbours",
+            "embedder": self.embedder,
+            "dimensions": self.dimensions,
+            "k": self.k,
+            "vectors": np.round(self.vectors, 6).tolist(),
+            "gains": self.gains.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeighbourRouter:
+        """The router saved by :meth:`to_dict`; ValueError naming what is wrong."""
+        if data.get("kind") != "neighbours":
+            raise ValueError(f"unknown model kind {data.get('kind')!r}")
+        dimensions, k = int(data["dimensions"]), int(data["k"])
+        vectors = np.asarray(data["vectors"], dtype=np.float64)
+        gains = np.asarray(data["gains"], dtype=np.float64)
+        if dimensions <= 0 or k <= 0 or vectors.ndim != 2 or vectors.shape[1] != dimensions:
+            raise ValueError("the neighbours' vectors do not match their dimensions")
+        if gains.shape != (vectors.shape[0],) or vectors.shape[0] == 0:
+            raise ValueError("one gain per neighbour vector is needed")
+        if not (np.isfinite(vectors).all() and np.isfinite(gains).all()):
+            raise ValueError("the model holds non-finite numbers")
+        return cls(str(data["embedder"]), dimensions, k, vectors, gains)
+
+
+Estimator = LinearRouter | NeighbourRouter
+"""Either learned model: both offer ``uses_embedding``, ``embedder``, ``dimensions``, ``description``,
+``full_rows``, ``estimate_matrix``, ``estimate`` and ``to_dict``."""
+
+
+def model_from_dict(data: dict[str, Any]) -> Estimator:
+    """The model saved by ``to_dict`` of either kind; ValueError naming what is wrong."""
+    if data.get("kind") == "neighbours":
+        return NeighbourRouter.from_dict(data)
+    return LinearRouter.from_dict(data)
+
+
+def fit_neighbours(
+    embeddings: FloatArray, strong: FloatArray, weak: FloatArray, *, embedder: str, k: int
+) -> NeighbourRouter:
+    """A :class:`NeighbourRouter` over these rows; ``strong`` and ``weak`` on a [0, 1] scale."""
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    vectors = np.asarray(embeddings, dtype=np.float64) / np.where(norms > 0, norms, 1.0)
+    gains = np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
+    return NeighbourRouter(embedder, int(embeddings.shape[1]), k, vectors, gains)
 
 
 def fit_linear(

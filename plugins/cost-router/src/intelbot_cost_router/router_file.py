@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from intelbot_cost_router.estimator import LinearRouter
+from intelbot_cost_router.estimator import model_from_dict
 from intelbot_cost_router.training import TrainedRouter
 
 FORMAT = 1
@@ -71,7 +71,7 @@ def load_router(path: Path) -> TrainedRouter:
             str(kind): (float(value[0]), float(value[1])) for kind, value in dict(data["content_thresholds"]).items()
         }
         return TrainedRouter(
-            model=LinearRouter.from_dict(data["model"]),
+            model=model_from_dict(data["model"]),
             quality_target=float(data["quality_target"]),
             threshold=float(data["threshold"]),
             content_thresholds=content,

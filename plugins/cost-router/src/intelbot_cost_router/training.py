@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from intelbot_cost_router.calibration import strong_share_at_target, threshold_for_target
-from intelbot_cost_router.estimator import FloatArray, LinearRouter, fit_linear
+from intelbot_cost_router.estimator import Estimator, FloatArray, fit_linear, fit_neighbours
 from intelbot_cost_router.features import ContentType, content_type_of, features_of, prompt_facts
 from intelbot_cost_router.outcomes import OutcomeRow, qualities
 
@@ -45,6 +45,8 @@ class Candidate:
     components: int | None
     c: float
     target: str = "benefit"
+    neighbours: int = 0
+    """More than 0: a :class:`~.estimator.NeighbourRouter` with this ``k`` (``c`` and ``target`` unused)."""
 
 
 CANDIDATES: tuple[Candidate, ...] = (
@@ -58,8 +60,10 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("text correct C=0.1", False, None, 0.1, "correct"),
     Candidate("text+embedding correct C=0.003", True, None, 0.003, "correct"),
     Candidate("text+embedding correct C=0.01", True, None, 0.01, "correct"),
+    Candidate("embedding kNN k=10", True, None, 0.0, neighbours=10),
+    Candidate("embedding kNN k=40", True, None, 0.0, neighbours=40),
 )
-"""The candidates ``train_router`` chooses among. The last four were added after an inner
+"""The candidates ``train_router`` chooses among. The last six were added after an inner
 cross-validation on the benchmark's training parts only (README, "Choosing the model")."""
 
 
@@ -120,7 +124,7 @@ def training_data(rows: Sequence[OutcomeRow], embeddings: FloatArray | None) -> 
 class TrainedRouter:
     """The refitted model, its calibrated thresholds and what cross-validation said about the choice."""
 
-    model: LinearRouter
+    model: Estimator
     quality_target: float
     threshold: float
     content_thresholds: Mapping[str, tuple[float, float]]
@@ -151,8 +155,12 @@ class TrainedRouter:
         return self.target_thresholds[min(above)]
 
 
-def _fit(candidate: Candidate, data: TrainingData, embedder: str) -> LinearRouter:
-    """``candidate`` fitted on ``data``; the ``correct`` target sees each source's scores scaled to [0, 1]."""
+def _fit(candidate: Candidate, data: TrainingData, embedder: str) -> Estimator:
+    """``candidate`` fitted on ``data``; the ``correct`` target and kNN see each source's scores scaled to [0, 1]."""
+    if candidate.neighbours > 0:
+        assert data.embeddings is not None
+        strong, weak = data.scaled()
+        return fit_neighbours(data.embeddings, strong, weak, embedder=embedder, k=candidate.neighbours)
     strong, weak = data.scaled() if candidate.target == "correct" else (data.strong, data.weak)
     return fit_linear(
         data.text,
@@ -166,7 +174,7 @@ def _fit(candidate: Candidate, data: TrainingData, embedder: str) -> LinearRoute
     )
 
 
-def _estimates(model: LinearRouter, data: TrainingData) -> FloatArray:
+def _estimates(model: Estimator, data: TrainingData) -> FloatArray:
     return model.estimate_matrix(model.full_rows(data.text, data.embeddings if model.uses_embedding else None))
 
 
