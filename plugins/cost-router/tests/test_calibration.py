@@ -153,3 +153,13 @@ def test_a_neighbour_router_averages_the_gain_of_the_k_nearest_and_round_trips(t
     path.write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(RouterFileError, match="one gain per neighbour vector"):
         load_router(path)
+
+
+def test_a_neighbour_routers_single_prompt_estimate_equals_its_matrix_estimate() -> None:
+    from intelbot_cost_router.estimator import fit_neighbours
+
+    rng = np.random.default_rng(9)
+    model = fit_neighbours(rng.normal(size=(50, 6)), rng.random(50), rng.random(50), embedder="e", k=4)
+    queries = rng.normal(size=(5, 6))
+    singles = [model.estimate(np.zeros(19), query) for query in queries]
+    assert np.allclose(singles, model.estimate_matrix(queries))

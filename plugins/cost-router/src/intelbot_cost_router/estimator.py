@@ -230,9 +230,16 @@ class NeighbourRouter:
         return result
 
     def estimate(self, text: FloatArray, embedding: npt.NDArray[np.floating[Any]] | None) -> float:
-        """The estimate for one prompt; ValueError without an embedding."""
+        """The estimate for one prompt; ValueError without an embedding.
+
+        One matrix-vector product over the contiguous ``vectors`` (not a 1-row matrix product,
+        which a multi-threaded BLAS makes many times slower on a busy machine), then a partial sort.
+        """
         rows = None if embedding is None else np.asarray(embedding, dtype=np.float64).reshape(1, -1)
-        return float(self.estimate_matrix(self.full_rows(text.reshape(1, -1), rows))[0])
+        query = self.full_rows(text.reshape(1, -1), rows)[0]
+        similarity = self.vectors @ query  # the query's norm does not change the order
+        k = min(self.k, similarity.size)
+        return float(self.gains[np.argpartition(-similarity, k - 1)[:k]].mean())
 
     def to_dict(self) -> dict[str, Any]:
         return {
