@@ -110,17 +110,25 @@ def test_a_correct_target_router_round_trips_and_an_older_file_still_loads(tmp_p
     word_problems = data.weak == 0
     assert estimates_of(again, data)[word_problems].min() > estimates_of(again, data)[~word_problems].max()
 
+    assert json.loads(path.read_text(encoding="utf-8"))["format"] == 2  # a format-1 reader refuses it by number
+
     older = train_router(data, embedder="", candidates=[Candidate("text C=0.1", False, None, 0.1)])
     save_router(older, path, trained_on=["x"])
     payload = json.loads(path.read_text(encoding="utf-8"))
-    del payload["model"]["target"]  # a file written before the target existed
+    payload["format"] = 1  # a file written before the target existed
+    del payload["model"]["target"]
     path.write_text(json.dumps(payload), encoding="utf-8")
     assert load_router(path).model.target == "benefit"
     assert np.allclose(estimates_of(load_router(path), data), estimates_of(older, data))
 
+    payload["format"] = 2
     payload["model"]["target"] = "regret"
     path.write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(RouterFileError, match="unknown model target 'regret'"):
+        load_router(path)
+    payload["format"] = 3  # from a later version
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(RouterFileError, match=r"format 3, this version reads \(1, 2\)"):
         load_router(path)
 
 
