@@ -125,6 +125,8 @@ def scenario_figures(name: str, router: Any, test: TrainingData, prompts: Sequen
         "quality_at_threshold_of_strong": round(quality / strong_mean, 4) if strong_mean else None,
         "model": router.candidate,
         "trained_rows": router.rows,
+        "cv_scores": dict(router.cv_scores),
+        "calibration_strong_share": round(router.calibration_share, 4),
     }
 
 
@@ -208,11 +210,13 @@ async def run(data_dir: Path, noise_splits: int) -> dict[str, Any]:
 
 
 async def latency(data_dir: Path, repeats: int) -> dict[str, Any]:
-    """Decision latency (embedding excluded) of the heaviest learned router against the default rule.
+    """Decision latency (embedding excluded) of the heaviest learned routers against the default rule.
 
-    The learned router (text features + the whole 384-dimensional embedding) is fitted on
-    the MMLU training part; each test prompt is decided ``repeats`` times with its
-    precomputed embedding, as the plugin does once the turn's vector is known.
+    The linear router (text features + the whole 384-dimensional embedding) and the
+    nearest-neighbour router (k=10 over all 2,106 MMLU training prompts, the largest
+    neighbour set of the benchmark) are fitted on the MMLU training part; each test
+    prompt is decided ``repeats`` times with its precomputed embedding, as the plugin
+    does once the turn's vector is known.
     """
     from intelbot_cost_router.routing import RoutingRule
     from intelbot_cost_router.training import CANDIDATES
@@ -224,10 +228,17 @@ async def latency(data_dir: Path, repeats: int) -> dict[str, Any]:
     vectors = await embeddings_for(path, rows, embedder)
     data = training_data(rows, vectors)
     train_index, test_index = split(len(rows), SEED)
-    heaviest = [candidate for candidate in CANDIDATES if candidate.embedding and candidate.components is None][:1]
+    heaviest = [
+        candidate
+        for candidate in CANDIDATES
+        if candidate.embedding and candidate.components is None and not candidate.neighbours
+    ][:1]
     router = train_router(data.subset(train_index), embedder=embedder.name, candidates=heaviest)
+    nearest = [candidate for candidate in CANDIDATES if candidate.neighbours == 10]
+    neighbours = train_router(data.subset(train_index), embedder=embedder.name, candidates=nearest)
     rules = {
         "learned": RoutingRule(router, default_threshold=0.75),
+        "kNN": RoutingRule(neighbours, default_threshold=0.75),
         "default": RoutingRule(None, default_threshold=0.75),
     }
     figures: dict[str, Any] = {"prompts": len(test_index), "repeats": repeats, "model": router.candidate}
@@ -275,15 +286,34 @@ def table(result: dict[str, Any]) -> str:
         "What the calibrated threshold delivered on the test part "
         "(strong share / quality as a share of the strong tier's):",
         "",
-        "| benchmark | same | others only | all three | model chosen (same) |",
-        "|---|---|---|---|---|",
+        "| benchmark | same | others only | all three | model chosen (same) | same: share chosen out of fold |",
+        "|---|---|---|---|---|---|",
     ]
     for name, entry in result["benchmarks"].items():
         cells = [
             f"{entry[key]['strong_share_at_threshold']:.3f} / {entry[key]['quality_at_threshold_of_strong']:.3f}"
             for key in ("same", "others", "all")
         ]
-        lines.append(f"| {name} | {' | '.join(cells)} | {entry['same']['model']} |")
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {entry['same']['model']} | "
+            f"{entry['same']['calibration_strong_share']:.3f} |"
+        )
+    lines += [
+        "",
+        "How train_router chose the model (same): each candidate's 5-fold out-of-fold strong share at "
+        f"{result['target']} on the training part only (lower is better; the lowest is chosen):",
+        "",
+        "| candidate | " + " | ".join(result["benchmarks"]) + " |",
+        "|---|" + "---|" * len(result["benchmarks"]),
+    ]
+    names = list(next(iter(result["benchmarks"].values()))["same"]["cv_scores"])
+    for candidate in names:
+        cells = []
+        for entry in result["benchmarks"].values():
+            score = entry["same"]["cv_scores"].get(candidate)
+            mark = "**" if candidate == entry["same"]["model"] else ""
+            cells.append("" if score is None else f"{mark}{score:.3f}{mark}")
+        lines.append(f"| {candidate} | {' | '.join(cells)} |")
     noise = result["benchmarks"]["mt-bench"].get("noise")
     if noise:
         lines += [
@@ -316,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"decision latency over {figures['prompts']} MMLU test prompts x {figures['repeats']} "
                 f"(embedding excluded; learned router {figures['model']}):"
             )
-            for name in ("learned", "default"):
+            for name in ("learned", "kNN", "default"):
                 print(f"  {name:<8} median {figures[name]['median_us']} us, p99 {figures[name]['p99_us']} us")
             print(f"  learned / default (median): {figures['learned_over_default_median']}x")
         return 0

@@ -163,7 +163,7 @@ def train(
     if as_json:
         click.echo(json.dumps(summary))
         return
-    click.echo(f"trained on {router.rows} rows: {router.candidate} (chosen by 5-fold cross-validation)")
+    click.echo(f"trained on {router.rows} rows: {router.candidate} (chosen by 5-fold cross-validation, 3 fold seeds)")
     click.echo(
         f"threshold {router.threshold:.4f} for quality target {router.quality_target} "
         f"(strong share {router.calibration_share:.3f} on held-out folds)"

@@ -1,12 +1,25 @@
 """The learned estimate of the strong tier's benefit, and the documented default without one.
 
-:class:`LinearRouter` is a multinomial logistic regression over the standardised
-feature vector ``[text features | prompt embedding]`` that predicts, for a prompt,
-whether the strong tier's answer is better than the weak tier's, equal, or worse.
-Its estimate is ``P(strong better) - P(weak better)``, in [-1, 1]: the expected sign
-of the strong tier's benefit. Inference is plain numpy (a matrix-vector product and
-a softmax), so the router file holds numbers only, never pickled code, and the bot
-does not import scikit-learn to route.
+:class:`LinearRouter` is a logistic model over the standardised feature vector
+``[text features | prompt embedding]``, with one of two targets:
+
+- ``benefit``: one multinomial regression predicting whether the strong tier's answer
+  is better than the weak tier's, equal, or worse; the estimate is
+  ``P(strong better) - P(weak better)``;
+- ``correct``: two binary regressions, one per tier, predicting that tier's quality
+  (0/1 correctness, or a score scaled to [0, 1] used as a soft label); the estimate is
+  ``P(strong right) - P(weak right)``. Both targets estimate the expected benefit of
+  the strong tier, in [-1, 1]; ``correct`` also learns from the "both right" and
+  "both wrong" prompts, which the ``benefit`` target lumps together as ties.
+
+:class:`NeighbourRouter` needs no fitting: its estimate for a prompt is the mean
+benefit (strong quality minus weak quality, each source scaled to [0, 1]) of the ``k``
+training prompts nearest to it by cosine similarity of the embedding.
+
+Inference is plain numpy (a matrix-vector product and a softmax or two sigmoids, or one
+matrix-vector product and a partial sort), so the router file holds numbers only, never
+pickled code, and the bot does not import scikit-learn to route. :func:`model_from_dict`
+reads either kind back.
 
 :func:`default_estimate` is the rule used when no router has been trained: a
 documented difficulty score from text features alone (see its docstring).
@@ -26,6 +39,10 @@ from intelbot_cost_router.features import FEATURE_NAMES, PromptFacts
 FloatArray = npt.NDArray[np.float64]
 TIE_TOLERANCE = 1e-9
 """Outcomes closer than this are a tie (neither tier's answer is better)."""
+TARGETS = ("benefit", "correct")
+"""What a :class:`LinearRouter` predicts (see the module docstring)."""
+CORRECT_CLASSES = (1, -1)
+"""The ``classes`` of a ``correct`` model: row 0 is the strong tier (+), row 1 the weak tier (-)."""
 
 
 def benefit_labels(strong: FloatArray, weak: FloatArray) -> npt.NDArray[np.int64]:
@@ -36,9 +53,12 @@ def benefit_labels(strong: FloatArray, weak: FloatArray) -> npt.NDArray[np.int64
 
 @dataclass(frozen=True, slots=True)
 class LinearRouter:
-    """A fitted router: standardisation, then one linear function per outcome class, then a softmax.
+    """A fitted router: standardisation, then one linear function per row of ``coef``, then the link.
 
-    ``classes`` are the label values (-1, 0, +1) the rows of ``coef`` belong to;
+    With ``target`` ``benefit`` the link is a softmax and ``classes`` are the label values
+    (-1, 0, +1) the rows of ``coef`` belong to; with ``correct`` each row goes through a
+    sigmoid (row 0: P(strong right), row 1: P(weak right)) and ``classes`` is
+    :data:`CORRECT_CLASSES`. Either way the estimate is ``link(logits) @ classes``.
     ``embedder``/``dimensions`` name the embedding the model was trained on ("" and 0
     for a text-features-only model). With a ``projection`` (``k x dimensions``, and its
     ``projection_mean``) the embedding is reduced to ``k`` principal components before
@@ -56,6 +76,7 @@ class LinearRouter:
     intercept: FloatArray
     projection: FloatArray | None = None
     projection_mean: FloatArray | None = None
+    target: str = "benefit"
 
     @property
     def uses_embedding(self) -> bool:
@@ -85,9 +106,12 @@ class LinearRouter:
         """Estimates for rows of full feature vectors (text features, then the embedding)."""
         z = (features - self.mean) / self.scale
         logits = z @ self.coef.T + self.intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        weights /= weights.sum(axis=1, keepdims=True)
+        if self.target == "correct":
+            weights = 1.0 / (1.0 + np.exp(-np.clip(logits, -500.0, 500.0)))
+        else:
+            logits -= logits.max(axis=1, keepdims=True)
+            weights = np.exp(logits)
+            weights /= weights.sum(axis=1, keepdims=True)
         result: FloatArray = weights @ np.asarray(self.classes, dtype=np.float64)
         return result
 
@@ -99,6 +123,7 @@ class LinearRouter:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "linear",
+            "target": self.target,
             "feature_names": list(self.feature_names),
             "embedder": self.embedder,
             "dimensions": self.dimensions,
@@ -113,9 +138,15 @@ class LinearRouter:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LinearRouter:
-        """The router saved by :meth:`to_dict`; ValueError naming what is wrong."""
+        """The router saved by :meth:`to_dict`; ValueError naming what is wrong.
+
+        A model saved before ``target`` existed has no such key and is a ``benefit`` model.
+        """
         if data.get("kind") != "linear":
             raise ValueError(f"unknown model kind {data.get('kind')!r}")
+        target = str(data.get("target", "benefit"))
+        if target not in TARGETS:
+            raise ValueError(f"unknown model target {target!r} (this version knows {', '.join(TARGETS)})")
         names = tuple(str(name) for name in data["feature_names"])
         if names != FEATURE_NAMES:
             raise ValueError("the router was trained on other text features (retrain it with this version)")
@@ -143,9 +174,120 @@ class LinearRouter:
             raise ValueError("the model's intercepts or scales are malformed")
         if not all(np.isfinite(array).all() for array in (mean, scale, coef, intercept)):
             raise ValueError("the model holds non-finite numbers")
+        if target == "correct" and classes != CORRECT_CLASSES:
+            raise ValueError(f"a correct-target model has classes {CORRECT_CLASSES}, not {classes}")
         return cls(
-            names, str(data["embedder"]), dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
+            names,
+            str(data["embedder"]),
+            dimensions,
+            mean,
+            scale,
+            classes,
+            coef,
+            intercept,
+            projection,
+            projection_mean,
+            target,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourRouter:
+    """The mean benefit of the ``k`` training prompts nearest by cosine of the embedding (text features unused).
+
+    ``vectors`` are the training prompts' embeddings scaled to unit length (``n x
+    dimensions``), ``gains`` their benefits ``strong - weak`` on a [0, 1] quality scale,
+    so the estimate is in [-1, 1] like :class:`LinearRouter`'s.
+    """
+
+    embedder: str
+    dimensions: int
+    k: int
+    vectors: FloatArray
+    gains: FloatArray
+
+    @property
+    def uses_embedding(self) -> bool:
+        return True
+
+    @property
+    def description(self) -> str:
+        return f"embedding kNN k={self.k}"
+
+    def full_rows(self, text: FloatArray, embeddings: FloatArray | None) -> FloatArray:
+        """The model's input rows: the embeddings (ValueError when missing or of another width)."""
+        if embeddings is None or embeddings.shape[-1] != self.dimensions:
+            raise ValueError(f"this router needs {self.dimensions}-dimensional embeddings from {self.embedder}")
+        return embeddings
+
+    def estimate_matrix(self, features: FloatArray) -> FloatArray:
+        """Estimates for rows of embeddings: the mean gain of each row's ``k`` nearest training prompts."""
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        similarity = (features / np.where(norms > 0, norms, 1.0)) @ self.vectors.T
+        k = min(self.k, self.vectors.shape[0])
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        result: FloatArray = self.gains[nearest].mean(axis=1)
+        return result
+
+    def estimate(self, text: FloatArray, embedding: npt.NDArray[np.floating[Any]] | None) -> float:
+        """The estimate for one prompt; ValueError without an embedding.
+
+        One matrix-vector product over the contiguous ``vectors`` (not a 1-row matrix product,
+        which a multi-threaded BLAS makes many times slower on a busy machine), then a partial sort.
+        """
+        rows = None if embedding is None else np.asarray(embedding, dtype=np.float64).reshape(1, -1)
+        query = self.full_rows(text.reshape(1, -1), rows)[0]
+        similarity = self.vectors @ query  # the query's norm does not change the order
+        k = min(self.k, similarity.size)
+        return float(self.gains[np.argpartition(-similarity, k - 1)[:k]].mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "neighbours",
+            "embedder": self.embedder,
+            "dimensions": self.dimensions,
+            "k": self.k,
+            "vectors": np.round(self.vectors, 6).tolist(),
+            "gains": self.gains.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeighbourRouter:
+        """The router saved by :meth:`to_dict`; ValueError naming what is wrong."""
+        if data.get("kind") != "neighbours":
+            raise ValueError(f"unknown model kind {data.get('kind')!r}")
+        dimensions, k = int(data["dimensions"]), int(data["k"])
+        vectors = np.asarray(data["vectors"], dtype=np.float64)
+        gains = np.asarray(data["gains"], dtype=np.float64)
+        if dimensions <= 0 or k <= 0 or vectors.ndim != 2 or vectors.shape[1] != dimensions:
+            raise ValueError("the neighbours' vectors do not match their dimensions")
+        if gains.shape != (vectors.shape[0],) or vectors.shape[0] == 0:
+            raise ValueError("one gain per neighbour vector is needed")
+        if not (np.isfinite(vectors).all() and np.isfinite(gains).all()):
+            raise ValueError("the model holds non-finite numbers")
+        return cls(str(data["embedder"]), dimensions, k, vectors, gains)
+
+
+Estimator = LinearRouter | NeighbourRouter
+"""Either learned model: both offer ``uses_embedding``, ``embedder``, ``dimensions``, ``description``,
+``full_rows``, ``estimate_matrix``, ``estimate`` and ``to_dict``."""
+
+
+def model_from_dict(data: dict[str, Any]) -> Estimator:
+    """The model saved by ``to_dict`` of either kind; ValueError naming what is wrong."""
+    if data.get("kind") == "neighbours":
+        return NeighbourRouter.from_dict(data)
+    return LinearRouter.from_dict(data)
+
+
+def fit_neighbours(
+    embeddings: FloatArray, strong: FloatArray, weak: FloatArray, *, embedder: str, k: int
+) -> NeighbourRouter:
+    """A :class:`NeighbourRouter` over these rows; ``strong`` and ``weak`` on a [0, 1] scale."""
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    vectors = np.asarray(embeddings, dtype=np.float64) / np.where(norms > 0, norms, 1.0)
+    gains = np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
+    return NeighbourRouter(embedder, int(embeddings.shape[1]), k, vectors, gains)
 
 
 def fit_linear(
@@ -158,12 +300,18 @@ def fit_linear(
     c: float,
     components: int | None = None,
     sample_weight: FloatArray | None = None,
+    target: str = "benefit",
 ) -> LinearRouter:
     """Fit a :class:`LinearRouter` (L2-regularised, strength ``1/c``) on text-feature rows and embeddings.
 
     ``embeddings`` None fits a text-features-only model; ``components`` reduces the
     embedding to that many principal components (fitted on these rows) first.
+    ``target`` ``correct`` needs ``strong`` and ``weak`` on a [0, 1] scale (values
+    outside are clipped): each tier's quality is its soft label (a row counts as
+    right with weight ``q`` and wrong with weight ``1 - q``).
     """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}")
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     labels = benefit_labels(strong, weak)
@@ -192,6 +340,21 @@ def fit_linear(
     scale = features.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (features - mean) / scale
+    if target == "correct":
+        rows = [_fit_correctness(z, quality, c, sample_weight) for quality in (strong, weak)]
+        return LinearRouter(
+            FEATURE_NAMES,
+            shell.embedder,
+            dimensions,
+            mean,
+            scale,
+            CORRECT_CLASSES,
+            np.vstack([row[0] for row in rows]),
+            np.asarray([row[1] for row in rows], dtype=np.float64),
+            projection,
+            projection_mean,
+            "correct",
+        )
     present = sorted(set(labels.tolist()))
     if len(present) == 1:  # one outcome only: a constant estimate equal to that outcome
         width = features.shape[1]
@@ -218,6 +381,28 @@ def fit_linear(
     return LinearRouter(
         FEATURE_NAMES, shell.embedder, dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
     )
+
+
+def _fit_correctness(
+    z: FloatArray, quality: FloatArray, c: float, sample_weight: FloatArray | None
+) -> tuple[FloatArray, float]:
+    """(coefficients, intercept) of a binary logistic regression of ``quality`` in [0, 1] as a soft label."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    q = np.clip(np.asarray(quality, dtype=np.float64), 0.0, 1.0)
+    base = np.ones_like(q) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    right, wrong = float((base * q).sum()), float((base * (1.0 - q)).sum())
+    if right <= 0.0 or wrong <= 0.0:  # one outcome only: a constant probability near it
+        share = min(max(right / max(right + wrong, 1e-12), 1e-6), 1.0 - 1e-6)
+        return np.zeros(z.shape[1]), math.log(share / (1.0 - share))
+    model = LogisticRegression(C=c, max_iter=2000)
+    labels = np.concatenate([np.ones(q.size, dtype=np.int64), np.zeros(q.size, dtype=np.int64)])
+    model.fit(np.vstack([z, z]), labels, sample_weight=np.concatenate([base * q, base * (1.0 - q)]))
+    coef = np.asarray(model.coef_[0], dtype=np.float64)
+    intercept = float(model.intercept_[0])
+    if int(model.classes_[1]) != 1:  # sklearn orders classes ascending, so classes_[1] is 1
+        coef, intercept = -coef, -intercept
+    return coef, intercept
 
 
 def default_estimate(facts: PromptFacts) -> float:

@@ -16,10 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from intelbot_cost_router.estimator import LinearRouter
+from intelbot_cost_router.estimator import model_from_dict
 from intelbot_cost_router.training import TrainedRouter
 
-FORMAT = 1
+FORMAT = 2
+"""Written by this version. 2 added the ``correct`` target and the ``neighbours`` kind, which a
+format-1 reader would misread (a ``correct`` model is still kind ``linear``), so those readers
+refuse a format-2 file by its number. Files of format 1 (``benefit`` models) still load."""
+READABLE_FORMATS = (1, 2)
 
 
 class RouterFileError(ValueError):
@@ -65,13 +69,15 @@ def load_router(path: Path) -> TrainedRouter:
     except (OSError, ValueError) as error:
         raise RouterFileError(f"{path}: not a readable router file ({type(error).__name__})") from None
     try:
-        if data.get("format") != FORMAT:
-            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
+        if data.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"format {data.get('format')!r}, this version reads {READABLE_FORMATS}")
+        if data.get("format") == 1 and dict(data["model"]).get("target", "benefit") != "benefit":
+            raise ValueError("a format-1 file holds benefit models only")
         content = {
             str(kind): (float(value[0]), float(value[1])) for kind, value in dict(data["content_thresholds"]).items()
         }
         return TrainedRouter(
-            model=LinearRouter.from_dict(data["model"]),
+            model=model_from_dict(data["model"]),
             quality_target=float(data["quality_target"]),
             threshold=float(data["threshold"]),
             content_thresholds=content,
