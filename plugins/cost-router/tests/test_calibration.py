@@ -171,3 +171,23 @@ def test_a_neighbour_routers_single_prompt_estimate_equals_its_matrix_estimate()
     queries = rng.normal(size=(5, 6))
     singles = [model.estimate(np.zeros(19), query) for query in queries]
     assert np.allclose(singles, model.estimate_matrix(queries))
+
+
+def test_a_training_set_above_the_neighbour_cap_never_tries_a_knn_router() -> None:
+    """A kNN decision costs a product over every training prompt, so big training sets only get linear routers."""
+    from intelbot_cost_router.training import MAX_NEIGHBOUR_ROWS, Candidate, TrainingData
+
+    rows = MAX_NEIGHBOUR_ROWS + 1
+    rng = np.random.default_rng(7)
+    embeddings = rng.normal(size=(rows, 8))
+    strong = np.ones(rows)
+    weak = (embeddings[:, 0] < 0).astype(np.float64)
+    data = TrainingData(np.zeros((rows, 19)), embeddings, strong, weak, ("x",) * rows, (ContentType.CHAT,) * rows)
+    knn = Candidate("kNN", True, None, 0.0, neighbours=3)
+    linear = Candidate("text+embedding C=0.01", True, None, 0.01)
+    router = train_router(data, embedder="test-embedder", candidates=[knn, linear])
+    assert set(router.cv_scores) == {"text+embedding C=0.01"} and not router.model.description.startswith(
+        "embedding kNN"
+    )
+    small = TrainingData(data.text[:40], embeddings[:40], strong[:40], weak[:40], ("x",) * 40, (ContentType.CHAT,) * 40)
+    assert "kNN" in train_router(small, embedder="test-embedder", candidates=[knn, linear]).cv_scores

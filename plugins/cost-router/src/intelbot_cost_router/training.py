@@ -38,6 +38,10 @@ REPEATS = 3
 """Fold assignments (seeds ``SEED``, ``SEED + 1``, ...) each candidate is scored on."""
 MIN_SOURCE_ROWS = 30
 MIN_CONTENT_ROWS = 30
+MAX_NEIGHBOUR_ROWS = 1000
+"""Above this many outcome rows the kNN candidates are not tried: a kNN decision costs a product over
+every training prompt (2,106 of them: median 7.9 ms with multi-threaded BLAS on the 2-core machine,
+README), which breaks the 1 ms decision budget; a linear router's cost does not grow with its data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +223,18 @@ def train_router(
 ) -> TrainedRouter:
     """Choose, calibrate and refit a router on ``data`` (see the module docstring).
 
-    Candidates needing an embedding are skipped when ``data`` has none. ValueError
+    Candidates needing an embedding are skipped when ``data`` has none, and the kNN
+    candidates when it has more than :data:`MAX_NEIGHBOUR_ROWS` rows. ValueError
     for fewer than 10 rows (too few to cross-validate).
     """
     if len(data) < 10:
         raise ValueError(f"at least 10 outcome rows are needed to train a router, got {len(data)}")
-    usable = [item for item in candidates if not item.embedding or data.embeddings is not None]
+    usable = [
+        item
+        for item in candidates
+        if (not item.embedding or data.embeddings is not None)
+        and (item.neighbours == 0 or len(data) <= MAX_NEIGHBOUR_ROWS)
+    ]
     scores: dict[str, float] = {}
     best: tuple[float, Candidate, FloatArray] | None = None
     for candidate in usable:
