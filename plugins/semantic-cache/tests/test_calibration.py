@@ -118,13 +118,19 @@ def write_pairs(path: Path, copies: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_calibrate_command_prints_one_json_object(
-    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def pairs_in_private_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copies: int = 1) -> Path:
+    """The test pairs written to a file, with settings and data directories of the test's own."""
     monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
     monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
     pairs = tmp_path / "pairs.jsonl"
-    write_pairs(pairs)
+    write_pairs(pairs, copies=copies)
+    return pairs
+
+
+def test_calibrate_command_prints_one_json_object(
+    tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = pairs_in_private_directories(tmp_path, monkeypatch)
     result = CliRunner().invoke(
         cache_group, ["calibrate", str(pairs), "--rule", "cosine", "--holdout", "0", "--threshold", "0", "--json"]
     )
@@ -143,10 +149,7 @@ def test_calibrate_command_prints_one_json_object(
 
 
 def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
-    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
-    pairs = tmp_path / "pairs.jsonl"
-    write_pairs(pairs, copies=4)
+    pairs = pairs_in_private_directories(tmp_path, monkeypatch, copies=4)
     result = CliRunner().invoke(cache_group, ["calibrate", str(pairs), "--target-precision", "0.9", "--save"])
     assert result.exit_code == 0, result.output
     assert "rule learned at threshold" in result.stdout and "held-out rows 12..23" in result.stdout
@@ -163,10 +166,7 @@ def test_calibrate_learned_rule_and_save(tmp_path: Path, minilm: Embedder, monke
 def test_calibrate_with_the_adapter_stage_saves_it_and_picks_its_threshold_out_of_fold(
     tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("INTELBOT_SETTINGS_DIR", str(tmp_path))
-    monkeypatch.setenv("INTELBOT_DATA_DIR", str(tmp_path / "data"))
-    pairs = tmp_path / "pairs.jsonl"
-    write_pairs(pairs, copies=4)
+    pairs = pairs_in_private_directories(tmp_path, monkeypatch, copies=4)
     result = CliRunner().invoke(
         cache_group, ["calibrate", str(pairs), "--target-precision", "0.9", "--stage", "adapter", "--save", "--json"]
     )

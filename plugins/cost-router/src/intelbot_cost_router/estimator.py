@@ -340,36 +340,20 @@ def fit_linear(
     scale = features.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (features - mean) / scale
+
+    def fitted(classes: tuple[int, ...], coef: FloatArray, intercept: FloatArray, kind: str) -> LinearRouter:
+        return LinearRouter(
+            FEATURE_NAMES, shell.embedder, dimensions, mean, scale, classes, coef, intercept, projection,
+            projection_mean, kind,
+        )  # fmt: skip
+
     if target == "correct":
         rows = [_fit_correctness(z, quality, c, sample_weight) for quality in (strong, weak)]
-        return LinearRouter(
-            FEATURE_NAMES,
-            shell.embedder,
-            dimensions,
-            mean,
-            scale,
-            CORRECT_CLASSES,
-            np.vstack([row[0] for row in rows]),
-            np.asarray([row[1] for row in rows], dtype=np.float64),
-            projection,
-            projection_mean,
-            "correct",
-        )
+        coefficients = np.vstack([row[0] for row in rows])
+        return fitted(CORRECT_CLASSES, coefficients, np.asarray([row[1] for row in rows], dtype=np.float64), "correct")
     present = sorted(set(labels.tolist()))
     if len(present) == 1:  # one outcome only: a constant estimate equal to that outcome
-        width = features.shape[1]
-        return LinearRouter(
-            FEATURE_NAMES,
-            shell.embedder,
-            dimensions,
-            mean,
-            scale,
-            (present[0],),
-            np.zeros((1, width)),
-            np.zeros(1),
-            projection,
-            projection_mean,
-        )
+        return fitted((present[0],), np.zeros((1, features.shape[1])), np.zeros(1), "benefit")
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit(z, labels, sample_weight=sample_weight)
     classes = tuple(int(value) for value in model.classes_)
@@ -378,9 +362,7 @@ def fit_linear(
     if len(classes) == 2:  # binary: P(classes[1]) = sigmoid(w.z + b) = softmax([0, w.z + b])[1]
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
-    return LinearRouter(
-        FEATURE_NAMES, shell.embedder, dimensions, mean, scale, classes, coef, intercept, projection, projection_mean
-    )
+    return fitted(classes, coef, intercept, "benefit")
 
 
 def _fit_correctness(

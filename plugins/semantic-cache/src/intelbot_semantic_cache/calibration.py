@@ -438,23 +438,24 @@ async def cross_fitted_lookups(
     rule: MatchRule,
     vectors: dict[str, Vectors],
     *,
+    stage: str,
+    l2: float,
+    floor: float,
     index: str = "exact",
 ) -> list[Lookup]:
     """Each pair's lookup scored by a model fitted without that pair's examples (folds by pair).
 
     ``examples`` must come from ``pairs`` (``group`` is the pair's position); each
-    fold's model has ``rule``'s stage, l2, floor and no trees, and scores the whole
+    fold's model is ``stage`` at ``l2`` with ``floor`` and no trees, and scores the whole
     protocol (every q1 stored), of which its own fold's lookups are kept.
     """
-    assert rule.model is not None
-    notes = rule.notes
     fold = fold_of_pair(len(pairs), CROSS_FIT_FOLDS)
     example_fold = fold[examples.group]
     lookups: list[Lookup] = []
     for held in range(CROSS_FIT_FOLDS):
         rows = np.flatnonzero(example_fold != held)
-        stage_one = fit_stage_one(examples, rows, stage=str(notes["stage"]), l2=float(notes["l2"]))
-        fold_model = PairModel(stage_one.vector_weights, None, rule.model.floor, stage_one.adapter)
+        stage_one = fit_stage_one(examples, rows, stage=stage, l2=l2)
+        fold_model = PairModel(stage_one.vector_weights, None, floor, stage_one.adapter)
         fold_lookups = await run_protocol(
             pairs, embedder, MatchRule(rule.threshold, fold_model, rule.embedder), vectors, index=index
         )
@@ -526,7 +527,17 @@ async def calibrate(
         rule = MatchRule(0.5, model, embedder.name, notes)
         if stage == "adapter" and not trees:
             progress(f"out-of-fold scores of the fitting rows ({CROSS_FIT_FOLDS} more fits)")
-            fit_lookups = await cross_fitted_lookups(pick_pairs, examples, embedder, rule, vectors, index=index)
+            fit_lookups = await cross_fitted_lookups(
+                pick_pairs,
+                examples,
+                embedder,
+                rule,
+                vectors,
+                stage=stage,
+                l2=notes["l2"],
+                floor=model.floor,
+                index=index,
+            )
             notes["threshold_picked_on"] = f"out-of-fold scores, {CROSS_FIT_FOLDS} folds"
         else:
             fit_lookups = await run_protocol(pick_pairs, embedder, rule, vectors, index=index)
