@@ -76,6 +76,7 @@ async def analyse(
                 target=target,
                 total_seconds=total_seconds,
                 table_writes=table_writes,
+                client=connection,
             )
     raise ConfigurationError(f"no analysis for the {engine.dialect.name} dialect", key="database_url")
 

@@ -26,9 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
+from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -87,9 +89,11 @@ class PostgresTrials:
         )
 
     async def measure(
-        self, statements: Sequence[WorkloadStatement], indexes: Sequence[Candidate]
+        self, statements: Sequence[WorkloadStatement], indexes: Sequence[Candidate], *, fastest_of: int = 0
     ) -> dict[int, Measure]:
-        """Per statement and parameter sample, median seconds with ``indexes`` built, as the client sees them.
+        """Per statement and parameter sample, median seconds with ``indexes`` built, as the driver sees them.
+
+        ``fastest_of``: instead of the median of ``repeats`` runs, the fastest of that many.
 
         Each run is the statement itself (rows fetched, round trip included: what the bot
         waits for, without ``EXPLAIN ANALYZE``'s per-row timing overhead) inside a savepoint
@@ -113,13 +117,13 @@ class PostgresTrials:
                 for sample in statement.samples():
                     arguments = list(sample or ())
                     runs: list[float] = []
-                    for _ in range(self.settings.repeats + 1):
+                    for _ in range((fastest_of or self.settings.repeats) + 1):
                         await self.connection.execute("SAVEPOINT intelbot_db_advisor_run")
                         started = time.perf_counter()
                         await self.connection.fetch(statement.sql, *arguments)
                         runs.append(time.perf_counter() - started)
                         await self.connection.execute("ROLLBACK TO SAVEPOINT intelbot_db_advisor_run")
-                    per_sample.append(statistics.median(runs[1:]))
+                    per_sample.append(min(runs[1:]) if fastest_of else statistics.median(runs[1:]))
                 timings[statement.index] = Measure.timed(per_sample)
         finally:
             await transaction.rollback()
@@ -178,12 +182,18 @@ async def analyse_postgres(
     target: str,
     total_seconds: float | None = None,
     table_writes: dict[str, float] | None = None,
+    client: AsyncConnection | None = None,
 ) -> Analysis:
-    """Analyse ``statements`` on ``connection``; hypothetical indexes and plan settings are reset before returning."""
+    """Analyse ``statements`` on ``connection``; hypothetical indexes and plan settings are reset before returning.
+
+    ``client`` is the SQLAlchemy connection ``connection`` belongs to: with
+    ``count_client_cost``, statements are timed through it too, and what SQLAlchemy adds
+    per call is counted in every measured speed-up (see :mod:`client_cost`).
+    """
     analysis = Analysis(dialect="postgresql")
     try:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
-        await _analyse(connection, statements, settings, analysis, target, total_seconds, table_writes or {})
+        await _analyse(connection, statements, settings, analysis, target, total_seconds, table_writes or {}, client)
     finally:
         if await has_hypopg(connection):
             await connection.execute("SELECT hypopg_reset()")
@@ -199,6 +209,7 @@ async def _analyse(
     target: str,
     total_seconds: float | None,
     table_writes: dict[str, float],
+    client: AsyncConnection | None,
 ) -> None:
     trials = PostgresTrials(connection, settings)
     columns, indexes = await read_schema(connection)
@@ -265,6 +276,14 @@ async def _analyse(
     def accept(before: Measure, after: Measure) -> bool:
         return (after.cost or 0) <= (before.cost or 0) * keep
 
+    per_call: dict[int, Measure] = {}
+    if client is not None and settings.count_client_cost and settings.postgres_verify_build:
+        per_call = await _client_costs(trials, client, [by_index[i] for i in baselines])
+        if per_call:
+            analysis.notes.append(cost_note(per_call, "SQLAlchemy and asyncpg"))
+        for baseline in analysis.baselines:
+            if baseline.statement in per_call:
+                baseline.client_cost_seconds = per_call[baseline.statement].seconds
     tried = await _hypothetical_round(trials, candidates, readers, by_index, set(baselines))
     chosen = choose(baselines, _narrowest_sufficient(tried, keep), accept, serving=tried)
     weights = {s.index: float(s.calls) for s in statements}
@@ -282,8 +301,8 @@ async def _analyse(
         measurable = [by_index[i] for i in order if trials.measurable(by_index[i])]
         if settings.postgres_verify_build and measurable:
             try:
-                seconds_before = await trials.measure(measurable, prerequisites)
-                seconds_after = await trials.measure(measurable, [*prerequisites, (table, candidate)])
+                seconds_before = _plus(await trials.measure(measurable, prerequisites), per_call)
+                seconds_after = _plus(await trials.measure(measurable, [*prerequisites, (table, candidate)]), per_call)
             except asyncpg.PostgresError as error:
                 analysis.notes.append(f"{table}({', '.join(candidate)}): not timed ({type(error).__name__})")
         evidence: list[StatementEvidence] = []
@@ -354,6 +373,21 @@ async def _analyse(
         tables = {t for i in helped for t in tables_read.get(i, ())}
         prerequisites = [(t, c) for t, c in kept if t in tables and t != table]
         await suggest(table, candidate, helped, with_kept, prerequisites)
+
+
+async def _client_costs(
+    trials: PostgresTrials, client: AsyncConnection, statements: Sequence[WorkloadStatement]
+) -> dict[int, Measure]:
+    """Per statement, what a call through ``client`` (SQLAlchemy) adds to the driver's own time, no index added."""
+    measurable = [s for s in statements if trials.measurable(s)]
+    driver = await trials.measure(measurable, [], fastest_of=RUNS)
+    timed = timed_again(measurable, driver)
+    through = await client_seconds(client, timed, lambda sample: tuple(sample or ()))
+    return costs_per_call(through, driver)
+
+
+def _plus(measures: dict[int, Measure], costs: dict[int, Measure]) -> dict[int, Measure]:
+    return {index: measure.plus(costs.get(index)) for index, measure in measures.items()}
 
 
 async def _hypothetical_round(

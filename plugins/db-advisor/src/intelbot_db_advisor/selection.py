@@ -33,6 +33,19 @@ class Measure:
     def timed(cls, samples: Sequence[float], cost: float | None = None) -> Measure:
         return cls(statistics.median(samples), cost, tuple(samples))
 
+    def plus(self, extra: Measure | None) -> Measure:
+        """These seconds with ``extra``'s added sample by sample (its median when the samples do not pair up).
+
+        The planner cost is kept: ``extra`` is time outside the database (the client path).
+        """
+        if extra is None:
+            return self
+        if self.samples and len(extra.samples) == len(self.samples):
+            return Measure.timed([a + b for a, b in zip(self.samples, extra.samples, strict=True)], self.cost)
+        if self.samples:
+            return Measure.timed([a + extra.seconds for a in self.samples], self.cost)
+        return Measure(self.seconds + extra.seconds, self.cost)
+
 
 def median_speedup(before: Measure, after: Measure) -> float:
     """The median over parameter samples of before/after seconds (one sample, or none: the plain ratio).

@@ -23,6 +23,9 @@ class DbAdvisorSettings(PluginSettings):
     """At most this many statements (heaviest first) are analysed in one report."""
     min_speedup: float = Field(default=2.0, ge=1.0)
     """A suggestion must make its statements at least this much faster, measured."""
+    count_client_cost: bool = True
+    """Judge speed-ups by what the caller waits for: add each statement's measured client-path cost
+    (SQLAlchemy and the driver, which an index does not shorten) to its trial times. Off: database time only."""
     min_cost_saving: float = Field(default=0.5, gt=0, lt=1)
     """PostgreSQL: planner cost saving a hypothetical index must reach (Dexter's rule: 50%)."""
     repeats: int = Field(default=5, ge=1, le=50)

@@ -14,6 +14,7 @@ suggestion names those indexes). The source is never written.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import statistics
 import tempfile
@@ -26,6 +27,7 @@ from typing import Any
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
+from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -172,6 +174,14 @@ class SqliteTrials:
             timings.append(statistics.median(runs))
         return Measure.timed(timings)
 
+    def fastest(self, statement: WorkloadStatement, runs: int) -> Measure:
+        """Per parameter sample, the fastest of ``runs`` runs after one warm-up run."""
+        timings: list[float] = []
+        for parameters in statement.samples():
+            self.run_once(statement, parameters)
+            timings.append(min(self.run_once(statement, parameters) for _ in range(runs)))
+        return Measure.timed(timings)
+
     def create(self, name: str, table: str, columns: Sequence[str]) -> None:
         self.connection.execute(
             f"CREATE INDEX {quote(name)} ON {quote(table)} ({', '.join(quote(c) for c in columns)})"
@@ -203,7 +213,9 @@ def analyse_sqlite(
             analysis.notes.append(f"trials ran on a sample of up to {settings.sample_rows} rows per table")
         connection = sqlite3.connect(copy, isolation_level=None)
         try:
-            _analyse_on_copy(connection, statements, settings, analysis, target, total_seconds, table_writes or {})
+            _analyse_on_copy(
+                connection, copy, statements, settings, analysis, target, total_seconds, table_writes or {}
+            )
         finally:
             connection.close()
     return analysis
@@ -211,6 +223,7 @@ def analyse_sqlite(
 
 def _analyse_on_copy(
     connection: sqlite3.Connection,
+    copy: Path,
     statements: Sequence[WorkloadStatement],
     settings: DbAdvisorSettings,
     analysis: Analysis,
@@ -256,6 +269,14 @@ def _analyse_on_copy(
         for table in uses:
             readers.setdefault(table, []).append(statement.index)
     shares = _shares(statements, baselines, total_seconds)
+    costs: dict[int, Measure] = {}
+    if settings.count_client_cost and baselines:
+        timed = timed_again(statements, baselines)
+        client = asyncio.run(_client_seconds_on_copy(copy, timed))
+        costs = costs_per_call(client, {s.index: trials.fastest(s, RUNS) for s in timed})
+        if costs:
+            analysis.notes.append(cost_note(costs, "SQLAlchemy and aiosqlite"))
+        baselines = {index: measure.plus(costs.get(index)) for index, measure in baselines.items()}
     for table, columns in workload_candidates(statement_uses, shares):
         rowid = schema.indexes.get(table, {}).get("rowid", ())
         if len(columns) > 1 and columns[-1:] == rowid:
@@ -279,6 +300,7 @@ def _analyse_on_copy(
                     baselines[statement.index].seconds,
                     None,
                     plans[statement.index],
+                    costs[statement.index].seconds if statement.index in costs else None,
                 )
             )
     minimum = settings.min_speedup
@@ -286,7 +308,7 @@ def _analyse_on_copy(
     def accept(before: Measure, after: Measure) -> bool:
         return median_speedup(before, after) >= minimum
 
-    found = _trial_round(trials, candidates, readers, by_index, set(baselines))
+    found = _plus_costs(_trial_round(trials, candidates, readers, by_index, set(baselines)), costs)
     chosen = choose(baselines, found, accept)
     weights = {s.index: float(s.calls) for s in statements}
 
@@ -327,11 +349,13 @@ def _analyse_on_copy(
         with_kept: dict[int, Measure] = {}
         for index in joins:
             try:
-                with_kept[index] = trials.measure(by_index[index])
+                with_kept[index] = trials.measure(by_index[index]).plus(costs.get(index))
             except StatementTimeout:
                 continue
         rest = {candidate: None for candidate in candidates if candidate not in chosen}
-        again = choose(with_kept, _trial_round(trials, rest, readers, by_index, set(with_kept)), accept)
+        again = choose(
+            with_kept, _plus_costs(_trial_round(trials, rest, readers, by_index, set(with_kept)), costs), accept
+        )
     finally:
         for name in kept:
             trials.drop(name)
@@ -371,6 +395,25 @@ def _trial_round(
         finally:
             trials.drop(name)
     return found
+
+
+async def _client_seconds_on_copy(copy: Path, statements: Sequence[WorkloadStatement]) -> dict[int, Measure]:
+    """:func:`client_seconds` through an SQLAlchemy + aiosqlite engine on the copy (the kernel's SQLite client path)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{copy}")
+    try:
+        async with engine.connect() as connection:
+            return await client_seconds(connection, statements, _parameters)
+    finally:
+        await engine.dispose()
+
+
+def _plus_costs(
+    found: dict[Candidate, dict[int, Measure]], costs: dict[int, Measure]
+) -> dict[Candidate, dict[int, Measure]]:
+    """Trial times with each statement's client cost added (unchanged where none was measured)."""
+    return {c: {i: m.plus(costs.get(i)) for i, m in by.items()} for c, by in found.items()}
 
 
 def _shares(

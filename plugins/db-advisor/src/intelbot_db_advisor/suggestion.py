@@ -125,7 +125,11 @@ class Suggestion:
 
 @dataclass(slots=True)
 class StatementBaseline:
-    """A statement as it runs today: plan summary, planner cost, measured seconds per run."""
+    """A statement as it runs today: plan summary, planner cost, measured seconds per run.
+
+    ``client_cost_seconds`` is what the client path (SQLAlchemy and the driver) adds to
+    each call, measured (None when not measured); on SQLite ``seconds`` includes it.
+    """
 
     statement: int
     fingerprint: str
@@ -135,6 +139,7 @@ class StatementBaseline:
     seconds: float | None
     cost: float | None
     plan: str
+    client_cost_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +151,7 @@ class StatementBaseline:
             "seconds": self.seconds,
             "cost": self.cost,
             "plan": self.plan,
+            "client_cost_seconds": self.client_cost_seconds,
         }
 
 
