@@ -9,7 +9,9 @@ that is rolled back, on the copy). A candidate is kept when the median speed-up 
 the samples reaches ``min_speedup``, so one lucky value cannot carry it. Join round:
 join statements are tried again with the first round's indexes built, so an
 outer-side index that pays only once the inner side has one is found too (its
-suggestion names those indexes). The source is never written.
+suggestion names those indexes). With ``count_client_cost`` every measured time also
+carries the statement's client-path cost (:mod:`.client_cost`), timed through
+SQLAlchemy and aiosqlite on the copy. The source is never written.
 """
 
 from __future__ import annotations
@@ -201,6 +203,9 @@ def analyse_sqlite(
     table_writes: dict[str, float] | None = None,
 ) -> Analysis:
     """Analyse ``statements`` against the SQLite database at ``source`` (blocking: run it in a thread).
+
+    The thread must not be running an event loop: with ``count_client_cost`` the analysis
+    runs its own (``asyncio.run``) to time statements through SQLAlchemy and aiosqlite.
 
     ``total_seconds`` is the captured database time all statements took (the denominator
     of each statement's share); None (a statement file) uses the measured times instead.
