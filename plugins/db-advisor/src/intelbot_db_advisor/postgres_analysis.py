@@ -14,6 +14,9 @@ runs happen only inside that rolled-back transaction, so a writing statement is 
 committed. Join round: join statements are planned again with the kept indexes in
 place (hypothetically), so an outer-side index that pays only once the inner side has
 one is found too; it is timed with those indexes built and names them as prerequisites.
+With ``count_client_cost`` the timed runs also carry each statement's client-path cost
+(:mod:`.client_cost`: what a call through SQLAlchemy adds to asyncpg's own time),
+measured once before any hypothetical index exists.
 """
 
 from __future__ import annotations
