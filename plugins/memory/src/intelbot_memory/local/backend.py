@@ -329,27 +329,28 @@ class LocalBackend:
             if index is not None and not rescore:
                 extra = [key for key in keyword if key not in similarity]
                 similarity.update(zip(extra, index.similarities(extra, search.vector), strict=True))
-        rows: dict[int, Memory] = {}
+        rows: dict[int, Row[Any]] = {}
         if rescore:
-            rows, vectors = await self._rows(list(similarity | keyword), vectors=True)
-            similarity = exact_cosines(vectors, search.vector)
+            rows = await self._rows(list(similarity | keyword), vectors=True)
+            similarity = exact_cosines({key: row.vector for key, row in rows.items()}, search.vector)
             keyword = {key: value for key, value in keyword.items() if key in rows}
         scores = fuse(similarity, keyword, search.alpha) if search.mode == "hybrid" else dict(similarity)
         ranked = sorted(scores, key=lambda key: (-scores[key], key))[: search.limit]
         if not rescore:
-            rows, _ = await self._rows(ranked)
-        return [ScoredMemory(rows[key], scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows]
+            rows = await self._rows(ranked)
+        return [
+            ScoredMemory(_memory(rows[key]), scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows
+        ]
 
-    async def _rows(self, keys: Sequence[int], *, vectors: bool = False) -> tuple[dict[int, Memory], dict[int, bytes]]:
-        """The memories of ``keys`` by key (one SELECT), and with ``vectors`` their float32 vectors' bytes."""
+    async def _rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, Row[Any]]:
+        """The rows of ``keys`` by key, in one SELECT; the float32 ``vector`` column only with ``vectors``."""
         if not keys:
-            return {}, {}
+            return {}
         table = MEMORIES
         columns = [column for column in table.c if vectors or column.name != "vector"]
         async with self.database.engine.connect() as connection:
-            result = (await connection.execute(select(*columns).where(table.c.id.in_(list(keys))))).all()
-        memories = {int(row.id): _memory(row) for row in result}
-        return memories, ({int(row.id): bytes(row.vector) for row in result} if vectors else {})
+            result = await connection.execute(select(*columns).where(table.c.id.in_(list(keys))))
+            return {int(row.id): row for row in result}
 
     async def count(self) -> int:
         async with self.database.engine.connect() as connection:

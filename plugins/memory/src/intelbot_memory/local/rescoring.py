@@ -26,7 +26,7 @@ def candidate_count(limit: int, rescore_candidates: int) -> int:
     return max(rescore_candidates, PER_RESULT * limit)
 
 
-def exact_cosines(vectors: Mapping[int, bytes], query: npt.ArrayLike) -> dict[int, float]:
+def exact_cosines(vectors: Mapping[int, bytes | memoryview], query: npt.ArrayLike) -> dict[int, float]:
     """The cosine of ``query`` to each float32 vector (raw bytes of a row's ``vector`` column), by key."""
     if not vectors:
         return {}
