@@ -11,10 +11,14 @@ and the same searches through weaviate-client against the loopback Weaviate. The
 searches exactly and in Python: its figures measure the client path and our code, not
 Weaviate's own speed or its HNSW.
 
-Scale: the local index alone (one scope, no embedding, no database read) at each ``--sizes``
-entry count, on clustered vectors (real question vectors plus small noise): query p50/p99,
-top-10 overlap with exact search, bytes per entry, and the exact NumPy scan of the same
-vectors as the baseline measured in the same run.
+Scale: the local backend at each ``--sizes`` entry count (one guild, rows in a fresh SQLite
+database on disk, the graph rebuilt from them by ``open``), on clustered vectors (real
+question vectors plus small noise). Timed per query, embedding excluded: the graph alone, and
+``LocalBackend.search`` as the plugin runs it (graph candidates, one SELECT of their rows with
+the float32 vectors, exact rescoring) for each ``--rescore-candidates``; p50/p99, top-10
+overlap with the exact top 10, bytes per entry, and the exact NumPy scan of the same float32
+vectors as the baseline measured in the same run. ``--pairs-skip`` takes the base questions
+from a later part of the file, to choose settings on other rows than those reported.
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measures import percentile
@@ -37,7 +45,8 @@ from intelbot.data.database import Database
 from intelbot.embedding import Embedder, embedder_from_settings, l2_normalize
 from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.local.backend import LocalBackend
-from intelbot_memory.local.vector_index import Owner, ScopeIndex
+from intelbot_memory.local.tables import MEMORIES
+from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, ScopeIndex
 from intelbot_memory.records import Memory, MemorySearch, Scope
 from intelbot_memory.settings import WeaviateSettings
 from intelbot_memory.weaviate_backend.backend import WeaviateBackend
@@ -45,10 +54,11 @@ from intelbot_memory.weaviate_backend.backend import WeaviateBackend
 GUILD = Scope(1)
 
 
-def read_pairs(path: Path, limit: int) -> list[tuple[str, str, bool]]:
+def read_pairs(path: Path, limit: int, skip: int = 0) -> list[tuple[str, str, bool]]:
+    """Up to ``limit`` (q1, q2, duplicate) pairs after the first ``skip`` lines."""
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+        if number <= skip or not line.strip():
             continue
         row = json.loads(line)
         if not isinstance(row.get("q1"), str) or not isinstance(row.get("q2"), str):
@@ -134,77 +144,179 @@ async def run_queries(backend: Any, queries: list[str], vectors: np.ndarray, mod
     return found
 
 
-def scale(
-    base: np.ndarray, sizes: list[int], queries: int, expansions: list[int], seed: int = 7
-) -> list[dict[str, Any]]:
-    """The local index at each size and search expansion, on real vectors plus noise (clusters around each question).
+def clustered(base: np.ndarray, size: int, generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` unit vectors: a random base question each (its index is returned too) plus N(0, 0.02) noise."""
+    picks = generator.integers(0, len(base), size)
+    noise = generator.normal(0, 0.02, (size, base.shape[1])).astype(np.float32)
+    return picks, l2_normalize(base[picks] + noise)
 
-    One graph is built per size; each ``expansions`` entry is measured on it with the same queries.
+
+async def write_rows(database: Database, texts: list[str], picks: np.ndarray, vectors: np.ndarray, name: str) -> None:
+    """The rows of one guild, row id ``i + 1`` for vector ``i``, in bulk (the backend's ``add`` is per memory)."""
+    for start in range(0, len(vectors), 10_000):
+        rows = [
+            {
+                "id": number + 1,
+                "uid": f"m{number}",
+                "scope": GUILD.key,
+                "guild_id": GUILD.guild_id,
+                "user_id": 1,
+                "channel_id": None,
+                "kind": "fact",
+                "text": texts[int(picks[number])],
+                "created_at": 0.0,
+                "expires_at": None,
+                "vector": vectors[number].tobytes(),
+                "embedder": name,
+            }
+            for number in range(start, min(len(vectors), start + 10_000))
+        ]
+        async with database.write_lock, database.engine.begin() as connection:
+            await connection.execute(insert(MEMORIES), rows)
+
+
+def graph_keys(index: ScopeIndex, vector: np.ndarray, *, exact: bool = False) -> list[int]:
+    """The graph's own top 10 (int8 cosines, no rescoring, no database); ``exact``: usearch's brute force."""
+    return [key for key, _ in index.search(vector, 10, exact=exact)]
+
+
+def timed(run: Callable[[np.ndarray], list[int]], probe: np.ndarray, expected: list[set[int]]) -> dict[str, float]:
+    """p50/p99 (ms) of ``run`` over the probe vectors and the mean top-10 overlap of its answers with ``expected``."""
+    seconds, overlaps = [], []
+    for vector, exact_top in zip(probe, expected, strict=True):
+        started = time.perf_counter()
+        found = run(vector)
+        seconds.append(time.perf_counter() - started)
+        overlaps.append(len(set(found[:10]) & exact_top) / 10)
+    return {
+        "p50_ms": round(percentile(seconds, 0.5) * 1000, 3),
+        "p99_ms": round(percentile(seconds, 0.99) * 1000, 3),
+        "top10_overlap": round(float(np.mean(overlaps)), 4),
+    }
+
+
+def local_backend(database: Database, embedder: Embedder, index_dir: Path, graph: tuple[int, int]) -> LocalBackend:
+    """The backend as the plugin makes it, every scope in a graph of ``graph`` = (connectivity, expansion_add)."""
+    return LocalBackend(database, embedder, index_dir, exact_below=0, connectivity=graph[0], expansion_add=graph[1])
+
+
+async def scale(
+    base: np.ndarray,
+    texts: list[str],
+    embedder: Embedder,
+    sizes: list[int],
+    queries: int,
+    expansions: list[int],
+    rescores: list[int],
+    graph: tuple[int, int] = (CONNECTIVITY, EXPANSION_ADD),
+    seed: int = 7,
+) -> list[dict[str, Any]]:
+    """The local backend at each size on clustered vectors (real questions plus noise), one guild holding them all.
+
+    Per size: the rows are written to a fresh SQLite database and the backend opens it,
+    rebuilding the HNSW graph (connectivity, expansion_add = ``graph``) from the rows as it
+    does after a crash. Then, on the same queries: the exact NumPy scan of the float32
+    vectors (the baseline and the reference top 10), usearch's brute force over the int8
+    vectors (the ceiling of the graph without rescoring), the graph alone (``ScopeIndex.search``,
+    no database), and ``LocalBackend.search`` (vector mode, limit 10) for each ``rescores``
+    value: graph candidates, one SELECT of their rows (float32 vectors included) from the
+    database on disk, exact rescoring, results. Embedding is not timed (the queries are vectors).
     """
     generator = np.random.default_rng(seed)
-    rows = []
+    results = []
     for size in sizes:
-        picks = generator.integers(0, len(base), size)
-        vectors = l2_normalize(base[picks] + generator.normal(0, 0.02, (size, base.shape[1])).astype(np.float32))
-        index = ScopeIndex(base.shape[1], exact_below=0)
-        started = time.perf_counter()
-        owner = Owner(1, "fact", None)
-        for start in range(0, size, 10_000):
-            chunk = range(start, min(size, start + 10_000))
-            index.add(list(chunk), vectors[start : start + len(chunk)], [owner] * len(chunk))
-        build_seconds = time.perf_counter() - started
-        probe = l2_normalize(
-            base[generator.integers(0, len(base), queries)]
-            + generator.normal(0, 0.02, (queries, base.shape[1])).astype(np.float32)
-        )
-        exact, exact_tops = [], []
-        for vector in probe:
+        picks, vectors = clustered(base, size, generator)
+        _, probe = clustered(base, queries, generator)
+        with tempfile.TemporaryDirectory() as directory:
+            url = f"sqlite+aiosqlite:///{directory}/scale.db"
+            database = Database(url)
+            backend = local_backend(database, embedder, Path(directory) / "index", graph)
+            await backend.open()
             started = time.perf_counter()
-            similarities = vectors @ vector
-            top = np.argpartition(-similarities, 10)[:10]
-            exact.append(time.perf_counter() - started)
-            exact_tops.append(set(top.tolist()))
-        quantised = [  # the ceiling int8 vectors allow: usearch's brute force over the same graph's vectors
-            len({key for key, _ in index.search(vector, 10, exact=True)} & expected) / 10
-            for vector, expected in zip(probe, exact_tops, strict=True)
-        ]
-        for expansion in expansions:
-            index.graph.expansion_search = expansion  # type: ignore[misc]  # usearch has the setter apart
-            approximate, overlaps = [], []
-            for vector, expected in zip(probe, exact_tops, strict=True):
+            await write_rows(database, texts, picks, vectors, embedder.name)
+            write_seconds = time.perf_counter() - started
+            await backend.close()
+            await database.dispose()
+            database = Database(url)
+            backend = local_backend(database, embedder, Path(directory) / "index", graph)
+            started = time.perf_counter()
+            await backend.open()  # the index files do not hold these rows: the graph is rebuilt from them
+            open_seconds = time.perf_counter() - started
+            index = backend.indexes[GUILD.key]
+            database_bytes = os.path.getsize(f"{directory}/scale.db")  # noqa: ASYNC240 - once, untimed
+            exact_seconds, expected = [], []
+            for vector in probe:
                 started = time.perf_counter()
-                found = index.search(vector, 10)
-                approximate.append(time.perf_counter() - started)
-                overlaps.append(len({key for key, _ in found} & expected) / 10)
-            rows.append(
-                {
-                    "entries": size,
-                    "expansion_search": expansion,
-                    "build_seconds": round(build_seconds, 2),
-                    "hnsw_p50_ms": round(percentile(approximate, 0.5) * 1000, 3),
-                    "hnsw_p99_ms": round(percentile(approximate, 0.99) * 1000, 3),
-                    "exact_p50_ms": round(percentile(exact, 0.5) * 1000, 3),
-                    "exact_p99_ms": round(percentile(exact, 0.99) * 1000, 3),
-                    "speedup_p50": round(percentile(exact, 0.5) / percentile(approximate, 0.5), 1),
-                    "top10_overlap": round(float(np.mean(overlaps)), 4),
-                    "int8_exact_top10_overlap": round(float(np.mean(quantised)), 4),
-                    "index_bytes_per_entry": round(index.memory_bytes() / size, 1),
-                    "float32_bytes_per_entry": base.shape[1] * 4,
-                }
-            )
-    return rows
+                similarities = vectors @ vector
+                top = np.argpartition(-similarities, 10)[:10]
+                exact_seconds.append(time.perf_counter() - started)
+                expected.append({int(position) + 1 for position in top})
+            int8_brute_force = timed(partial(graph_keys, index, exact=True), probe, expected)
+            common = {
+                "entries": size,
+                "connectivity": graph[0],
+                "expansion_add": graph[1],
+                "rows_write_s": round(write_seconds, 2),
+                "open_rebuild_s": round(open_seconds, 2),
+                "exact_p50_ms": round(percentile(exact_seconds, 0.5) * 1000, 3),
+                "exact_p99_ms": round(percentile(exact_seconds, 0.99) * 1000, 3),
+                "int8_brute_force_top10_overlap": int8_brute_force["top10_overlap"],
+                "index_bytes_per_entry": round(index.memory_bytes() / size, 1),
+                "database_bytes_per_entry": round(database_bytes / size, 1),
+            }
+            for expansion in expansions:
+                index.graph.expansion_search = expansion  # type: ignore[misc]  # usearch has the setter apart
+                graph_only = timed(partial(graph_keys, index), probe, expected)
+                results.append({**common, "search": "graph only", "expansion_search": expansion, **graph_only})
+                for rescore in rescores:
+                    backend.rescore_candidates = rescore
+                    await backend.search(
+                        MemorySearch(GUILD, probe[0], limit=10, now=1.0)
+                    )  # opens the pooled connection
+                    answers: dict[int, list[int]] = {}
+                    loop_seconds = []
+                    for number, vector in enumerate(probe):
+                        started = time.perf_counter()
+                        hits = await backend.search(MemorySearch(GUILD, vector, limit=10, now=1.0))
+                        loop_seconds.append(time.perf_counter() - started)
+                        answers[number] = [int(hit.memory.id[1:]) + 1 for hit in hits]
+                    overlap = np.mean(
+                        [len(set(answers[number]) & expected[number]) / 10 for number in range(len(probe))]
+                    )
+                    results.append(
+                        {
+                            **common,
+                            "search": f"backend, rescore {rescore}",
+                            "expansion_search": expansion,
+                            "p50_ms": round(percentile(loop_seconds, 0.5) * 1000, 3),
+                            "p99_ms": round(percentile(loop_seconds, 0.99) * 1000, 3),
+                            "top10_overlap": round(float(overlap), 4),
+                        }
+                    )
+            await backend.close()
+            await database.dispose()
+    return results
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pairs", type=Path, help="JSON lines with q1, q2, duplicate")
     parser.add_argument("--pairs-limit", type=int, default=4000, help="read this many lines (default 4000)")
+    parser.add_argument("--pairs-skip", type=int, default=0, help="skip this many lines first (a tuning split)")
     parser.add_argument("--queries", type=int, default=600, help="at most this many queries (default 600)")
     parser.add_argument("--sizes", default="10000,100000", help="entry counts for the scale test")
     parser.add_argument("--scale-queries", type=int, default=300)
     parser.add_argument(
         "--expansion-search", default="128", help="search expansions to measure on each graph (the index uses 128)"
     )
+    parser.add_argument(
+        "--rescore-candidates", default="0,40", help="backend rescore_candidates values to measure (0 = no rescoring)"
+    )
+    parser.add_argument("--connectivity", type=int, default=CONNECTIVITY, help="HNSW connectivity of the scale graphs")
+    parser.add_argument(
+        "--expansion-add", type=int, default=EXPANSION_ADD, help="HNSW expansion_add of the scale graphs"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the scale vectors and queries")
     parser.add_argument(
         "--scale-only", action="store_true", help="skip the quality part (the pairs still give the base vectors)"
     )
@@ -213,15 +325,25 @@ async def main() -> None:
     embedder = embedder_from_settings(None, {"backend": "sentence-transformers"})
     if embedder is None:
         raise SystemExit("the bundled all-MiniLM-L6-v2 embedder is not available")
-    pairs = read_pairs(args.pairs, args.pairs_limit)
-    figures: dict[str, Any] = {"file": str(args.pairs), "pairs": len(pairs), "embedder": embedder.name}
+    pairs = read_pairs(args.pairs, args.pairs_limit, args.pairs_skip)
+    figures: dict[str, Any] = {
+        "file": str(args.pairs),
+        "lines": [args.pairs_skip + 1, args.pairs_skip + len(pairs)],
+        "pairs": len(pairs),
+        "embedder": embedder.name,
+    }
     if not args.scale_only:
         figures["quality"] = await quality(pairs, embedder, args.queries)
-    base = await embedder.embed(list(dict.fromkeys(q1 for q1, _, _ in pairs)))
+    texts = list(dict.fromkeys(q1 for q1, _, _ in pairs))
+    base = await embedder.embed(texts)
     figures["base_questions"] = len(base)
     sizes = [int(size) for size in args.sizes.split(",") if size]
     expansions = [int(value) for value in args.expansion_search.split(",") if value]
-    figures["scale"] = scale(base, sizes, args.scale_queries, expansions)
+    rescores = [int(value) for value in args.rescore_candidates.split(",") if value]
+    graph = (args.connectivity, args.expansion_add)
+    figures["scale"] = await scale(
+        base, texts, embedder, sizes, args.scale_queries, expansions, rescores, graph, seed=args.seed
+    )
     if args.json:
         print(json.dumps(figures, indent=2))
         return

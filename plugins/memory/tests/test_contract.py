@@ -156,3 +156,67 @@ async def test_memories_survive_a_restart_with_and_without_a_clean_close(harness
     vector = (await minilm.embed([FACTS[0]]))[0]
     exact = await backend.search(MemorySearch(GUILD, vector, limit=1, mode="exact", now=NOW))
     assert np.isclose(exact[0].similarity, 1.0, atol=0.01)
+
+
+def swapped_by_int8(dimensions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A query and two neighbours whose order int8 quantisation (largest component -> 127) reverses.
+
+    ``nearer`` is closer in float32; its small components round up to 1/127 (its int8 norm
+    grows), the runner-up's round down to 0 (its int8 norm shrinks), so in int8 the
+    runner-up comes first.
+    """
+    query = np.zeros(dimensions, dtype=np.float32)
+    query[0] = 1.0
+    nearer, runner_up = np.zeros((2, dimensions), dtype=np.float32)
+    nearer[1] = runner_up[1] = 1.0
+    nearer[0], runner_up[0] = 64 / 127, 63.9 / 127
+    nearer[2:102], runner_up[2:102] = 0.6 / 127, 0.4 / 127
+    return query, nearer, runner_up
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    rows = np.asarray(vector, dtype=np.float64)
+    return rows / np.linalg.norm(rows)
+
+
+def test_the_hand_made_pair_is_swapped_by_int8() -> None:
+    """The premise of the rescoring tests: float32 and int8 cosines order the pair differently."""
+    from intelbot.embedding.base import quantize_int8
+
+    query, nearer, runner_up = swapped_by_int8(384)
+    floats = [float(unit(vector) @ query) for vector in (nearer, runner_up)]
+    int8s = [float(unit(quantize_int8(vector)[0]) @ unit(quantize_int8(query)[0])) for vector in (nearer, runner_up)]
+    assert floats[0] > floats[1] + 1e-4 and int8s[1] > int8s[0] + 1e-4
+
+
+async def test_vector_search_ranks_by_the_exact_float_cosine(harness: Any, minilm: Embedder) -> None:
+    backend = await harness.start()
+    query, nearer, runner_up = swapped_by_int8(minilm.dimensions)
+    far = np.random.default_rng(5).normal(0, 1, (40, minilm.dimensions)).astype(np.float32)
+    far[:, :102] = 0.0  # orthogonal to the query: past hnsw_min_entries, so the graph is searched
+    memories = [fact("nearer"), fact("runner-up"), *(fact(f"far {number}") for number in range(len(far)))]
+    await backend.add(memories, np.vstack([nearer, runner_up, far]))
+    for mode in ("vector", "hybrid"):
+        hits = await backend.search(MemorySearch(GUILD, query, limit=2, mode=mode, now=NOW))
+        assert [hit.memory.id for hit in hits] == [memories[0].id, memories[1].id], mode
+        for hit, vector in zip(hits, (nearer, runner_up), strict=True):
+            assert abs(hit.similarity - float(unit(vector) @ query)) < 1e-6, mode
+    first = await backend.search(MemorySearch(GUILD, query, limit=1, now=NOW))
+    assert [hit.memory.id for hit in first] == [memories[0].id]
+
+
+async def test_filtered_search_gives_the_full_k_in_exact_order(harness: Any, minilm: Embedder) -> None:
+    backend = await harness.start()
+    query, nearer, runner_up = swapped_by_int8(minilm.dimensions)
+    closer = np.random.default_rng(6).normal(0, 0.05, (60, minilm.dimensions)).astype(np.float32)
+    closer[:, :102] = 0.0
+    closer[:, 0] = 2.0  # cosine about 0.9 to the query: far ahead of the pair, but another user's or a turn
+    others = [fact(f"closer {number}", user_id=11) for number in range(50)]
+    turns = [fact(f"turn {number}", kind=MemoryKind.TURN) for number in range(10)]
+    mine = [fact("nearer"), fact("runner-up")]
+    await backend.add([*others, *turns, *mine], np.vstack([closer, nearer, runner_up]))
+    hits = await backend.search(
+        MemorySearch(GUILD, query, limit=2, user_id=10, kinds=frozenset({MemoryKind.FACT}), now=NOW)
+    )
+    assert [hit.memory.id for hit in hits] == [mine[0].id, mine[1].id]
+    assert abs(hits[0].similarity - float(unit(nearer) @ query)) < 1e-6

@@ -139,6 +139,7 @@ class MemoryPlugin(Plugin[MemorySettings]):
             index_dir,
             exact_below=settings.hnsw_min_entries,
             expansion_search=settings.expansion_search,
+            rescore_candidates=settings.rescore_candidates,
             clock=self.clock,
         )
 

@@ -53,5 +53,8 @@ class MemorySettings(PluginSettings):
     index_dir: str = ""
     hnsw_min_entries: int = Field(256, ge=0, description="scopes smaller than this are searched exactly")
     expansion_search: int = Field(128, ge=8)
+    rescore_candidates: int = Field(
+        40, ge=0, description="graph candidates re-ranked by exact float32 cosine (at least 4 x k); 0 = off"
+    )
     embedding: dict[str, Any] = Field(default_factory=dict)
     weaviate: WeaviateSettings = Field(default_factory=WeaviateSettings)  # type: ignore[arg-type]

@@ -7,6 +7,9 @@
   ids the database has for that scope (and the manifest names the same embedder);
   otherwise that scope is rebuilt from the vectors in the rows. Rows embedded by
   another embedder are embedded again at open.
+- Searches (:mod:`rescoring`): the int8 graph's candidates are ranked again by the
+  exact cosine of the float32 vectors in their rows, read in the one SELECT that
+  fetches the results.
 - Keyword search (:mod:`keyword`) is kept in step with the rows by the database
   itself (FTS5 triggers, a generated column), so a delete reaches it in the same
   transaction.
@@ -29,8 +32,9 @@ from intelbot.data.database import Database
 from intelbot.embedding import Embedder, Vectors, l2_normalize
 from intelbot.errors import DatabaseError
 from intelbot_memory.local.keyword import keyword_search
+from intelbot_memory.local.rescoring import candidate_count, exact_cosines
 from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
-from intelbot_memory.local.vector_index import Accept, Owner, ScopeIndex
+from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, Accept, Owner, ScopeIndex
 from intelbot_memory.records import Memory, MemoryKind, MemorySearch, Scope, ScoredMemory
 from intelbot_memory.scoring import fuse
 
@@ -81,6 +85,9 @@ class LocalBackend:
         *,
         exact_below: int = 256,
         expansion_search: int = 128,
+        rescore_candidates: int = 40,
+        connectivity: int = CONNECTIVITY,
+        expansion_add: int = EXPANSION_ADD,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
@@ -88,6 +95,9 @@ class LocalBackend:
         self.index_dir = index_dir
         self.exact_below = exact_below
         self.expansion_search = expansion_search
+        self.rescore_candidates = rescore_candidates
+        self.connectivity = connectivity
+        self.expansion_add = expansion_add
         self.clock = clock
         self.indexes: dict[str, ScopeIndex] = {}
         self.dirty: set[str] = set()
@@ -150,7 +160,11 @@ class LocalBackend:
 
     def _new_index(self) -> ScopeIndex:
         return ScopeIndex(
-            self.embedder.dimensions, expansion_search=self.expansion_search, exact_below=self.exact_below
+            self.embedder.dimensions,
+            expansion_search=self.expansion_search,
+            exact_below=self.exact_below,
+            connectivity=self.connectivity,
+            expansion_add=self.expansion_add,
         )
 
     async def _owners_by_scope(self) -> dict[str, dict[int, Owner]]:
@@ -283,11 +297,21 @@ class LocalBackend:
     # -- reads -----------------------------------------------------------------------------------
 
     async def search(self, search: MemorySearch) -> list[ScoredMemory]:
+        """The best ``search.limit`` memories; ``similarity`` is the exact float32 cosine unless rescoring is off.
+
+        ``vector`` and ``hybrid``: the int8 graph's candidates (at least
+        :func:`candidate_count`) are rescored with the float32 vectors of their rows, read
+        in the one SELECT that also fetches the results. ``exact``: the brute-force scan
+        of the int8 vectors, not rescored (as without rescoring).
+        """
         index = self.indexes.get(search.scope.key)
         want = search.limit if search.mode != "hybrid" else max(search.limit * 3, search.limit + 10)
+        rescore = 0 if search.mode == "exact" else candidate_count(search.limit, self.rescore_candidates)
         similarity: dict[int, float] = {}
         if index is not None:
-            similarity = dict(index.search(search.vector, want, _accept(search), exact=search.mode == "exact"))
+            similarity = dict(
+                index.search(search.vector, max(want, rescore), _accept(search), exact=search.mode == "exact")
+            )
         keyword: dict[int, float] = {}
         if search.mode == "hybrid" and search.text.strip():
             async with self.database.engine.connect() as connection:
@@ -302,22 +326,31 @@ class LocalBackend:
                         kinds={kind.value for kind in search.kinds} if search.kinds is not None else None,
                     )
                 )
-            extra = [key for key in keyword if key not in similarity]
-            if index is not None:
+            if index is not None and not rescore:
+                extra = [key for key in keyword if key not in similarity]
                 similarity.update(zip(extra, index.similarities(extra, search.vector), strict=True))
+        rows: dict[int, Row[Any]] = {}
+        if rescore:
+            rows = await self._rows(list(similarity | keyword), vectors=True)
+            similarity = exact_cosines({key: row.vector for key, row in rows.items()}, search.vector)
+            keyword = {key: value for key, value in keyword.items() if key in rows}
         scores = fuse(similarity, keyword, search.alpha) if search.mode == "hybrid" else dict(similarity)
         ranked = sorted(scores, key=lambda key: (-scores[key], key))[: search.limit]
-        rows = await self._rows(ranked)
-        return [ScoredMemory(rows[key], scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows]
+        if not rescore:
+            rows = await self._rows(ranked)
+        return [
+            ScoredMemory(_memory(rows[key]), scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows
+        ]
 
-    async def _rows(self, keys: Sequence[int]) -> dict[int, Memory]:
+    async def _rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, Row[Any]]:
+        """The rows of ``keys`` by key, in one SELECT; the float32 ``vector`` column only with ``vectors``."""
         if not keys:
             return {}
         table = MEMORIES
-        columns = [column for column in table.c if column.name != "vector"]
+        columns = [column for column in table.c if vectors or column.name != "vector"]
         async with self.database.engine.connect() as connection:
             result = await connection.execute(select(*columns).where(table.c.id.in_(list(keys))))
-            return {int(row.id): _memory(row) for row in result}
+            return {int(row.id): row for row in result}
 
     async def count(self) -> int:
         async with self.database.engine.connect() as connection:

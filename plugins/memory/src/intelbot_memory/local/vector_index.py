@@ -42,7 +42,15 @@ Accept = Callable[[Owner], bool]
 class ScopeIndex:
     """The HNSW graph of one scope and the owners of its keys (row ids of ``memory_entries``)."""
 
-    def __init__(self, dimensions: int, *, expansion_search: int = 128, exact_below: int = 256) -> None:
+    def __init__(
+        self,
+        dimensions: int,
+        *,
+        expansion_search: int = 128,
+        exact_below: int = 256,
+        connectivity: int = CONNECTIVITY,
+        expansion_add: int = EXPANSION_ADD,
+    ) -> None:
         from usearch.index import Index
 
         self.dimensions = dimensions
@@ -51,8 +59,8 @@ class ScopeIndex:
             ndim=dimensions,
             metric="cos",
             dtype="i8",
-            connectivity=CONNECTIVITY,
-            expansion_add=EXPANSION_ADD,
+            connectivity=connectivity,
+            expansion_add=expansion_add,
             expansion_search=expansion_search,
         )
         self.owners: dict[int, Owner] = {}
