@@ -205,6 +205,69 @@ def single_pair_ms(
     return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2)}
 
 
+def onnx_single_pair_ms(
+    model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, max_length: int
+) -> dict[str, float]:
+    """The same re-check on ONNX Runtime (the fine-tuned model exported, one intra-op thread, as the bot runs).
+
+    The export's logits are checked against PyTorch's on the first pairs before timing.
+    """
+    import tempfile
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "pair.onnx"
+        example = tokenizer(["a b"], ["c"], return_tensors="pt")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                tuple(example[name] for name in names),
+                str(path),
+                dynamo=False,
+                input_names=list(names),
+                output_names=["logits"],
+                dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names}, "logits": {0: "batch"}},
+                opset_version=17,
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def feed(query: str, candidate: str) -> dict[str, np.ndarray]:
+        inputs = tokenizer(
+            [query, candidate],
+            [candidate, query],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="np",
+        )
+        return {name: np.asarray(inputs[name], dtype=np.int64) for name in names}
+
+    worst = 0.0
+    with torch.inference_mode():
+        for query, candidate in pairs[:20]:
+            inputs = feed(query, candidate)
+            expected = model(**{name: torch.from_numpy(value) for name, value in inputs.items()}).logits.numpy()
+            worst = max(worst, float(np.max(np.abs(session.run(None, inputs)[0] - expected))))
+    latencies = []
+    for query, candidate in pairs:
+        began = time.perf_counter()
+        session.run(None, feed(query, candidate))
+        latencies.append((time.perf_counter() - began) * 1000)
+    values = np.asarray(latencies)
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p99_ms": round(float(np.percentile(values, 99)), 2),
+        "largest_logit_difference_to_pytorch": round(worst, 6),
+    }
+
+
 async def measure(arguments: argparse.Namespace, log: Any) -> dict[str, Any]:
     import torch
 
@@ -301,6 +364,7 @@ async def measure(arguments: argparse.Namespace, log: Any) -> dict[str, Any]:
                     {"floor": floor, "ceiling": ceiling, **figures(report_pairs, lookups, report_groups, threshold)}
                 )
     latency = single_pair_ms(model, tokenizer, report_band[:300], max_length=arguments.max_length)
+    onnx_latency = onnx_single_pair_ms(model, tokenizer, report_band[:300], max_length=arguments.max_length)
     return {
         "pairs": len(pairs),
         "fit_rows": [0, split],
@@ -312,6 +376,7 @@ async def measure(arguments: argparse.Namespace, log: Any) -> dict[str, Any]:
         "training_seconds": round(training_seconds, 1),
         "inference_batched_ms_per_pair": round(batched_ms, 2),
         "inference_single_pair": latency,
+        "inference_single_pair_onnxruntime_1_thread": onnx_latency,
         "inner_choices": choices,
         "inner_cosine": inner_cosine,
         "chosen": {"floor": best["floor"], "ceiling": best["ceiling"], "threshold": best["threshold"]},
