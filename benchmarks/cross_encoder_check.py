@@ -191,18 +191,22 @@ def single_pair_ms(
     with torch.inference_mode():
         for query, candidate in pairs:
             began = time.perf_counter()
-            inputs = tokenizer(
-                [query, candidate],
-                [candidate, query],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            model(**inputs)
+            model(**both_orders(tokenizer, query, candidate, max_length=max_length, tensors="pt"))
             latencies.append((time.perf_counter() - began) * 1000)
     values = np.asarray(latencies)
     return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2)}
+
+
+def both_orders(tokenizer: Any, query: str, candidate: str, *, max_length: int, tensors: str) -> Any:
+    """The pair as a batch of two, in both orders (the re-check scores their mean), as ``tensors`` ("pt"/"np")."""
+    return tokenizer(
+        [query, candidate],
+        [candidate, query],
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors=tensors,
+    )
 
 
 def onnx_single_pair_ms(
@@ -239,14 +243,7 @@ def onnx_single_pair_ms(
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def feed(query: str, candidate: str) -> dict[str, np.ndarray]:
-        inputs = tokenizer(
-            [query, candidate],
-            [candidate, query],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="np",
-        )
+        inputs = both_orders(tokenizer, query, candidate, max_length=max_length, tensors="np")
         return {name: np.asarray(inputs[name], dtype=np.int64) for name in names}
 
     worst = 0.0
