@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from intelbot.testing.postgres import fresh_database
 
-ROWS = 30_000
+ROWS = 150_000  # large enough that a missing index costs far more than the client path (client_cost.py)
 
 
 def bot_rows(seed: int = 7) -> tuple[list[tuple[int, str, int, float]], list[tuple[int, int, int, str]]]:

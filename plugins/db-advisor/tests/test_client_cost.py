@@ -38,10 +38,10 @@ def test_a_saving_the_client_path_swamps_is_not_a_2x_speedup() -> None:
 
 def _check_counted(analysis: Analysis) -> None:
     [baseline] = [b for b in analysis.baselines if b.statement == 0]
-    assert baseline.client_cost_seconds is not None and baseline.client_cost_seconds > 0, analysis.as_dict()
+    # measured (a client path timed faster than the trial, which noise can give, counts as 0, never negative)
+    assert baseline.client_cost_seconds is not None and baseline.client_cost_seconds >= 0, analysis.as_dict()
     assert any("client path's measured cost per call" in note for note in analysis.notes)
-    [suggestion] = analysis.suggestions
-    [evidence] = suggestion.evidence
+    [evidence] = [e for s in analysis.suggestions for e in s.evidence if e.statement == 0]
     assert evidence.seconds_after is not None and evidence.seconds_before is not None
     # an index lookup is microseconds on the database; the caller still pays the whole client path
     assert evidence.seconds_after >= baseline.client_cost_seconds
@@ -79,7 +79,4 @@ async def test_postgres_speedups_count_the_sqlalchemy_path_and_write_nothing(pos
     finally:
         await engine.dispose()
     assert rows > 0 and after == rows
-    analysis.suggestions = [s for s in analysis.suggestions if 0 in [e.statement for e in s.evidence]]
-    for suggestion in analysis.suggestions:
-        suggestion.evidence = [e for e in suggestion.evidence if e.statement == 0]
     _check_counted(analysis)

@@ -27,7 +27,7 @@ async def test_db_report_for_owners_only_and_without_statement_literals(
     engine = kernel.database.engine
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
-        await connection.execute(insert(items), [{"guild_id": n % 1000} for n in range(20_000)])
+        await connection.execute(insert(items), [{"guild_id": n % 1000} for n in range(150_000)])
     async with engine.connect() as connection:
         for guild in range(30):
             await connection.execute(select(items).where(items.c.guild_id == 4242 + guild))
