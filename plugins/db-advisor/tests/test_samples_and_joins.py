@@ -20,7 +20,7 @@ from intelbot_db_advisor.sqlite_analysis import analyse_sqlite
 from intelbot_db_advisor.workload import WorkloadStatement, statements_from_capture
 
 SETTINGS = DbAdvisorSettings(repeats=3)
-JOIN_ROWS = 30_000
+JOIN_ROWS = 150_000  # as conftest.ROWS: the missing index must cost far more than the client path
 JOIN_SQLITE = "SELECT f.rating FROM feedback f JOIN usage_ledger l ON l.id = f.turn_id WHERE l.user_id = ?"
 
 
