@@ -84,6 +84,11 @@ def costs_per_call(client: Mapping[int, Measure], trial: Mapping[int, Measure]) 
     return {index: cost_per_call(measure, trial[index]) for index, measure in client.items() if index in trial}
 
 
+def with_costs(measures: Mapping[int, Measure], costs: Mapping[int, Measure]) -> dict[int, Measure]:
+    """Each statement's measure with its client cost added (unchanged where none was measured)."""
+    return {index: measure.plus(costs.get(index)) for index, measure in measures.items()}
+
+
 def cost_note(costs: Mapping[int, Measure], path: str) -> str:
     """One line for the report: the median client cost per call over the statements, in µs."""
     median = statistics.median(m.seconds for m in costs.values()) * 1e6

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
-from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again
+from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again, with_costs
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -265,9 +265,7 @@ async def _analyse(
     for table, candidate in workload_candidates(statement_uses, shares):
         covering = covering_index(candidate, indexes.get(table, {}))
         if covering is not None:
-            note = f"{table}({', '.join(candidate)}) is covered by the existing index {covering}"
-            if note not in analysis.covered:
-                analysis.covered.append(note)
+            analysis.note_covered(table, candidate, covering)
             continue
         candidates[(table, candidate)] = None
     for baseline in analysis.baselines:
@@ -304,8 +302,10 @@ async def _analyse(
         measurable = [by_index[i] for i in order if trials.measurable(by_index[i])]
         if settings.postgres_verify_build and measurable:
             try:
-                seconds_before = _plus(await trials.measure(measurable, prerequisites), per_call)
-                seconds_after = _plus(await trials.measure(measurable, [*prerequisites, (table, candidate)]), per_call)
+                seconds_before = with_costs(await trials.measure(measurable, prerequisites), per_call)
+                seconds_after = with_costs(
+                    await trials.measure(measurable, [*prerequisites, (table, candidate)]), per_call
+                )
             except asyncpg.PostgresError as error:
                 analysis.notes.append(f"{table}({', '.join(candidate)}): not timed ({type(error).__name__})")
         evidence: list[StatementEvidence] = []
@@ -387,10 +387,6 @@ async def _client_costs(
     timed = timed_again(measurable, driver)
     through = await client_seconds(client, timed, lambda sample: tuple(sample or ()))
     return costs_per_call(through, driver)
-
-
-def _plus(measures: dict[int, Measure], costs: dict[int, Measure]) -> dict[int, Measure]:
-    return {index: measure.plus(costs.get(index)) for index, measure in measures.items()}
 
 
 async def _hypothetical_round(

@@ -29,7 +29,7 @@ from typing import Any
 from sqlglot.errors import SqlglotError
 
 from intelbot_db_advisor.candidates import ColumnUse, column_uses, parse, workload_candidates
-from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again
+from intelbot_db_advisor.client_cost import RUNS, client_seconds, cost_note, costs_per_call, timed_again, with_costs
 from intelbot_db_advisor.selection import Candidate, Measure, choose, median_speedup
 from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.suggestion import (
@@ -281,16 +281,14 @@ def _analyse_on_copy(
         costs = costs_per_call(client, {s.index: trials.fastest(s, RUNS) for s in timed})
         if costs:
             analysis.notes.append(cost_note(costs, "SQLAlchemy and aiosqlite"))
-        baselines = {index: measure.plus(costs.get(index)) for index, measure in baselines.items()}
+        baselines = with_costs(baselines, costs)
     for table, columns in workload_candidates(statement_uses, shares):
         rowid = schema.indexes.get(table, {}).get("rowid", ())
         if len(columns) > 1 and columns[-1:] == rowid:
             continue  # every SQLite index ends with the rowid already: same as the narrower one
         covering = covering_index(columns, schema.indexes.get(table, {}))
         if covering is not None:
-            note = f"{table}({', '.join(columns)}) is covered by the existing index {covering}"
-            if note not in analysis.covered:
-                analysis.covered.append(note)
+            analysis.note_covered(table, columns, covering)
             continue
         candidates[(table, columns)] = None
     for statement in statements:
@@ -418,7 +416,7 @@ def _plus_costs(
     found: dict[Candidate, dict[int, Measure]], costs: dict[int, Measure]
 ) -> dict[Candidate, dict[int, Measure]]:
     """Trial times with each statement's client cost added (unchanged where none was measured)."""
-    return {c: {i: m.plus(costs.get(i)) for i, m in by.items()} for c, by in found.items()}
+    return {candidate: with_costs(by_statement, costs) for candidate, by_statement in found.items()}
 
 
 def _shares(

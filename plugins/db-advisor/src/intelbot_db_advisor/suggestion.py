@@ -166,6 +166,12 @@ class Analysis:
     covered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def note_covered(self, table: str, columns: Sequence[str], existing: str) -> None:
+        """Record once that ``table(columns)`` is not suggested because ``existing`` already leads with them."""
+        note = f"{table}({', '.join(columns)}) is covered by the existing index {existing}"
+        if note not in self.covered:
+            self.covered.append(note)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dialect": self.dialect,
