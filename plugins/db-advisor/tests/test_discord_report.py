@@ -21,7 +21,9 @@ async def test_db_report_for_owners_only_and_without_statement_literals(
 ) -> None:
     kernel = await make_kernel(
         plugins=["db_advisor"],  # by entry point, as a deployment loads it
-        settings={"plugins": {"db_advisor": {"flush_seconds": 0, "repeats": 3, "min_total_ms": 0}}},
+        settings={
+            "plugins": {"db_advisor": {"flush_seconds": 0, "repeats": 3, "min_total_ms": 0, "count_client_cost": False}}
+        },
     )
     assert isinstance(kernel.plugin("db_advisor", DbAdvisorPlugin), DbAdvisorPlugin)
     engine = kernel.database.engine

@@ -10,7 +10,9 @@ from intelbot_db_advisor.settings import DbAdvisorSettings
 from intelbot_db_advisor.sqlite_analysis import analyse_sqlite
 from intelbot_db_advisor.workload import statements_from_file
 
-SETTINGS = DbAdvisorSettings(repeats=3)
+SETTINGS = DbAdvisorSettings(
+    repeats=3, count_client_cost=False
+)  # database time only: test_client_cost.py covers the other
 
 
 def _digest(path: Path) -> str:
