@@ -23,6 +23,13 @@ from intelbot.settings import data_directory
 MigrationStep = Callable[[Connection], None]
 MIGRATION_LOCK = 0x1E7B07_5C4E3A
 """The PostgreSQL advisory lock key every intelbot process takes around its schema migrations."""
+SQLITE_MMAP_BYTES = 2_147_418_112
+"""``PRAGMA mmap_size`` of every SQLite connection (SQLite lowers it to its build's ``SQLITE_MAX_MMAP_SIZE``).
+
+Reads of pages in the OS page cache then need no system call each; SQLite's default page
+cache (2 MB per connection) cannot even hold the B-tree's inner pages of a large table
+(a million memories: a 2 GB file). Address space only: pages are loaded when read, are
+shared with the OS page cache, and the kernel may drop them under memory pressure."""
 
 
 class _SchemaTable(DeclarativeBase):
@@ -118,4 +125,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
