@@ -21,10 +21,10 @@ The contract:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Executable, create_engine, event
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -70,13 +70,19 @@ class SQLiteReader:
             engine.dispose()
             return None
 
-    def rows(self, sql: str, parameters: Sequence[Any]) -> list[Row[Any]]:
-        """Every row of the read ``sql`` (``?`` placeholders) with ``parameters``, fetched before returning."""
+    def rows(self, statement: str | Executable, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row[Any]]:
+        """Every row of the read ``statement``, fetched before returning.
+
+        ``statement`` is plain SQL with ``?`` placeholders and a sequence of ``parameters``,
+        or a SQLAlchemy statement (``select``, ``text``) with a mapping of them.
+        """
         connection = self._connection
         if connection is None:
             raise ReaderUnavailable("the reader is closed")
         try:
-            return list(connection.exec_driver_sql(sql, tuple(parameters)).all())
+            if isinstance(statement, str):
+                return list(connection.exec_driver_sql(statement, tuple(parameters)).all())
+            return list(connection.execute(statement, dict(parameters)).all())
         except SQLAlchemyError as error:
             raise ReaderUnavailable(type(error).__name__) from error
         finally:

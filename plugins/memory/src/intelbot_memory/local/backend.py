@@ -34,7 +34,7 @@ from intelbot.data.database import Database
 from intelbot.data.sqlite_reader import ReaderUnavailable, SQLiteReader
 from intelbot.embedding import Embedder, Vectors, l2_normalize
 from intelbot.errors import DatabaseError
-from intelbot_memory.local.keyword import keyword_search
+from intelbot_memory.local.keyword import keyword_statement
 from intelbot_memory.local.rescoring import candidate_count, exact_cosines
 from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
 from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, Accept, Owner, ScopeIndex
@@ -323,18 +323,7 @@ class LocalBackend:
             )
         keyword: dict[int, float] = {}
         if search.mode == "hybrid" and search.text.strip():
-            async with self.database.engine.connect() as connection:
-                keyword = dict(
-                    await keyword_search(
-                        connection,
-                        scope=search.scope.key,
-                        query=search.text,
-                        limit=want,
-                        now=search.now,
-                        user_id=search.user_id,
-                        kinds={kind.value for kind in search.kinds} if search.kinds is not None else None,
-                    )
-                )
+            keyword = await self._keyword_matches(search, want)
             if index is not None and not rescore:
                 extra = [key for key in keyword if key not in similarity]
                 similarity.update(zip(extra, index.similarities(extra, search.vector), strict=True))
@@ -350,6 +339,28 @@ class LocalBackend:
         return [
             ScoredMemory(_memory(rows[key]), scores[key], similarity.get(key, 0.0)) for key in ranked if key in rows
         ]
+
+    async def _keyword_matches(self, search: MemorySearch, limit: int) -> dict[int, float]:
+        """Keyword score by row id of the best ``limit`` keyword matches (:mod:`keyword`), through the reader if any."""
+        found = keyword_statement(
+            self.database.engine.dialect.name,
+            scope=search.scope.key,
+            query=search.text,
+            limit=limit,
+            now=search.now,
+            user_id=search.user_id,
+            kinds={kind.value for kind in search.kinds} if search.kinds is not None else None,
+        )
+        if found is None:
+            return {}
+        statement, parameters = found
+        if self.reader is not None:
+            try:
+                return {int(row.id): float(row.score) for row in self.reader.rows(statement, parameters)}
+            except ReaderUnavailable as error:
+                log.debug("memory: the SQLite reader could not answer (%s); searching through the engine", error)
+        async with self.database.engine.connect() as connection:
+            return {int(row.id): float(row.score) for row in await connection.execute(statement, parameters)}
 
     async def _rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, Row[Any]]:
         """The rows of ``keys`` by key, in one SELECT; the float32 ``vector`` column only with ``vectors``.

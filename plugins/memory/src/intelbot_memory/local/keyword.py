@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import TextClause, bindparam, text
 
 MAX_TERMS = 32
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -26,8 +25,8 @@ def query_terms(query: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
-async def keyword_search(
-    connection: AsyncConnection,
+def keyword_statement(
+    dialect: str,
     *,
     scope: str,
     query: str,
@@ -35,11 +34,12 @@ async def keyword_search(
     now: float,
     user_id: int | None = None,
     kinds: Collection[str] | None = None,
-) -> list[tuple[int, float]]:
-    """(row id, score > 0) of the best keyword matches in ``scope``, best first; any term may match."""
+) -> tuple[TextClause, dict[str, object]] | None:
+    """The statement (and its parameters) whose rows are (row id, score > 0) of the best keyword matches in
+    ``scope``, best first, on ``dialect`` (``sqlite`` or ``postgresql``); any term may match. None: no terms."""
     terms = query_terms(query)
     if not terms or limit <= 0:
-        return []
+        return None
     conditions = ["e.scope = :scope", "(e.expires_at IS NULL OR e.expires_at > :now)"]
     params: dict[str, object] = {"scope": scope, "now": now, "limit": limit}
     if user_id is not None:
@@ -49,7 +49,7 @@ async def keyword_search(
         conditions.append("e.kind IN :kinds")
         params["kinds"] = sorted(kinds)
     where = " AND ".join(conditions)
-    if connection.dialect.name == "sqlite":
+    if dialect == "sqlite":
         params["match"] = " OR ".join('"' + term.replace('"', "") + '"' for term in terms)
         sql = (
             "SELECT e.id, -bm25(memory_fts) AS score FROM memory_fts "
@@ -66,5 +66,4 @@ async def keyword_search(
     statement = text(sql)
     if kinds is not None:
         statement = statement.bindparams(bindparam("kinds", expanding=True))
-    result = await connection.execute(statement, params)
-    return [(int(row[0]), float(row[1])) for row in result]
+    return statement, params
