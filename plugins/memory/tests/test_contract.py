@@ -196,7 +196,7 @@ async def test_vector_search_ranks_by_the_exact_float_cosine(harness: Any, minil
     far[:, :102] = 0.0  # orthogonal to the query: past hnsw_min_entries, so the graph is searched
     memories = [fact("nearer"), fact("runner-up"), *(fact(f"far {number}") for number in range(len(far)))]
     await backend.add(memories, np.vstack([nearer, runner_up, far]))
-    for mode in ("vector", "hybrid"):
+    for mode in ("vector", "hybrid", "exact"):
         hits = await backend.search(MemorySearch(GUILD, query, limit=2, mode=mode, now=NOW))
         assert [hit.memory.id for hit in hits] == [memories[0].id, memories[1].id], mode
         for hit, vector in zip(hits, (nearer, runner_up), strict=True):

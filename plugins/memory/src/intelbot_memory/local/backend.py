@@ -311,11 +311,14 @@ class LocalBackend:
         ``vector`` and ``hybrid``: the int8 graph's candidates (at least
         :func:`candidate_count`) are rescored with the float32 vectors of their rows, read
         in the one SELECT that also fetches the results. ``exact``: the brute-force scan
-        of the int8 vectors, not rescored (as without rescoring).
+        of the int8 vectors finds the top ``limit``, which are ranked by their float32
+        cosines the same way (duplicate merging compares these with its threshold).
         """
         index = self.indexes.get(search.scope.key)
         want = search.limit if search.mode != "hybrid" else max(search.limit * 3, search.limit + 10)
-        rescore = 0 if search.mode == "exact" else candidate_count(search.limit, self.rescore_candidates)
+        rescore = candidate_count(search.limit, self.rescore_candidates)
+        if search.mode == "exact" and rescore:
+            rescore = search.limit  # the int8 scan already found the top: only their similarities are made exact
         similarity: dict[int, float] = {}
         if index is not None:
             similarity = dict(
