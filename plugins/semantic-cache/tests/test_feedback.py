@@ -11,6 +11,7 @@ clock. Paraphrases and their MiniLM cosines (the test settings' threshold is 0.9
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from intelbot.testing.discord import DiscordHarness
 from intelbot.testing.discord.harness import DEFAULT_GUILD, MakeDiscord, SlashResult
 from intelbot.testing.discord.records import SentMessage
 from intelbot.testing.kernels import loaded_plugin
+from intelbot.testing.postgres import fresh_database
 from intelbot_semantic_cache.cache import SemanticCache
 from intelbot_semantic_cache.outcomes import THRESHOLD_STEP, Outcome, verdict_of
 from intelbot_semantic_cache.plugin import SemanticCachePlugin
@@ -340,3 +342,40 @@ async def test_a_restart_keeps_what_feedback_taught(
     assert stats["entries"] == 1 and stats["entries_with_learned_threshold"] == 1
     assert (await reopened.ask(EVENT_PARAPHRASE, turn(user=USER + 1))).source is Source.PROVIDER
     assert (await reopened.ask(EVENT, turn(user=USER + 1))).source is Source.CACHE
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def test_a_vote_taken_in_on_one_replica_reaches_the_other_through_the_change_feed(
+    make_kernel: Any, clock: ManualClock, minilm: Embedder, tmp_path: Path, backend: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        else:
+            url = await stack.enter_async_context(fresh_database())
+
+        async def replica(name: str) -> Kernel:
+            kernel: Kernel = await make_kernel(
+                plugins=[SemanticCachePlugin.configured(clock=clock, embedder=minilm)],
+                settings={"data_dir": str(tmp_path / name), "database_url": url, **cache_settings()},
+            )
+            stack.push_async_callback(kernel.stop)
+            return kernel
+
+        first, second = await replica("a"), await replica("b")
+        await first.ask(EVENT, turn())
+        await cache_of(second).apply_changes()
+        assert (await second.ask(EVENT_PARAPHRASE, turn(user=USER + 1))).source is Source.CACHE
+        hit_turn = turn()
+        assert (await first.ask(EVENT_PARAPHRASE, hit_turn)).source is Source.CACHE
+        await first.feedback.offer(
+            hit_turn.request_id, asker_id=USER, model="echo", guild_id=DEFAULT_GUILD, channel_id=CHANNEL, at=clock()
+        )
+        _, recorded = await first.vote(hit_turn.request_id, USER, "down", at=clock())
+        assert recorded is not None
+        await first.announce_vote(recorded)
+
+        assert cache_of(second).stats()["entries_with_learned_threshold"] == 0  # not yet: it has not polled
+        await cache_of(second).apply_changes()
+        assert cache_of(second).stats()["entries_with_learned_threshold"] == 1
+        assert (await second.ask(EVENT_PARAPHRASE, turn(user=USER + 2))).source is Source.PROVIDER
