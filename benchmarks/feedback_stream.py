@@ -18,7 +18,10 @@ feedback`` runs it:
   The asker votes 👍 on a correct hit, 👎 on a false one, nothing on an unlabelled
   one. No re-asks are simulated.
 - **Replay.** ``passes`` > 1 asks the same stream again on the cache as the previous
-  pass left it (votes keep being taken in): people ask the same things again.
+  pass left it (votes keep being taken in): people ask the same things again. Its
+  exact hits on questions the cache stored in pass 1 are correct by construction, so
+  thresholds are picked on the first pass only; the replay's ``false`` column is the
+  false matches served again.
 
 Nearest entries come from a precomputed list of the 32 nearest earlier questions of
 each question (an entry is always an earlier question), filtered to the live entries;
@@ -209,19 +212,18 @@ def simulate(stream: Stream, threshold: float, *, learning: bool, passes: int) -
 
 
 def pick_stream_threshold(
-    stream: Stream, grid: Sequence[float], target: float, *, learning: bool, passes: int
+    stream: Stream, grid: Sequence[float], target: float, *, learning: bool
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """The lowest grid threshold whose precision over all passes, and that of every higher one, reaches ``target``.
+    """The lowest grid threshold whose first-pass precision, and that of every higher one, reaches ``target``.
 
-    Precisions over fewer than MIN_SUPPORT labelled hits do not count. Returns it (None: none qualifies) and the
-    curve (figures summed over the passes at each grid threshold).
+    Only the first pass counts: a replay's exact hits on questions it stored itself are
+    correct by construction and would flatter any threshold. Precisions over fewer than
+    MIN_SUPPORT labelled hits do not count. Returns it (None: none qualifies) and the curve.
     """
-    curve = []
-    for threshold in sorted(grid, reverse=True):
-        passes_figures = simulate(stream, threshold, learning=learning, passes=passes)
-        correct = sum(item["correct"] for item in passes_figures)
-        false = sum(item["false"] for item in passes_figures)
-        curve.append({"threshold": threshold, "correct": correct, "false": false, "passes": passes_figures})
+    curve = [
+        {"threshold": threshold, **simulate(stream, threshold, learning=learning, passes=1)[0]}
+        for threshold in sorted(grid, reverse=True)
+    ]
     best: float | None = None
     for point in curve:  # highest threshold first
         labelled = point["correct"] + point["false"]

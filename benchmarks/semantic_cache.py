@@ -21,8 +21,8 @@ Embeddings of the pairs are cached in ``benchmarks/.cache/`` (ignored by git).
 ``feedback`` replays each half of the pairs as a stream of questions with truthful
 votes on the hits (``benchmarks/feedback_stream.py`` says exactly how) and compares
 plain cosine with and without the plugin's per-entry thresholds: each method's
-global threshold is picked on the stream of rows 0 to split - 1 for precision 0.95,
-and the figures come from the stream of the other rows.
+global threshold is picked on the first pass of the stream of rows 0 to split - 1
+for precision 0.95, and the figures come from the stream of the other rows.
 """
 
 from __future__ import annotations
@@ -349,9 +349,7 @@ async def feedback(pairs_path: Path, passes: int, log: Any) -> dict[str, Any]:
     picked: dict[bool, float | None] = {}
     curves: dict[str, Any] = {}
     for learning in (False, True):
-        picked[learning], curve = pick_stream_threshold(
-            fit_stream, FEEDBACK_GRID, TARGET, learning=learning, passes=passes
-        )
+        picked[learning], curve = pick_stream_threshold(fit_stream, FEEDBACK_GRID, TARGET, learning=learning)
         curves["per_entry" if learning else "global_only"] = curve
         log(f"  picked on rows 0-{split - 1}, per-entry thresholds {'on' if learning else 'off'}: {picked[learning]}")
     methods = []
