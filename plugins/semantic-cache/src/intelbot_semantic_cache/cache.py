@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
@@ -237,7 +238,10 @@ class SemanticCache:
         learning = self.settings.learn_from_feedback
         if learning and not turn.reask_checked:
             turn.reask_checked = True
-            await self.count_reask(prompt, ctx)
+            try:
+                await self.count_reask(prompt, ctx)
+            except SQLAlchemyError as error:  # the answer matters more than the evidence
+                log.warning("semantic cache: re-ask not checked (%s)", type(error).__name__)
         hit = self.exact_match(prompt, turn.scope)
         if hit is not None and learning and self.refused(hit.entry, ctx.guild_id, hit.score):
             hit = None
@@ -247,10 +251,7 @@ class SemanticCache:
                 name = self.embedder.name
                 log.info("semantic cache: embedder %s not ready (loading or failed): skipped the semantic lookup", name)
             else:
-                allowed = None
-                if learning:
-                    guild = ctx.guild_id
-                    allowed = lambda entry, score: not self.refused(entry, guild, score)  # noqa: E731
+                allowed = self.allowed_for(ctx.guild_id) if learning else None
                 hit = self.nearest(turn.scope, vector, prompt_text=prompt, allowed=allowed)
                 if hit is not None and hit.score < self.rule.threshold:
                     hit = None
@@ -322,6 +323,14 @@ class SemanticCache:
         """True when feedback from ``guild_id`` refuses ``entry`` at ``score`` (exact hits: ``inf``)."""
         verdict = self.verdicts.get(entry.id, {}).get(guild_id)
         return verdict is not None and (verdict.drop or score < verdict.threshold)
+
+    def allowed_for(self, guild_id: int | None) -> Callable[[CacheEntry, float], bool]:
+        """The ``allowed`` test of :meth:`nearest` for a turn of ``guild_id``: what its feedback does not refuse."""
+
+        def allowed(entry: CacheEntry, score: float) -> bool:
+            return not self.refused(entry, guild_id, score)
+
+        return allowed
 
     async def relearn(self, entry_ids: Sequence[int] | None) -> None:
         """Derive the verdicts of ``entry_ids`` (None: of every entry) from their outcomes in the database."""

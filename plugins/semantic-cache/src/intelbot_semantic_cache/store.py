@@ -10,6 +10,9 @@ also appends, in the same transaction, one row per entry to a log whose ids only
 grow (``stored`` or ``removed`` with the reason: ``replaced``, ``cleared``,
 ``expired``, ``entries``, ``memory``, and the entry's guild). Replicas on one
 database poll the log past the last id they applied (:meth:`CacheStore.changes_after`).
+On PostgreSQL the writing transactions take one advisory lock first, so change ids
+become visible in the order they were drawn and a poller never skips a change that
+commits late; on SQLite the kernel's write lock and SQLite's single writer do this.
 A vote or a re-ask on an entry's answer logs ``retuned`` (with the voter's guild):
 the other replicas then re-read that entry's outcomes.
 
@@ -18,9 +21,6 @@ cache served and every answer it stored, while learning from feedback is on, wit
 the entry, the guild, channel and user of the turn, the cosine and score it was
 served at, and later the asker's vote and whether it was re-asked
 (:mod:`.outcomes` says what they decide). They go with their entry.
-On PostgreSQL the writing transactions take one advisory lock first, so change ids
-become visible in the order they were drawn and a poller never skips a change that
-commits late; on SQLite the kernel's write lock and SQLite's single writer do this.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class Asker:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A row of the change feed: ``kind`` is ``stored`` or ``removed``."""
+    """A row of the change feed: ``kind`` is ``stored``, ``removed`` or ``retuned``."""
 
     id: int
     kind: str
@@ -298,7 +298,7 @@ class CacheStore:
 
         Logs ``retuned`` for the entry in the same transaction (the other replicas re-read it).
         """
-        return await self._mark(request_id, and_(OUTCOMES.c.vote.is_(None)), {"vote": vote}, at=at)
+        return await self._mark(request_id, OUTCOMES.c.vote.is_(None), {"vote": vote}, at=at)
 
     async def mark_reasked(self, request_id: str, *, at: float) -> Outcome | None:
         """Mark ``request_id``'s (unvoted) outcome re-asked, once; the outcome as marked, or None."""
