@@ -7,6 +7,7 @@ Run with the project's environment (one command prints every table)::
     .venv/bin/python benchmarks/semantic_cache.py scale [--sizes 10000,100000,1000000] [--json]
     .venv/bin/python benchmarks/semantic_cache.py turn [--latency-ms 800] [--json]
     .venv/bin/python benchmarks/semantic_cache.py decision PAIRS.jsonl [--json]   # the match decision at 100k alone
+    .venv/bin/python benchmarks/semantic_cache.py feedback PAIRS.jsonl [--passes 2] [--json]   # per-entry thresholds
     .venv/bin/python benchmarks/semantic_cache.py render RESULT.json [...]   # tables of saved --json output
 
 ``quality`` follows the protocol of ``intelbot_semantic_cache.calibration`` (the same
@@ -16,6 +17,12 @@ come from the second half only. GPTCache runs in its own environment
 (``benchmarks/requirements-gptcache.txt``; pass ``--gptcache-python``, default
 ``benchmarks/.venv-gptcache/bin/python``) with the same all-MiniLM-L6-v2 vectors.
 Embeddings of the pairs are cached in ``benchmarks/.cache/`` (ignored by git).
+
+``feedback`` replays each half of the pairs as a stream of questions with truthful
+votes on the hits (``benchmarks/feedback_stream.py`` says exactly how) and compares
+plain cosine with and without the plugin's per-entry thresholds: each method's
+global threshold is picked on the first pass of the stream of rows 0 to split - 1
+for precision 0.95, and the figures come from the stream of the other rows.
 """
 
 from __future__ import annotations
@@ -65,6 +72,10 @@ from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.scope import embedding_text
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the benchmark's own helper modules
+
+from feedback_stream import build_stream, pick_stream_threshold, recurrence, simulate  # noqa: E402
+
 CACHE_DIR = HERE / ".cache"
 DEFAULT_GPTCACHE_PYTHON = HERE / ".venv-gptcache" / "bin" / "python"
 QUALITY_COLUMNS = (
@@ -320,6 +331,77 @@ async def decision_latency(
         return result
     finally:
         await cache.store.engine.dispose()
+
+
+FEEDBACK_GRID = tuple(round(0.85 + 0.005 * step, 3) for step in range(30))  # cosine 0.850 .. 0.995
+
+
+async def feedback(pairs_path: Path, passes: int, log: Any) -> dict[str, Any]:
+    """Plain cosine with and without per-entry thresholds on the reporting rows' stream (thresholds picked on the
+    fitting rows' stream), and how often questions recur in each stream."""
+    pairs = read_pairs(pairs_path)
+    embedder, _, _ = await pair_embedder(pairs_path, pairs)
+    vectors = await embed_all(embedder, pairs)
+    fit_pairs, report_pairs, split = split_pairs(pairs, HOLDOUT)
+    log("feedback: building the two streams")
+    fit_stream = build_stream(fit_pairs, vectors, embedding_text)
+    report_stream = build_stream(report_pairs, vectors, embedding_text)
+    picked: dict[bool, float | None] = {}
+    curves: dict[str, Any] = {}
+    for learning in (False, True):
+        picked[learning], curve = pick_stream_threshold(fit_stream, FEEDBACK_GRID, TARGET, learning=learning)
+        curves["per_entry" if learning else "global_only"] = curve
+        log(f"  picked on rows 0-{split - 1}, per-entry thresholds {'on' if learning else 'off'}: {picked[learning]}")
+    methods = []
+    runs = [("plain cosine, global threshold only", False, picked[False], "its own")]
+    runs.append(("plain cosine + per-entry thresholds", True, picked[True], "its own"))
+    runs.append(("plain cosine + per-entry thresholds", True, picked[False], "global-only's"))
+    for label, learning, threshold, picked_as in runs:
+        if threshold is None:
+            methods.append({"method": label, "threshold": None, "picked": picked_as, "passes": []})
+            continue
+        methods.append(
+            {
+                "method": label,
+                "threshold": threshold,
+                "picked": picked_as,
+                "passes": simulate(report_stream, threshold, learning=learning, passes=passes),
+            }
+        )
+    return {
+        "fitted_on_rows": f"0-{split - 1}",
+        "reported_on_rows": f"{split}-{len(pairs) - 1}",
+        "target_precision": TARGET,
+        "passes": passes,
+        "grid": list(FEEDBACK_GRID),
+        "recurrence": {"fit": recurrence(fit_stream), "report": recurrence(report_stream)},
+        "methods": methods,
+        "fit_curves": curves,
+    }
+
+
+def feedback_table(result: dict[str, Any]) -> str:
+    recurring = result["recurrence"]["report"]
+    lines = [
+        f"Per-entry thresholds from truthful votes: thresholds picked on the stream of rows {result['fitted_on_rows']} "
+        f"for precision {result['target_precision']}, figures on the stream of rows {result['reported_on_rows']} "
+        f"({recurring['asks']} asks, {recurring['distinct_questions']} distinct questions, "
+        f"{recurring['questions_asked_more_than_once']} asked more than once, {recurring['repeat_asks']} repeat asks)",
+        "| method | threshold picked | threshold | pass | hits | hit share | correct | false | unlabelled | precision "
+        "| refused by an entry | raised | dropped |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method in result["methods"]:
+        if not method["passes"]:
+            lines.append(f"| {method['method']} | {method['picked']} | none reached the target | | | | | | | | | | |")
+        for number, row in enumerate(method["passes"], start=1):
+            lines.append(
+                f"| {method['method']} | {method['picked']} | {method['threshold']:.3f} | {number} | {row['hits']} "
+                f"| {row['hit_share']:.4f} | {row['correct']} | {row['false']} | {row['unlabelled']} "
+                f"| {row['precision']:.4f} | {row['refused_by_entry']} | {row['thresholds_raised']} "
+                f"| {row['entries_dropped']} |"
+            )
+    return "\n".join(lines)
 
 
 def _row(method: str, values: dict[str, Any], threshold_from: str) -> dict[str, Any]:
@@ -676,9 +758,10 @@ def turn_table(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("all", "quality", "scale", "decision"):
+    for name in ("all", "quality", "scale", "decision", "feedback"):
         command = commands.add_parser(name)
         command.add_argument("pairs", type=Path, help="labelled pairs (JSON lines: q1, q2, duplicate)")
+    commands.choices["feedback"].add_argument("--passes", type=int, default=2, help="times the stream is asked")
     for name in ("all", "quality"):
         commands.choices[name].add_argument("--gptcache-python", type=Path, default=DEFAULT_GPTCACHE_PYTHON)
     for name in ("all", "scale"):
@@ -709,12 +792,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     )
     result: dict[str, Any] = {}
-    if arguments.command in ("all", "quality", "scale", "decision") and not arguments.pairs.is_file():
+    if arguments.command in ("all", "quality", "scale", "decision", "feedback") and not arguments.pairs.is_file():
         parser.error(f"no such pairs file: {arguments.pairs}")
     if arguments.command in ("all", "quality"):
         result["quality"] = asyncio.run(quality(arguments.pairs, arguments.gptcache_python, log))
     if arguments.command == "decision":
         result["quality"] = asyncio.run(decision_only(arguments.pairs, log))
+    if arguments.command == "feedback":
+        result["feedback"] = asyncio.run(feedback(arguments.pairs, arguments.passes, log))
     if arguments.command in ("all", "scale"):
         sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
         efs = [int(ef) for ef in arguments.ef.split(",") if ef.strip()]
@@ -740,6 +825,8 @@ def render_tables(result: dict[str, Any]) -> list[str]:
         tables.append(scale_table(result["scale"]))
     if "turn" in result:
         tables.append(turn_table(result["turn"]))
+    if "feedback" in result:
+        tables.append(feedback_table(result["feedback"]))
     return tables
 
 

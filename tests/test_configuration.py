@@ -176,6 +176,9 @@ def test_a_bad_semantic_cache_setting_stops_check_and_run(cli_env: dict[str, str
         ("spending.daily_user_cap_usd", -1),
         ("embedding.backend", "crystal-ball"),
         ("plugins.semantic_cache.candidates", 0),
+        ("plugins.semantic_cache.learn_from_feedback", "yes"),
+        ("plugins.semantic_cache.reask_window_seconds", -1),
+        ("plugins.semantic_cache.near_exact_similarity", 1.5),
         ("plugins.circuit_breaker.retry.retries_per_model", -1),
     ],
 )

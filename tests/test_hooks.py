@@ -163,6 +163,40 @@ async def test_hook_after_llm_call_sees_usage_cost_and_latency(make_kernel: Kern
     assert response.latency_ms > 0 and response.source is Source.PROVIDER
 
 
+async def test_hook_answer_voted_hears_each_recorded_vote_once_and_a_raising_plugin_is_isolated(
+    make_kernel: KernelFactory,
+) -> None:
+    heard: list[tuple[str, str, int | None]] = []
+
+    class Listener:
+        name = "listener"
+
+        @hookimpl
+        async def answer_voted(self, vote: Any) -> None:
+            heard.append((vote.request_id, vote.vote, vote.guild_id))
+
+    class Raises:
+        name = "raises-on-votes"
+
+        @hookimpl
+        def answer_voted(self, vote: Any) -> None:
+            raise RuntimeError("boom")
+
+    kernel = await make_kernel(plugins=[Raises(), Listener()])
+    await kernel.feedback.offer("turn-1", asker_id=7, model="echo", guild_id=3, channel_id=4, at=1.0)
+
+    stranger, nothing = await kernel.vote("turn-1", 8, "down", at=2.0)
+    outcome, vote = await kernel.vote("turn-1", 7, "down", at=3.0)
+    again, repeated = await kernel.vote("turn-1", 7, "up", at=4.0)
+    assert (stranger.value, nothing, again.value, repeated) == ("not_asker", None, "already_voted", None)
+    assert outcome.value == "recorded" and vote is not None
+    assert heard == []  # recording is not announcing: the front end answers the voter first
+    await kernel.announce_vote(vote)
+
+    assert heard == [("turn-1", "down", 3)]
+    assert kernel.dispatch.failures[("raises-on-votes", "answer_voted")] == 1
+
+
 async def test_a_raising_plugin_is_isolated_counted_and_the_turn_goes_on(make_kernel: KernelFactory) -> None:
     class Raises:
         name = "raises"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from intelbot import hookimpl
 from intelbot.frontends.discord.feedback import custom_id
 from intelbot.testing.discord import DiscordHarness
 
@@ -82,3 +85,36 @@ async def test_an_answer_is_delivered_without_buttons_when_the_feedback_table_fa
 
     [answer] = result.messages
     assert answer.content.startswith("Echo: still answered?") and answer.custom_ids() == []
+
+
+async def test_a_recorded_click_is_announced_to_the_plugins_once_after_the_reply(make_kernel, make_discord) -> None:
+    heard: list[tuple[str, str, int]] = []
+
+    class Listener:
+        name = "vote-listener"
+
+        @hookimpl
+        async def answer_voted(self, vote: Any) -> None:
+            heard.append((vote.request_id, vote.vote, vote.asker_id))
+
+    class Raises:
+        name = "vote-raiser"
+
+        @hookimpl
+        def answer_voted(self, vote: Any) -> None:
+            raise RuntimeError("boom")
+
+    discord = await make_discord(await make_kernel(plugins=[Raises(), Listener()]))
+    [answer] = (await discord.slash("ask", question="Is this announced?")).messages
+    up, down = answer.custom_ids()
+
+    stranger = await discord.click(answer, down, user=discord.member(400_000_000_000_000_999))
+    first = await discord.click(answer, up)
+    second = await discord.click(answer, down)
+
+    assert first.contents == ["Thanks, your feedback was recorded."]  # the raising plugin changed nothing
+    assert stranger.contents == ["Only the person who asked can rate this answer."]
+    assert second.contents == ["You have already rated this answer."]
+    assert heard == [(up.rsplit(":", 1)[1], "up", discord.default_user.id)]
+    assert discord.kernel.dispatch.failures[("vote-raiser", "answer_voted")] == 1
+    assert discord.frontend.tracker.in_flight == 0

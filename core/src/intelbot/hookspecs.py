@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         RecoveryDecision,
         TurnContext,
     )
+    from intelbot.data.feedback import Vote
     from intelbot.errors import IntelbotError
     from intelbot.kernel import Kernel
     from intelbot.providers.base import Provider
@@ -125,6 +126,19 @@ def on_error(error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> Rec
 
     With no decision the error is raised to the caller. ``ctx.attempt`` counts
     attempts so far in this turn; the kernel stops at ``llm.max_attempts`` whatever the plugins say.
+    """
+
+
+@hookspec
+def answer_voted(vote: Vote) -> None:
+    """Called once after the asker's 👍 / 👎 on an answer is recorded (:meth:`Kernel.vote`); return value ignored.
+
+    ``vote.request_id`` is the answered turn's ``TurnContext.request_id``. It runs on the
+    process that recorded the vote, after the vote's transaction has committed and after
+    the voter was answered, and is skipped for plugins switched off in ``vote.guild_id``.
+    A plugin that keeps replicas in step tells them itself (through the database). A
+    vote is announced at most once: if the process stops between recording and
+    announcing it, the vote stays in ``answer_feedback`` but is not announced.
     """
 
 

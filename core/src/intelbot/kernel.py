@@ -38,7 +38,7 @@ from intelbot.contract import (
     TurnContext,
 )
 from intelbot.data.database import Database, database_url
-from intelbot.data.feedback import FEEDBACK_SCHEMA, FeedbackStore
+from intelbot.data.feedback import FEEDBACK_SCHEMA, FeedbackStore, Vote, VoteOutcome
 from intelbot.data.ledger import LEDGER_SCHEMA, UsageLedger
 from intelbot.data.tables import SCOPE_COLUMNS, SCOPE_INDEXES, GuildPluginSwitch, KernelTable
 from intelbot.dispatch import HookDispatcher
@@ -475,6 +475,25 @@ class Kernel:
         if remaining is not None and delay >= remaining:
             return "the turn's deadline comes first"
         return None
+
+    # -- feedback ----------------------------------------------------------------------------------
+
+    async def vote(self, request_id: str, voter_id: int, vote: str, *, at: float) -> tuple[VoteOutcome, Vote | None]:
+        """Record ``voter_id``'s 👍 / 👎 on ``request_id``'s answer (the rules of :class:`FeedbackStore`).
+
+        Returns the outcome and, when the vote counted, the recorded :class:`Vote`, to
+        hand to :meth:`announce_vote` once the voter has been answered (a front end
+        answers first: Discord gives a click 3 seconds).
+        """
+        outcome = await self.feedback.vote(request_id, voter_id, vote, at=at)
+        if outcome is not VoteOutcome.RECORDED:
+            return outcome, None
+        return outcome, await self.feedback.vote_on(request_id)
+
+    async def announce_vote(self, vote: Vote) -> None:
+        """Call every plugin's ``answer_voted`` with a vote :meth:`vote` recorded (a failing plugin is isolated)."""
+        ctx = TurnContext(guild_id=vote.guild_id, user_id=vote.asker_id, request_id=vote.request_id)
+        await self.dispatch.call_all("answer_voted", ctx, vote=vote)
 
     # -- memory ----------------------------------------------------------------------------------
 

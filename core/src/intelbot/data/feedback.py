@@ -10,24 +10,37 @@ clicks (or two replicas) can never both count:
 - an answer never offered cannot be voted on (:attr:`VoteOutcome.UNKNOWN_ANSWER`).
 
 Plugins read the votes by ``request_id`` (the cost router joins them with its
-routing decisions for ``intelbot router train --from-feedback``).
+routing decisions for ``intelbot router train --from-feedback``), or hear of each
+one as it is recorded through the ``answer_voted`` hook (:meth:`intelbot.kernel.Kernel.vote`;
+the semantic cache learns its per-entry thresholds that way).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import BigInteger, Connection, Float, Integer, String, Table, insert, select, update
+from sqlalchemy import BigInteger, Connection, Float, Integer, Row, String, Table, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from intelbot.contract import LLMResponse, Source
 from intelbot.data.database import Database
 from intelbot.data.tables import KernelTable
 
 UP: Final = "up"
 DOWN: Final = "down"
 VOTES: Final = (UP, DOWN)
+FEEDBACK_WANTED: Final = "feedback_wanted"
+"""``LLMResponse.metadata`` key: true when the plugin that served the answer wants votes on it."""
+
+
+def wants_feedback(response: LLMResponse) -> bool:
+    """True when ``response`` is offered for votes: a provider's answer, or one whose plugin asked for votes.
+
+    A plugin asks by setting ``response.metadata[FEEDBACK_WANTED] = True``.
+    """
+    return response.source is Source.PROVIDER or response.metadata.get(FEEDBACK_WANTED) is True
 
 
 class AnswerFeedback(KernelTable):
@@ -132,7 +145,16 @@ class FeedbackStore:
         query = select(table).where(table.c.vote.is_not(None)).order_by(table.c.voted_at, table.c.request_id)
         async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [
-            Vote(row.request_id, row.guild_id, int(row.asker_id), row.model, str(row.vote), float(row.voted_at))
-            for row in rows
-        ]
+        return [_vote_of(row) for row in rows]
+
+    async def vote_on(self, request_id: str) -> Vote | None:
+        """The recorded vote on ``request_id``'s answer; None when it was not voted on (or never offered)."""
+        table = FEEDBACK
+        query = select(table).where(table.c.request_id == request_id, table.c.vote.is_not(None))
+        async with self.database.engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _vote_of(row)
+
+
+def _vote_of(row: Row[Any]) -> Vote:
+    return Vote(row.request_id, row.guild_id, int(row.asker_id), row.model, str(row.vote), float(row.voted_at))

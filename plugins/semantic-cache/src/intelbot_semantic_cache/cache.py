@@ -14,6 +14,15 @@ Replicas: every store and removal is also logged in the database's change feed
 (:mod:`.store`); :meth:`SemanticCache.apply_changes` applies the changes other
 replicas made since the last call (the plugin calls it every
 ``change_poll_seconds``, see :mod:`.change_feed`).
+
+Feedback (``learn_from_feedback``): every hit served and every answer stored is
+recorded as an outcome of its ``request_id`` (:mod:`.store`), and hits ask the front
+end for 👍 / 👎 (``FEEDBACK_WANTED``). :meth:`SemanticCache.learn_from_vote` (the
+``answer_voted`` hook) and re-asks noticed in :meth:`SemanticCache.lookup` add
+evidence; :mod:`.outcomes` turns an entry's evidence in one guild into a verdict:
+its own threshold, or dropped. Verdicts live in memory but are derived from the
+rows only, so a restart or another replica (told by ``retuned`` in the change feed)
+derives the same ones.
 """
 
 from __future__ import annotations
@@ -28,17 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
+from intelbot.data.feedback import FEEDBACK_WANTED, Vote
 from intelbot.embedding import Embedder, Vectors, prompt_vector, wait_until_ready
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, rows_digest, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
-from intelbot_semantic_cache.scope import embedding_text, prompt_key, scope_key
+from intelbot_semantic_cache.outcomes import REASK_MIN_COSINE, Outcome, Verdict, verdict_of
+from intelbot_semantic_cache.scope import embedding_text, exact_text, prompt_key, scope_key
 from intelbot_semantic_cache.settings import CacheSettings
-from intelbot_semantic_cache.store import CacheEntry, CacheStore
+from intelbot_semantic_cache.store import Asker, CacheEntry, CacheStore
 
 log = logging.getLogger("intelbot_semantic_cache")
 PLUGIN_NAME = "semantic_cache"
@@ -65,6 +77,7 @@ class CacheTurn:
     """
 
     scope: str | None = None
+    reask_checked: bool = False
 
 
 class SemanticCache:
@@ -103,6 +116,7 @@ class SemanticCache:
         self._mutating = asyncio.Lock()
         self._last_sweep = 0.0
         self.change_cursor = 0  # id of the last change of the feed applied (or seen in the rows at open)
+        self.verdicts: dict[int, dict[int | None, Verdict]] = {}  # entry id -> guild -> what feedback decided
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,6 +132,8 @@ class SemanticCache:
             usable = self.embedder is not None and embedder_name == self.embedder.name
             if usable and vector is not None and len(vector) == self.embedder.dimensions * 4:  # type: ignore[union-attr]
                 vectors.setdefault(entry.scope, []).append((entry.id, vector))
+        if self.settings.learn_from_feedback:
+            await self.relearn(None)
         if self.embedder is None:
             self.index_status = "none (no embedder: exact matches only)"
             return
@@ -219,14 +235,24 @@ class SemanticCache:
         if turn.scope is None:
             turn.scope = self.scope_of(request, ctx)
         prompt = request.prompt
+        learning = self.settings.learn_from_feedback
+        if learning and not turn.reask_checked:
+            turn.reask_checked = True
+            try:
+                await self.count_reask(prompt, ctx)
+            except SQLAlchemyError as error:  # the answer matters more than the evidence
+                log.warning("semantic cache: re-ask not checked (%s)", type(error).__name__)
         hit = self.exact_match(prompt, turn.scope)
+        if hit is not None and learning and self.refused(hit.entry, ctx.guild_id, hit.score):
+            hit = None
         if hit is None and self.embedder is not None and prompt.strip():
             vector = await prompt_vector(ctx, self.embedder, prompt) if await wait_until_ready(self.embedder) else None
             if vector is None:
                 name = self.embedder.name
                 log.info("semantic cache: embedder %s not ready (loading or failed): skipped the semantic lookup", name)
             else:
-                hit = self.nearest(turn.scope, vector, prompt_text=prompt)
+                allowed = self.allowed_for(ctx.guild_id) if learning else None
+                hit = self.nearest(turn.scope, vector, prompt_text=prompt, allowed=allowed)
                 if hit is not None and hit.score < self.rule.threshold:
                     hit = None
         if hit is None:
@@ -234,7 +260,7 @@ class SemanticCache:
                 self.metrics.miss()
                 self.metrics.lookup_took(time.perf_counter() - started)
             return None
-        response = await self._serve(hit)
+        response = await self._serve(hit, ctx)
         elapsed = time.perf_counter() - started
         self.metrics.lookup_took(elapsed)
         response.latency_ms = elapsed * 1000
@@ -249,8 +275,19 @@ class SemanticCache:
             return None
         return CacheHit(entry, "exact", 1.0, math.inf)
 
-    def nearest(self, scope: str, vector: Vectors, *, prompt_text: str = "") -> CacheHit | None:
-        """The best live candidate of ``scope`` by the rule's score, whatever the threshold (None when empty)."""
+    def nearest(
+        self,
+        scope: str,
+        vector: Vectors,
+        *,
+        prompt_text: str = "",
+        allowed: Callable[[CacheEntry, float], bool] | None = None,
+    ) -> CacheHit | None:
+        """The best live candidate of ``scope`` by the rule's score, whatever the threshold (None when empty).
+
+        ``allowed(entry, score)`` false leaves a candidate out (an entry's own
+        threshold refuses that score): the best of the others is returned.
+        """
         index = self.indexes.get(scope)
         if index is None or len(index) == 0:
             return None
@@ -268,6 +305,11 @@ class SemanticCache:
             texts = [self.entries[int(entry_id)].prompt for entry_id in ids]
             candidates = index.vectors_of(ids)
             scores = self.rule.scores(vector, candidates, cosines, query_text=prompt_text, candidate_texts=texts)
+        if allowed is not None:
+            keep = [i for i, entry_id in enumerate(ids.tolist()) if allowed(self.entries[entry_id], float(scores[i]))]
+            if not keep:
+                return None
+            ids, cosines, scores = ids[keep], cosines[keep], np.asarray(scores)[keep]
         best = int(np.argmax(scores))
         return CacheHit(self.entries[int(ids[best])], "semantic", float(cosines[best]), float(scores[best]))
 
@@ -275,15 +317,121 @@ class SemanticCache:
         entry = self.entries.get(entry_id)
         return entry is not None and entry.expires_at > now
 
-    async def _serve(self, hit: CacheHit) -> LLMResponse:
+    # -- feedback ------------------------------------------------------------------------
+
+    def refused(self, entry: CacheEntry, guild_id: int | None, score: float) -> bool:
+        """True when feedback from ``guild_id`` refuses ``entry`` at ``score`` (exact hits: ``inf``)."""
+        verdict = self.verdicts.get(entry.id, {}).get(guild_id)
+        return verdict is not None and (verdict.drop or score < verdict.threshold)
+
+    def allowed_for(self, guild_id: int | None) -> Callable[[CacheEntry, float], bool]:
+        """The ``allowed`` test of :meth:`nearest` for a turn of ``guild_id``: what its feedback does not refuse."""
+
+        def allowed(entry: CacheEntry, score: float) -> bool:
+            return not self.refused(entry, guild_id, score)
+
+        return allowed
+
+    async def relearn(self, entry_ids: Sequence[int] | None) -> None:
+        """Derive the verdicts of ``entry_ids`` (None: of every entry) from their outcomes in the database."""
+        evidence = await self.store.evidence(entry_ids)
+        if entry_ids is None:
+            self.verdicts = {}
+        else:
+            for entry_id in entry_ids:
+                self.verdicts.pop(entry_id, None)
+        grouped: dict[int, dict[int | None, list[Outcome]]] = {}
+        for outcome in evidence:
+            grouped.setdefault(outcome.entry_id, {}).setdefault(outcome.guild_id, []).append(outcome)
+        for entry_id, by_guild in grouped.items():
+            if entry_id not in self.entries:
+                continue
+            for guild_id, outcomes in by_guild.items():
+                verdict = verdict_of(outcomes, near_exact=self.settings.near_exact_similarity)
+                if verdict.changes_anything:
+                    self.verdicts.setdefault(entry_id, {})[guild_id] = verdict
+
+    async def learn_from_vote(self, vote: Vote) -> bool:
+        """Take in the asker's vote on a cache outcome (the ``answer_voted`` hook); False when it was not one."""
+        if not self.settings.learn_from_feedback:
+            return False
+        outcome = await self.store.record_vote(vote.request_id, vote.vote, at=self.clock())
+        if outcome is None:
+            return False
+        self.metrics.evidence(vote.vote)
+        await self._take_in(outcome)
+        return True
+
+    async def count_reask(self, prompt: str, ctx: TurnContext) -> bool:
+        """Mark the hit this turn re-asks, if any (same user, channel and guild, within the window, close question)."""
+        window = self.settings.reask_window_seconds
+        if window <= 0 or ctx.user_id is None or ctx.channel_id is None or not prompt.strip():
+            return False
+        now = self.clock()
+        asker = Asker(ctx.guild_id, ctx.channel_id, ctx.user_id, now)
+        previous = await self.store.last_hit_to(asker, now - window, excluding=ctx.request_id)
+        if previous is None:
+            return False
+        entry = self.entries.get(previous.entry_id)
+        if entry is None or not await self._asks_again(entry, prompt, ctx):
+            return False
+        marked = await self.store.mark_reasked(previous.request_id, at=now)
+        if marked is None:
+            return False
+        self.metrics.evidence("reask")
+        await self._take_in(marked)
+        return True
+
+    async def _asks_again(self, entry: CacheEntry, prompt: str, ctx: TurnContext) -> bool:
+        """True when ``prompt`` asks what ``entry`` answered: the same text, or cosine >= REASK_MIN_COSINE."""
+        if exact_text(prompt) == exact_text(entry.prompt):
+            return True
+        index = self.indexes.get(entry.scope)
+        if self.embedder is None or index is None or not await wait_until_ready(self.embedder):
+            return False
+        try:
+            stored = np.asarray(index.vectors_of(np.asarray([entry.id], dtype=np.int64)), dtype=np.float32)[0]
+        except (KeyError, ValueError, TypeError):  # stored without a vector
+            return False
+        vector = np.asarray(await prompt_vector(ctx, self.embedder, prompt), dtype=np.float32).reshape(-1)
+        return float(stored @ vector) >= REASK_MIN_COSINE
+
+    async def _take_in(self, outcome: Outcome) -> None:
+        """Re-derive the verdict of ``outcome``'s entry; drop the entry when its own guild's verdict says so."""
+        await self.relearn([outcome.entry_id])
+        verdict = self.verdicts.get(outcome.entry_id, {}).get(outcome.guild_id)
+        entry = self.entries.get(outcome.entry_id)
+        if verdict is None or entry is None:
+            return
+        if verdict.drop and entry.guild_id == outcome.guild_id:
+            # another guild's feedback on a shared entry only refuses it to that guild
+            await self.remove([entry.id], "feedback")
+            log.info("semantic cache: entry %d dropped on feedback (request %s)", entry.id, outcome.request_id)
+        elif not verdict.drop:
+            log.info(
+                "semantic cache: entry %d threshold %.4f for guild %s (request %s)",
+                entry.id,
+                verdict.threshold,
+                outcome.guild_id,
+                outcome.request_id,
+            )
+
+    async def _serve(self, hit: CacheHit, ctx: TurnContext) -> LLMResponse:
         entry = hit.entry
         now = self.clock()
         entry.hits += 1
         entry.last_used_at = now
         entry.expires_at = max(entry.expires_at, now + self.ttl_after(entry.hits))
-        await self.store.record_hit(entry)
+        learning = self.settings.learn_from_feedback
+        if learning:
+            score = None if math.isinf(hit.score) else hit.score
+            outcome = Outcome(ctx.request_id, entry.id, ctx.guild_id, hit.kind, hit.similarity, score)
+            await self.store.record_hit(entry, outcome, Asker(ctx.guild_id, ctx.channel_id, ctx.user_id, now))
+        else:
+            await self.store.record_hit(entry)
         saved_usd = self.saved_usd(entry)
         self.metrics.hit(hit.kind, entry.tokens, saved_usd)
+        metadata: dict[str, Any] = {FEEDBACK_WANTED: True} if learning else {}
         return LLMResponse(
             text=entry.answer,
             model=entry.model,
@@ -302,6 +450,7 @@ class SemanticCache:
                 "saved_input_tokens": entry.input_tokens,
                 "saved_output_tokens": entry.output_tokens,
                 "saved_usd": saved_usd,
+                **metadata,
             },
         )
 
@@ -356,6 +505,7 @@ class SemanticCache:
             ],
             None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1),
             embed_missing=not exact_only,
+            request_ids=[ctx.request_id] if self.settings.learn_from_feedback else None,
         )
         return entries[0]
 
@@ -365,12 +515,14 @@ class SemanticCache:
         vectors: Vectors | None,
         *,
         embed_missing: bool = True,
+        request_ids: Sequence[str | None] | None = None,
     ) -> list[CacheEntry]:
         """Store answers: each item is (scope, guild_id, prompt, answer, model, provider, usage, cost_usd).
 
         ``vectors`` holds one embedding per item (None: embed them here, or store
         for exact matching only when there is no embedder or ``embed_missing`` is
         false). A prompt already stored in the same scope is replaced.
+        ``request_ids``: the turn that made each answer (its ``stored`` outcome).
         """
         if not items:
             return []
@@ -401,6 +553,7 @@ class SemanticCache:
         last_of_key = {entry.prompt_key: position for position, entry in enumerate(entries)}
         keep = sorted(last_of_key.values())
         entries = [entries[position] for position in keep]
+        kept_requests = None if request_ids is None else [request_ids[position] for position in keep]
         blobs: list[bytes | None] = [None] * len(entries)
         if vectors is not None:
             matrix = np.asarray(vectors, dtype=np.float32)[keep]
@@ -408,7 +561,8 @@ class SemanticCache:
         async with self._mutating:
             replaced = [self.by_key[entry.prompt_key] for entry in entries if entry.prompt_key in self.by_key]
             # The database first: if the insert fails, the entries it would replace stay served.
-            await self.store.insert(entries, blobs, self.embedder.name if self.embedder else "")
+            embedder_name = self.embedder.name if self.embedder else ""
+            await self.store.insert(entries, blobs, embedder_name, request_ids=kept_requests)
             self._forget(replaced)
             for entry in entries:
                 self._remember(entry)
@@ -448,6 +602,7 @@ class SemanticCache:
             if entry is None:
                 continue
             removed.append(entry_id)
+            self.verdicts.pop(entry_id, None)
             if self.by_key.get(entry.prompt_key) == entry_id:
                 del self.by_key[entry.prompt_key]
             self.text_bytes -= entry.size_bytes()
@@ -485,6 +640,7 @@ class SemanticCache:
             for change in changes
             if change.kind == "stored" and change.entry_id not in removed and change.entry_id not in self.entries
         ]
+        retuned = {change.entry_id for change in changes if change.kind == "retuned"} - removed
         rows = await self.store.load(wanted)
         async with self._mutating:
             gone = self._forget(removed)
@@ -507,6 +663,8 @@ class SemanticCache:
                 matrix = np.frombuffer(b"".join(blob for _, blob in items), dtype=np.float32).reshape(len(items), -1)
                 index.add(ids, matrix)
             self.change_cursor = max(self.change_cursor, changes[-1].id)
+        if retuned and self.settings.learn_from_feedback:
+            await self.relearn(sorted(retuned))
         self._update_size()
         if gone or came:
             log.debug("semantic cache: change feed applied, %d entries came, %d went", came, len(gone))
@@ -592,6 +750,13 @@ class SemanticCache:
                 "match_rule": self.rule.kind,
                 "threshold": self.rule.threshold,
                 "index_status": self.index_status,
+                "learn_from_feedback": self.settings.learn_from_feedback,
+                "entries_with_learned_threshold": sum(
+                    1 for by_guild in self.verdicts.values() if any(not v.drop for v in by_guild.values())
+                ),
+                "entries_refused_by_feedback": sum(
+                    1 for by_guild in self.verdicts.values() if any(v.drop for v in by_guild.values())
+                ),
             }
         )
         return figures

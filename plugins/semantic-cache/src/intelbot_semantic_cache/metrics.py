@@ -44,6 +44,9 @@ class CacheMetrics:
         )
         self.saved_tokens = Counter("intelbot_cache_saved_tokens", "Tokens not spent thanks to hits", registry=r)
         self.saved_usd = Counter("intelbot_cache_saved_usd", "USD not spent thanks to hits", registry=r)
+        self.feedback = Counter(
+            "intelbot_cache_feedback", "Votes and re-asks on cached answers", ["evidence"], registry=r
+        )
         self.entries = Gauge("intelbot_cache_entries", "Entries held", registry=r)
         self.bytes = Gauge("intelbot_cache_bytes", "Bytes held (index and texts)", registry=r)
         self.tally: Tally[str] = Tally()
@@ -81,6 +84,11 @@ class CacheMetrics:
             self.evictions.labels(reason).inc(count)
             self.tally[f"evicted_{reason}"] += count
 
+    def evidence(self, kind: str) -> None:
+        """Count one piece of evidence taken in: ``down``, ``up`` (votes) or ``reask``."""
+        self.feedback.labels(kind).inc()
+        self.tally[f"feedback_{kind}"] += 1
+
     def lookup_took(self, seconds: float) -> None:
         self.lookup_seconds.observe(seconds)
         self._lookups.append(seconds)
@@ -108,7 +116,7 @@ class CacheMetrics:
             "usd_saved": round(self.usd_saved, 6),
         }
         for key, value in sorted(self.tally.items()):
-            if key.startswith(("skipped_", "evicted_")):
+            if key.startswith(("skipped_", "evicted_", "feedback_")):
                 figures[key] = value
         for name, samples in (("lookup", self._lookups), ("index_search", self._searches)):
             if samples:

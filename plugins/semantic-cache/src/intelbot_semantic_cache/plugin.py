@@ -7,6 +7,8 @@
 - ``before_llm_call`` (``tryfirst``): exact match, then semantic match; a hit is
   returned as an ``LLMResponse`` with ``source=cache`` and ends the call.
 - ``after_llm_call``: stores complete provider answers to cacheable requests.
+- ``answer_voted``: the asker's 👍 / 👎 on a hit (or on an answer it stored) tunes
+  that entry's own threshold or drops it (``learn_from_feedback``, :mod:`.outcomes`).
 - the change feed: every ``change_poll_seconds`` a task applies the entries other
   replicas on the same database stored, cleared or expired (:mod:`.change_feed`).
 - ``collect_stats`` / ``health_lines``: the figures of :meth:`SemanticCache.stats`.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.contract import LLMRequest, LLMResponse, TurnContext
+from intelbot.data.feedback import Vote
 from intelbot.embedding import Embedder, embedder_from_settings
 from intelbot.embedding.factory import check_embedding_config, embedding_config
 from intelbot.errors import ConfigurationError
@@ -38,7 +41,7 @@ from intelbot_semantic_cache.change_feed import ChangeFollower
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
 from intelbot_semantic_cache.settings import CacheSettings
-from intelbot_semantic_cache.store import CacheStore, create_change_feed, create_schema
+from intelbot_semantic_cache.store import CACHE_SCHEMA, CacheStore
 
 if TYPE_CHECKING:
     import click
@@ -113,7 +116,7 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
             self.notices.append("semantic cache: no embedder available, serving exact matches only")
             log.warning(self.notices[-1])
         index_path, calibration_path = cache_paths(kernel.settings, settings)
-        await kernel.database.migrate(PLUGIN_NAME, (create_schema, create_change_feed))
+        await kernel.database.migrate(PLUGIN_NAME, CACHE_SCHEMA)
         cache = SemanticCache(
             settings,
             CacheStore(kernel.database.engine, kernel.database.write_lock),
@@ -158,6 +161,11 @@ class SemanticCachePlugin(Plugin[CacheSettings]):
     async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
         if self.cache is not None:
             await self.cache.store_response(request, response, ctx)
+
+    @hookimpl
+    async def answer_voted(self, vote: Vote) -> None:
+        if self.cache is not None:
+            await self.cache.learn_from_vote(vote)
 
     @hookimpl
     def collect_stats(self) -> dict[str, Any] | None:

@@ -22,6 +22,14 @@ index_file                ""           "" means ``<data_dir>/semantic_cache/inde
 change_poll_seconds       1.0          how often the change feed of replicas sharing the database
                                        is read (entries stored, cleared or expired elsewhere); 0
                                        turns it off (a single replica)
+learn_from_feedback       true         record which entry served which request and learn per-entry
+                                       thresholds from 👍 / 👎 and re-asks (:mod:`.outcomes`);
+                                       false: cache hits carry no buttons and nothing is learnt
+reask_window_seconds      120          a question close to a hit, by the same user in the same
+                                       channel within this many seconds, counts as half a 👎;
+                                       0 counts no re-asks
+near_exact_similarity     0.99         cosine at or above which a 👎 on a semantic hit drops the
+                                       entry (its answer is bad, not the match)
 ========================  ===========  ==========================================================
 """
 
@@ -55,6 +63,9 @@ class CacheSettings(PluginSettings):
     embedding: dict[str, Any] = Field(default_factory=dict)
     index_file: str = ""
     change_poll_seconds: float = Field(1.0, ge=0.0, le=3600.0)
+    learn_from_feedback: bool = True
+    reask_window_seconds: float = Field(120.0, ge=0.0, le=86_400.0)
+    near_exact_similarity: float = Field(0.99, ge=0.0, le=1.0, strict=False)
 
     @field_validator("index", mode="before")
     @classmethod

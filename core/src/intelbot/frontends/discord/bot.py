@@ -126,7 +126,7 @@ class DiscordFrontEnd:
         )
         self.client.error_handler(self._silence_switched_off)
         if config.feedback_buttons:
-            listen_for_clicks(self.app, kernel.feedback)
+            listen_for_clicks(self.app, kernel, self.tracker)
         registry = self.client.di.registry_for(lightbulb.di.Contexts.DEFAULT)
         registry.register_value(DiscordServices, self.services)
         registry.register_value(Kernel, kernel)

@@ -1,14 +1,19 @@
 """The 👍 / 👎 buttons under an answer, and what a click does, in both connection modes.
 
-An answered ``/ask`` (from a provider, not a cache) is offered for feedback
-(:meth:`intelbot.data.feedback.FeedbackStore.offer`) and its last message carries
-one action row with two buttons whose ``custom_id`` is
-``intelbot-feedback:<up|down>:<request_id>``. A click arrives as a MESSAGE_COMPONENT
-interaction: on the gateway as an INTERACTION_CREATE event, in interactions mode at
-the interaction server. Either way :func:`answer_click` records the vote (the store
-checks, server-side, that the voter asked the question and has not voted yet) and
-answers with an ephemeral message. No state is kept in the process, so replicas
-behind a load balancer agree.
+An answered ``/ask`` is offered for feedback
+(:meth:`intelbot.data.feedback.FeedbackStore.offer`) when a provider made it, or when
+the plugin that served it asked for feedback (``response.metadata[FEEDBACK_WANTED]``
+true: the semantic cache does for its hits). Its last message then carries one action
+row with two buttons whose ``custom_id`` is ``intelbot-feedback:<up|down>:<request_id>``.
+A click arrives as a MESSAGE_COMPONENT interaction: on the gateway as an
+INTERACTION_CREATE event, in interactions mode at the interaction server. Either way
+:func:`answer_click` records the vote through :meth:`intelbot.kernel.Kernel.vote` (the
+store checks, server-side, that the voter asked the question and has not voted yet),
+answers with an ephemeral message, and only then announces a recorded vote to the
+plugins (the ``answer_voted`` hook), so a slow plugin never delays the reply. Each
+click is counted in the front end's tracker from arrival until the plugins have
+heard of it (shutdown and tests wait for it). No state is kept in the process, so
+replicas behind a load balancer agree.
 """
 
 from __future__ import annotations
@@ -16,13 +21,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import hikari
 
-from intelbot.data.feedback import DOWN, UP, VOTES, FeedbackStore, VoteOutcome
+from intelbot.data.feedback import DOWN, FEEDBACK_WANTED, UP, VOTES, Vote, VoteOutcome, wants_feedback
 from intelbot.frontends.discord.replies import NO_MENTIONS
+from intelbot.frontends.discord.tracker import CommandTracker
 
+if TYPE_CHECKING:
+    from intelbot.kernel import Kernel
+
+__all__ = [
+    "FEEDBACK_WANTED",
+    "answer_click",
+    "buttons",
+    "custom_id",
+    "listen_for_clicks",
+    "parse_custom_id",
+    "wants_feedback",
+]
 log = logging.getLogger("intelbot.frontends.discord.feedback")
 
 PREFIX: Final = "intelbot-feedback"
@@ -58,41 +76,67 @@ def buttons(request_id: str) -> hikari.api.MessageActionRowBuilder:
 
 
 async def answer_click(
-    store: FeedbackStore, interaction: hikari.ComponentInteraction, *, clock: Callable[[], float] = time.time
-) -> bool:
-    """Record a feedback click and tell the clicker what became of it; False when it is not a feedback button."""
+    kernel: Kernel, interaction: hikari.ComponentInteraction, *, clock: Callable[[], float] = time.time
+) -> Vote | None:
+    """Record a feedback click and tell the clicker what became of it; returns the vote when it counted.
+
+    Any other component, or a click that did not count, returns None.
+    """
     parsed = parse_custom_id(interaction.custom_id)
     if parsed is None:
-        return False
+        return None
     vote, request_id = parsed
-    outcome = await store.vote(request_id, int(interaction.user.id), vote, at=float(clock()))
+    outcome, recorded = await kernel.vote(request_id, int(interaction.user.id), vote, at=float(clock()))
     log.info("feedback %s on %s: %s", vote, request_id, outcome.value)
     await interaction.create_initial_response(
         hikari.ResponseType.MESSAGE_CREATE, REPLIES[outcome], flags=hikari.MessageFlag.EPHEMERAL, **NO_MENTIONS
     )
-    return True
+    return recorded
 
 
 def listen_for_clicks(
-    app: hikari.GatewayBot | hikari.RESTBot, store: FeedbackStore, *, clock: Callable[[], float] = time.time
+    app: hikari.GatewayBot | hikari.RESTBot,
+    kernel: Kernel,
+    tracker: CommandTracker,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Handle feedback clicks on ``app``: a gateway listener, or the interaction server's component listener.
 
     In interactions mode this replaces lightbulb's component listener (intelbot uses
     no lightbulb menus); the answer goes through the callback endpoint, then the
-    HTTP request is closed, as lightbulb does for commands.
+    HTTP request is closed, as lightbulb does for commands, and the vote is
+    announced after that. ``tracker`` counts each click until it is announced.
     """
     if isinstance(app, hikari.GatewayBot):
 
         async def on_event(event: hikari.InteractionCreateEvent) -> None:
-            if isinstance(event.interaction, hikari.ComponentInteraction):
-                await answer_click(store, event.interaction, clock=clock)
+            interaction = event.interaction
+            if not isinstance(interaction, hikari.ComponentInteraction):
+                return
+            tracker.start(int(interaction.id))
+            failed = True
+            try:
+                recorded = await answer_click(kernel, interaction, clock=clock)
+                if recorded is not None:
+                    await kernel.announce_vote(recorded)
+                failed = False
+            finally:
+                tracker.settle(int(interaction.id), failed=failed)
 
         app.event_manager.subscribe(hikari.InteractionCreateEvent, on_event)
         return
 
     async def on_interaction(interaction: hikari.ComponentInteraction) -> AsyncGenerator[None, None]:
-        await answer_click(store, interaction, clock=clock)
-        yield
+        tracker.start(int(interaction.id))
+        failed = True
+        try:
+            recorded = await answer_click(kernel, interaction, clock=clock)
+            yield
+            if recorded is not None:
+                await kernel.announce_vote(recorded)
+            failed = False
+        finally:
+            tracker.settle(int(interaction.id), failed=failed)
 
     app.set_listener(hikari.ComponentInteraction, on_interaction, replace=True)

@@ -1,8 +1,9 @@
 """Which commands are running: counted when they start and settle, awaited by shutdown and tests.
 
 A command settles when lightbulb's execution pipeline has finished with it,
-successfully or not. The last few thousand settled interaction ids are kept so a
-caller may wait for one that has already settled.
+successfully or not. A feedback click counts as a command too, from its arrival until
+its vote has been announced to the plugins (:mod:`.feedback`). The last few thousand
+settled interaction ids are kept so a caller may wait for one that has already settled.
 """
 
 from __future__ import annotations

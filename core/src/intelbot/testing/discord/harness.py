@@ -209,6 +209,9 @@ class DiscordHarness:
     ) -> SlashResult:
         """Press the button ``custom_id`` of ``message`` as ``user``; returns once the bot acknowledged the click.
 
+        A click the front end tracks (a feedback button) is also waited for until its
+        handling has finished: the vote has been announced to the plugins.
+
         Like Discord, only a component the bot put on the message can be pressed
         (LookupError otherwise). A click that is never acknowledged within ``within``
         seconds raises TimeoutError.
@@ -233,4 +236,6 @@ class DiscordHarness:
         async with asyncio.timeout(within):
             while record.acknowledged is None:  # noqa: ASYNC110 - the loopback's records have no event to wait on
                 await asyncio.sleep(0.01)
+        if self.frontend.tracker.has_started(record.id):  # a feedback click: wait until the plugins heard the vote
+            await self.frontend.tracker.wait_settled(record.id, within)
         return SlashResult(record, reply.status if reply else None, reply)

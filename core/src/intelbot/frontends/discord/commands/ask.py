@@ -9,8 +9,9 @@ rate limit (maybe in Redis) and the spending cap (the ledger, maybe Redis) come 
 it, so Discord's 3 s for the first response never depends on a side service. A
 refusal then replaces the deferral with an ephemeral message. The call's worst-case
 cost is reserved against the guild's and the user's daily caps while the kernel
-answers (:mod:`intelbot.spending`). A provider's answer carries the feedback
-buttons (:mod:`intelbot.frontends.discord.feedback`) unless ``feedback_buttons`` is off.
+answers (:mod:`intelbot.spending`). A provider's answer, and a plugin's answer that
+asks for votes (a semantic cache hit), carries the feedback buttons
+(:mod:`intelbot.frontends.discord.feedback`) unless ``feedback_buttons`` is off.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import time
 import lightbulb
 from sqlalchemy.exc import SQLAlchemyError
 
-from intelbot.contract import Source
 from intelbot.errors import ErrorCategory, IntelbotError
 from intelbot.frontends.discord import feedback, replies
 from intelbot.frontends.discord.services import DiscordServices
@@ -90,7 +90,7 @@ class Ask(lightbulb.SlashCommand, name="ask", description="Ask intelbot a questi
                 return
         parts = replies.render(response, attach_after_chars=services.config.attach_after_chars)
         row = None
-        if services.config.feedback_buttons and response.source is Source.PROVIDER and turn.user_id is not None:
+        if services.config.feedback_buttons and feedback.wants_feedback(response) and turn.user_id is not None:
             try:
                 await services.kernel.feedback.offer(
                     turn.request_id,
