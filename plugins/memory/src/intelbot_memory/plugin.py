@@ -140,6 +140,7 @@ class MemoryPlugin(Plugin[MemorySettings]):
             exact_below=settings.hnsw_min_entries,
             expansion_search=settings.expansion_search,
             rescore_candidates=settings.rescore_candidates,
+            keyword_match_budget=settings.keyword_match_budget,
             clock=self.clock,
         )
 

@@ -56,5 +56,8 @@ class MemorySettings(PluginSettings):
     rescore_candidates: int = Field(
         40, ge=0, description="graph candidates re-ranked by exact float32 cosine (at least 4 x k); 0 = off"
     )
+    keyword_match_budget: int = Field(
+        1000, ge=0, description="hybrid: at most this many keyword-matching rows are ranked (the rarest terms)"
+    )
     embedding: dict[str, Any] = Field(default_factory=dict)
     weaviate: WeaviateSettings = Field(default_factory=WeaviateSettings)  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from intelbot.data.database import Database
 from intelbot.data.sqlite_reader import ReaderUnavailable, SQLiteReader
 from intelbot.embedding import Embedder, Vectors, l2_normalize
 from intelbot.errors import DatabaseError
-from intelbot_memory.local.keyword import keyword_statement
+from intelbot_memory.local.keyword import MATCH_BUDGET, frequency_statement, keyword_statement, query_terms, rare_terms
 from intelbot_memory.local.rescoring import candidate_count, exact_cosines
 from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
 from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, Accept, Owner, ScopeIndex
@@ -91,6 +91,7 @@ class LocalBackend:
         rescore_candidates: int = 40,
         connectivity: int = CONNECTIVITY,
         expansion_add: int = EXPANSION_ADD,
+        keyword_match_budget: int = MATCH_BUDGET,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
@@ -101,6 +102,7 @@ class LocalBackend:
         self.rescore_candidates = rescore_candidates
         self.connectivity = connectivity
         self.expansion_add = expansion_add
+        self.keyword_match_budget = keyword_match_budget
         self.clock = clock
         self.indexes: dict[str, ScopeIndex] = {}
         self.dirty: set[str] = set()
@@ -344,11 +346,17 @@ class LocalBackend:
         ]
 
     async def _keyword_matches(self, search: MemorySearch, limit: int) -> dict[int, float]:
-        """Keyword score by row id of the best ``limit`` keyword matches (:mod:`keyword`), through the reader if any."""
+        """Keyword score by row id of the best ``limit`` keyword matches of the query's rare terms (:mod:`keyword`)."""
+        dialect = self.database.engine.dialect.name
+        terms = query_terms(search.text)
+        if not terms:
+            return {}
+        counts = await self._read(*frequency_statement(dialect, terms, self.keyword_match_budget + 1))
+        kept = rare_terms([(str(row.term), int(row.matches)) for row in counts], self.keyword_match_budget)
         found = keyword_statement(
-            self.database.engine.dialect.name,
+            dialect,
             scope=search.scope.key,
-            query=search.text,
+            query=" ".join(kept),
             limit=limit,
             now=search.now,
             user_id=search.user_id,
@@ -356,14 +364,20 @@ class LocalBackend:
         )
         if found is None:
             return {}
-        statement, parameters = found
+        return {int(row.id): float(row.score) for row in await self._read(*found)}
+
+    async def _read(self, statement: Any, parameters: Any, *, engine_statement: Any = None) -> list[Row[Any]]:
+        """The rows of a read ``statement`` through the SQLite reader if there is one; else, or if it cannot
+        answer, through the async engine (``engine_statement`` when given: the reader's may be plain SQL)."""
         if self.reader is not None:
             try:
-                return {int(row.id): float(row.score) for row in self.reader.rows(statement, parameters)}
+                return self.reader.rows(statement, parameters)
             except ReaderUnavailable as error:
-                log.debug("memory: the SQLite reader could not answer (%s); searching through the engine", error)
+                log.debug("memory: the SQLite reader could not answer (%s); reading through the engine", error)
         async with self.database.engine.connect() as connection:
-            return {int(row.id): float(row.score) for row in await connection.execute(statement, parameters)}
+            if engine_statement is not None:
+                return list(await connection.execute(engine_statement))
+            return list(await connection.execute(statement, parameters))
 
     async def _rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, Row[Any]]:
         """The rows of ``keys`` by key, in one SELECT; the float32 ``vector`` column only with ``vectors``.
@@ -374,17 +388,13 @@ class LocalBackend:
             return {}
         table = MEMORIES
         columns = [column for column in table.c if vectors or column.name != "vector"]
-        if self.reader is not None:
-            names = ", ".join(column.name for column in columns)
-            marks = ", ".join("?" * len(keys))
-            try:
-                rows = self.reader.rows(f"SELECT {names} FROM memory_entries WHERE id IN ({marks})", keys)
-                return {int(row.id): row for row in rows}
-            except ReaderUnavailable as error:
-                log.debug("memory: the SQLite reader could not answer (%s); reading through the engine", error)
-        async with self.database.engine.connect() as connection:
-            result = await connection.execute(select(*columns).where(table.c.id.in_(list(keys))))
-            return {int(row.id): row for row in result}
+        names = ", ".join(column.name for column in columns)
+        rows = await self._read(
+            f"SELECT {names} FROM memory_entries WHERE id IN ({', '.join('?' * len(keys))})",
+            list(keys),
+            engine_statement=select(*columns).where(table.c.id.in_(list(keys))),
+        )
+        return {int(row.id): row for row in rows}
 
     async def count(self) -> int:
         async with self.database.engine.connect() as connection:

@@ -3,6 +3,18 @@
 The scope, owner, kind and expiry conditions are part of the same SQL statement as
 the text match, so ``limit`` rows of the asked scope come back whenever that many
 match; other scopes' rows are never candidates.
+
+**Bounded work.** Ranking by BM25 scores every row that matches any term, so a query
+with common words ("what", "best", "way") scores most of a large table: about a second
+at a million memories (``benchmarks/memory.py``). A search therefore first counts, for
+each term, its matching rows up to ``match_budget + 1`` (:func:`frequency_statement`:
+cheap, the count stops there), and ranks only by the rarest terms whose counts add up to
+at most ``match_budget`` (:func:`rare_terms`). Words more common than that add nothing
+the vector search does not (their IDF is low, and the vector side already matches the
+topic); rare words, the ones keyword search is for (names, codes), are kept. The counts
+are over the whole keyword index, every scope included: a conservative bound (a word
+common elsewhere but rare in this scope is left out), never a leak (the ranking
+statement filters by scope).
 """
 
 from __future__ import annotations
@@ -13,6 +25,8 @@ from collections.abc import Collection
 from sqlalchemy import TextClause, bindparam, text
 
 MAX_TERMS = 32
+MATCH_BUDGET = 1000
+"""Default of ``match_budget``: at most this many matching rows are ranked per search."""
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -23,6 +37,44 @@ def query_terms(query: str) -> list[str]:
         if len(word) > 1 or word.isdigit():
             seen.setdefault(word, None)
     return list(seen)[:MAX_TERMS]
+
+
+def frequency_statement(dialect: str, terms: list[str], cap: int) -> tuple[TextClause, dict[str, object]]:
+    """The statement whose rows are (term, matching rows counted up to ``cap``), one per term, on ``dialect``."""
+    params: dict[str, object] = {"cap": cap}
+    parts = []
+    for number, term in enumerate(terms):
+        params[f"term{number}"] = term
+        if dialect == "sqlite":
+            params[f"match{number}"] = '"' + term.replace('"', "") + '"'
+            source = f"SELECT 1 FROM memory_fts WHERE memory_fts MATCH :match{number} LIMIT :cap"
+        else:
+            params[f"match{number}"] = term
+            source = (
+                f"SELECT 1 FROM memory_entries WHERE text_search @@ to_tsquery('english', :match{number}) LIMIT :cap"
+            )
+        parts.append(
+            f"SELECT CAST(:term{number} AS TEXT) AS term, (SELECT count(*) FROM ({source}) AS found{number}) AS matches"
+        )
+    return text(" UNION ALL ".join(parts)), params
+
+
+def rare_terms(counts: list[tuple[str, int]], budget: int) -> list[str]:
+    """The rarest terms of ``counts`` (term, matching rows) whose counts add up to at most ``budget``.
+
+    Rarest first, ties in query order; a term matching nothing is dropped (it cannot
+    score), and so is every term once the next rarest would pass the budget.
+    """
+    kept: list[str] = []
+    total = 0
+    for term, matches in sorted(counts, key=lambda pair: pair[1]):
+        if matches == 0:
+            continue
+        if total + matches > budget:
+            break
+        kept.append(term)
+        total += matches
+    return kept
 
 
 def keyword_statement(
@@ -36,7 +88,10 @@ def keyword_statement(
     kinds: Collection[str] | None = None,
 ) -> tuple[TextClause, dict[str, object]] | None:
     """The statement (and its parameters) whose rows are (row id, score > 0) of the best keyword matches in
-    ``scope``, best first, on ``dialect`` (``sqlite`` or ``postgresql``); any term may match. None: no terms."""
+    ``scope``, best first, on ``dialect`` (``sqlite`` or ``postgresql``); any term may match. None: no terms.
+
+    ``query`` is taken as it is: narrow it to :func:`rare_terms` first to bound the work.
+    """
     terms = query_terms(query)
     if not terms or limit <= 0:
         return None
