@@ -257,6 +257,17 @@ def turn(*, user: int = USER, channel: int = CHANNEL, guild: int = DEFAULT_GUILD
     return TurnContext(guild_id=guild, channel_id=channel, user_id=user, frontend="discord")
 
 
+async def vote_down(kernel: Kernel, answered: TurnContext, clock: ManualClock) -> None:
+    """The asker's 👎 on ``answered``'s answer, as the front end records and announces it (without Discord)."""
+    assert answered.request_id is not None
+    await kernel.feedback.offer(
+        answered.request_id, asker_id=USER, model="echo", guild_id=DEFAULT_GUILD, channel_id=CHANNEL, at=clock()
+    )
+    _, recorded = await kernel.vote(answered.request_id, USER, "down", at=clock())
+    assert recorded is not None
+    await kernel.announce_vote(recorded)
+
+
 async def test_two_reasks_raise_the_threshold_and_one_does_not(
     make_kernel: Any, clock: ManualClock, minilm: Embedder
 ) -> None:
@@ -329,12 +340,7 @@ async def test_a_restart_keeps_what_feedback_taught(
     await kernel.ask(EVENT, turn())
     hit_turn = turn()
     assert (await kernel.ask(EVENT_PARAPHRASE, hit_turn)).source is Source.CACHE
-    await kernel.feedback.offer(
-        hit_turn.request_id, asker_id=USER, model="echo", guild_id=DEFAULT_GUILD, channel_id=CHANNEL, at=clock()
-    )
-    _, recorded = await kernel.vote(hit_turn.request_id, USER, "down", at=clock())
-    assert recorded is not None
-    await kernel.announce_vote(recorded)
+    await vote_down(kernel, hit_turn, clock)
     await kernel.stop()
 
     reopened = await start()
@@ -368,12 +374,7 @@ async def test_a_vote_taken_in_on_one_replica_reaches_the_other_through_the_chan
         assert (await second.ask(EVENT_PARAPHRASE, turn(user=USER + 1))).source is Source.CACHE
         hit_turn = turn()
         assert (await first.ask(EVENT_PARAPHRASE, hit_turn)).source is Source.CACHE
-        await first.feedback.offer(
-            hit_turn.request_id, asker_id=USER, model="echo", guild_id=DEFAULT_GUILD, channel_id=CHANNEL, at=clock()
-        )
-        _, recorded = await first.vote(hit_turn.request_id, USER, "down", at=clock())
-        assert recorded is not None
-        await first.announce_vote(recorded)
+        await vote_down(first, hit_turn, clock)
 
         assert cache_of(second).stats()["entries_with_learned_threshold"] == 0  # not yet: it has not polled
         await cache_of(second).apply_changes()
