@@ -15,7 +15,8 @@ Scale: the local backend at each ``--sizes`` entry count (one guild, rows in a f
 database on disk, the graph rebuilt from them by ``open``), on clustered vectors (real
 question vectors plus small noise). Timed per query, embedding excluded: the graph alone, and
 ``LocalBackend.search`` as the plugin runs it (graph candidates, one SELECT of their rows with
-the float32 vectors, exact rescoring) for each ``--rescore-candidates``; p50/p99, top-10
+the float32 vectors, exact rescoring) for each ``--rescore-candidates``, in vector mode and in
+hybrid mode for each ``--keyword-budgets`` (the quality part runs hybrid for each too); p50/p99, top-10
 overlap with the exact top 10, bytes per entry, and the exact NumPy scan of the same float32
 vectors as the baseline measured in the same run. ``--pairs-skip`` takes the base questions
 from a later part of the file, to choose settings on other rows than those reported.
@@ -45,6 +46,7 @@ from intelbot.data.database import Database
 from intelbot.embedding import Embedder, embedder_from_settings, l2_normalize
 from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.local.backend import LocalBackend
+from intelbot_memory.local.keyword import MATCH_BUDGET
 from intelbot_memory.local.tables import MEMORIES
 from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, ScopeIndex
 from intelbot_memory.records import Memory, MemorySearch, Scope, SearchMode
@@ -87,7 +89,11 @@ def duplicate_groups(pairs: list[tuple[str, str, bool]]) -> dict[str, str]:
     return {text: root(text) for text in parent}
 
 
-async def quality(pairs: list[tuple[str, str, bool]], embedder: Embedder, queries_max: int) -> dict[str, Any]:
+async def quality(
+    pairs: list[tuple[str, str, bool]], embedder: Embedder, queries_max: int, budgets: list[int]
+) -> dict[str, Any]:
+    """Recall@1/5/10 and top-10 overlap with exact search; local hybrid once per ``budgets`` value
+    (``keyword_match_budget``), labelled with it when there are several."""
     groups = duplicate_groups(pairs)
     stored_texts = list(dict.fromkeys(q1 for q1, _, _ in pairs))
     queries = list(dict.fromkeys(q2 for q1, q2, duplicate in pairs if duplicate and q2 not in set(stored_texts)))
@@ -103,8 +109,12 @@ async def quality(pairs: list[tuple[str, str, bool]], embedder: Embedder, querie
         local = LocalBackend(database, embedder, Path(directory) / "index", exact_below=0)
         await local.open()
         await local.add(memories, vectors)
-        for label, mode in (("local exact", "exact"), ("local approximate", "vector"), ("local hybrid", "hybrid")):
+        for label, mode in (("local exact", "exact"), ("local approximate", "vector")):
             tops[label] = await run_queries(local, queries, query_vectors, mode)
+        for budget in budgets:
+            local.keyword_match_budget = budget
+            label = "local hybrid" if len(budgets) == 1 else f"local hybrid, budget {budget}"
+            tops[label] = await run_queries(local, queries, query_vectors, "hybrid")
         await local.close()
         await database.dispose()
     async with LoopbackWeaviate() as server:
@@ -230,6 +240,7 @@ async def scale(
     queries: int,
     expansions: list[int],
     rescores: list[int],
+    budgets: list[int],
     graph: tuple[int, int] = (CONNECTIVITY, EXPANSION_ADD),
     seed: int = 7,
 ) -> list[dict[str, Any]]:
@@ -240,9 +251,10 @@ async def scale(
     does after a crash. Then, on the same queries: the exact NumPy scan of the float32
     vectors (the baseline and the reference top 10), usearch's brute force over the int8
     vectors (the ceiling of the graph without rescoring), the graph alone (``ScopeIndex.search``,
-    no database), and ``LocalBackend.search`` (vector mode, limit 10) for each ``rescores``
-    value: graph candidates, one SELECT of their rows (float32 vectors included) from the
-    database on disk, exact rescoring, results. Embedding is not timed (the queries are vectors).
+    no database), and ``LocalBackend.search`` (vector mode, limit 10, and hybrid mode once per
+    ``budgets`` value, the query's text as keywords) for each ``rescores`` value: graph
+    candidates, one SELECT of their rows (float32 vectors included) from the database on disk,
+    exact rescoring, results. Embedding is not timed (the queries are vectors).
     """
     generator = np.random.default_rng(seed)
     results = []
@@ -292,11 +304,16 @@ async def scale(
                 results.append({**common, "search": "graph only", "expansion_search": expansion, **graph_only})
                 for rescore in rescores:
                     backend.rescore_candidates = rescore
-                    for mode in ("vector", "hybrid"):
+                    runs: list[tuple[SearchMode, int | None]] = [("vector", None)]
+                    runs += [("hybrid", budget) for budget in budgets]
+                    for mode, budget in runs:
+                        if budget is not None:
+                            backend.keyword_match_budget = budget
+                        label = f"backend {mode}, rescore {rescore}" + (f", budget {budget}" if budget else "")
                         results.append(
                             {
                                 **common,
-                                "search": f"backend {mode}, rescore {rescore}",
+                                "search": label,
                                 "expansion_search": expansion,
                                 **await timed_backend(
                                     backend, mode, probe, [texts[int(pick)] for pick in probe_picks], expected
@@ -322,6 +339,9 @@ async def main() -> None:
     parser.add_argument(
         "--rescore-candidates", default="0,40", help="backend rescore_candidates values to measure (0 = no rescoring)"
     )
+    parser.add_argument(
+        "--keyword-budgets", default=str(MATCH_BUDGET), help="local hybrid keyword_match_budget values to measure"
+    )
     parser.add_argument("--connectivity", type=int, default=CONNECTIVITY, help="HNSW connectivity of the scale graphs")
     parser.add_argument(
         "--expansion-add", type=int, default=EXPANSION_ADD, help="HNSW expansion_add of the scale graphs"
@@ -342,8 +362,9 @@ async def main() -> None:
         "pairs": len(pairs),
         "embedder": embedder.name,
     }
+    budgets = [int(value) for value in args.keyword_budgets.split(",") if value]
     if not args.scale_only:
-        figures["quality"] = await quality(pairs, embedder, args.queries)
+        figures["quality"] = await quality(pairs, embedder, args.queries, budgets)
     texts = list(dict.fromkeys(q1 for q1, _, _ in pairs))
     base = await embedder.embed(texts)
     figures["base_questions"] = len(base)
@@ -352,7 +373,7 @@ async def main() -> None:
     rescores = [int(value) for value in args.rescore_candidates.split(",") if value]
     graph = (args.connectivity, args.expansion_add)
     figures["scale"] = await scale(
-        base, texts, embedder, sizes, args.scale_queries, expansions, rescores, graph, seed=args.seed
+        base, texts, embedder, sizes, args.scale_queries, expansions, rescores, budgets, graph, seed=args.seed
     )
     if args.json:
         print(json.dumps(figures, indent=2))

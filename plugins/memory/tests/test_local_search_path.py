@@ -15,7 +15,7 @@ from intelbot.data.sqlite_reader import SQLiteReader
 from intelbot.embedding import Embedder
 from intelbot.testing.postgres import fresh_database
 from intelbot_memory.local.backend import LocalBackend
-from intelbot_memory.local.keyword import rare_terms
+from intelbot_memory.local.keyword import CommonTerms, rare_terms
 from intelbot_memory.records import Memory, MemorySearch, Scope
 
 GUILD = Scope(1)
@@ -121,6 +121,46 @@ async def test_common_words_do_not_reach_the_keyword_ranking(
         assert len(hits) == 5  # the vector side still fills the results
         backend.keyword_match_budget = 100
         assert len(await backend._keyword_matches(search("the meetup library"), 10)) == 10
+    finally:
+        await backend.close()
+        await database.dispose()
+
+
+def test_common_terms_are_remembered_for_their_ttl_and_forgotten_on_clear() -> None:
+    now = [0.0]
+    common = CommonTerms(100, ttl=60.0, capacity=3, clock=lambda: now[0])
+    common.note([("what", 101), ("meetup", 100), ("the", 250)])
+    assert (common.known("what"), common.known("meetup"), common.known("the")) == (True, False, True)
+    now[0] = 59.0
+    assert common.known("what")
+    now[0] = 60.0
+    assert not common.known("what") and not common.known("the")  # counted again after the ttl
+    common.note([("a", 500), ("b", 500), ("c", 500)])
+    common.note([("d", 500)])  # full: everything remembered so far is forgotten
+    assert [term for term in "abcd" if common.known(term)] == ["d"]
+    common.clear()
+    assert not common.known("d")
+
+
+async def test_a_remembered_common_word_is_not_counted_again_until_a_delete(tmp_path: Path, minilm: Embedder) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'intelbot.db'}")
+    backend = LocalBackend(database, minilm, tmp_path / "index", exact_below=0, keyword_match_budget=20)
+    await backend.open()
+    try:
+        crowd = [f"Reminder {number}: the meetup is in the library." for number in range(40)]
+        memories = [Memory(text, GUILD, user_id=10, created_at=1e9) for text in crowd]
+        await backend.add(memories, await minilm.embed(crowd))
+        assert isinstance(backend.reader, SQLiteReader)
+        counting = CountingReader(backend.reader)
+        backend.reader = counting  # type: ignore[assignment]
+        search = MemorySearch(GUILD, (await minilm.embed(["meetup"]))[0], text="meetup", limit=5, now=2e9)
+        assert await backend._keyword_matches(search, 10) == {}  # 40 rows match: over the budget
+        assert counting.reads == 1  # the word count; nothing left to rank
+        assert await backend._keyword_matches(search, 10) == {}
+        assert counting.reads == 1  # remembered: not counted again
+        await backend.delete(GUILD, [memory.id for memory in memories[:25]])  # 15 rows left: under the budget
+        assert len(await backend._keyword_matches(search, 10)) == 10
+        assert counting.reads == 3  # counted again, then ranked
     finally:
         await backend.close()
         await database.dispose()

@@ -34,7 +34,14 @@ from intelbot.data.database import Database
 from intelbot.data.sqlite_reader import ReaderUnavailable, SQLiteReader
 from intelbot.embedding import Embedder, Vectors, l2_normalize
 from intelbot.errors import DatabaseError
-from intelbot_memory.local.keyword import MATCH_BUDGET, frequency_statement, keyword_statement, query_terms, rare_terms
+from intelbot_memory.local.keyword import (
+    MATCH_BUDGET,
+    CommonTerms,
+    frequency_statement,
+    keyword_statement,
+    query_terms,
+    rare_terms,
+)
 from intelbot_memory.local.rescoring import candidate_count, exact_cosines
 from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
 from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, Accept, Owner, ScopeIndex
@@ -103,6 +110,7 @@ class LocalBackend:
         self.connectivity = connectivity
         self.expansion_add = expansion_add
         self.keyword_match_budget = keyword_match_budget
+        self.common_terms = CommonTerms(keyword_match_budget)
         self.clock = clock
         self.indexes: dict[str, ScopeIndex] = {}
         self.dirty: set[str] = set()
@@ -266,6 +274,7 @@ class LocalBackend:
         return [(int(row.id), str(row.scope)) for row in result]
 
     def _unindex(self, removed: Iterable[tuple[int, str]]) -> int:
+        """Take deleted rows (id, scope) out of their graphs; forgets the remembered common words."""
         count = 0
         for key, scope in removed:
             index = self.indexes.get(scope)
@@ -273,6 +282,8 @@ class LocalBackend:
                 index.remove([key])
             self.dirty.add(scope)
             count += 1
+        if count:
+            self.common_terms.clear()  # a common word may have become rare
         return count
 
     async def _delete(self, condition: Any) -> int:
@@ -351,8 +362,16 @@ class LocalBackend:
         terms = query_terms(search.text)
         if not terms:
             return {}
-        counts = await self._read(*frequency_statement(dialect, terms, self.keyword_match_budget + 1))
-        kept = rare_terms([(str(row.term), int(row.matches)) for row in counts], self.keyword_match_budget)
+        budget = self.keyword_match_budget
+        if self.common_terms.budget != budget:
+            self.common_terms = CommonTerms(budget)
+        unknown = [term for term in terms if not self.common_terms.known(term)]
+        counts: list[tuple[str, int]] = []
+        if unknown:
+            rows = await self._read(*frequency_statement(dialect, unknown, budget + 1))
+            counts = [(str(row.term), int(row.matches)) for row in rows]
+            self.common_terms.note(counts)
+        kept = rare_terms(counts, budget)  # a remembered common word would pass the budget: never kept
         found = keyword_statement(
             dialect,
             scope=search.scope.key,

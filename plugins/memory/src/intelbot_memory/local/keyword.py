@@ -15,12 +15,20 @@ topic); rare words, the ones keyword search is for (names, codes), are kept. The
 are over the whole keyword index, every scope included: a conservative bound (a word
 common elsewhere but rare in this scope is left out), never a leak (the ranking
 statement filters by scope).
+
+**Common words are remembered** (:class:`CommonTerms`): a word once counted past the
+budget is not counted again for a while. Adding rows never makes a common word rare, so
+skipping it changes nothing; deleting rows may, so the backend forgets what it remembered
+on each of its deletes, and every word is counted again after ``ttl`` seconds (another
+process on the same database may have deleted rows). Common words were most of the
+counting: their doclists are the long ones.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection, Iterable
 
 from sqlalchemy import TextClause, bindparam, text
 
@@ -28,6 +36,47 @@ MAX_TERMS = 32
 MATCH_BUDGET = 1000
 """Default of ``match_budget``: at most this many matching rows are ranked per search."""
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class CommonTerms:
+    """Terms last counted at more than ``budget`` matching rows, remembered for ``ttl`` seconds (at most
+    ``capacity`` of them: when full, all are forgotten)."""
+
+    def __init__(
+        self,
+        budget: int,
+        *,
+        ttl: float = 300.0,
+        capacity: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.budget = budget
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self.counted_at: dict[str, float] = {}
+
+    def known(self, term: str) -> bool:
+        """Whether ``term`` was counted past the budget less than ``ttl`` seconds ago."""
+        counted_at = self.counted_at.get(term)
+        if counted_at is None:
+            return False
+        if self.clock() - counted_at >= self.ttl:
+            del self.counted_at[term]
+            return False
+        return True
+
+    def note(self, counts: Iterable[tuple[str, int]]) -> None:
+        """Remember the terms of ``counts`` (term, matching rows counted up to ``budget + 1``) past the budget."""
+        now = self.clock()
+        for term, matches in counts:
+            if matches > self.budget:
+                if len(self.counted_at) >= self.capacity:
+                    self.counted_at.clear()
+                self.counted_at[term] = now
+
+    def clear(self) -> None:
+        self.counted_at.clear()
 
 
 def query_terms(query: str) -> list[str]:
