@@ -48,7 +48,7 @@ from intelbot.testing.weaviate import LoopbackWeaviate
 from intelbot_memory.local.backend import LocalBackend
 from intelbot_memory.local.keyword import MATCH_BUDGET
 from intelbot_memory.local.tables import MEMORIES
-from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, ScopeIndex
+from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, ScopeIndex
 from intelbot_memory.records import Memory, MemorySearch, Scope, SearchMode
 from intelbot_memory.settings import WeaviateSettings
 from intelbot_memory.weaviate_backend.backend import WeaviateBackend
@@ -334,7 +334,9 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="entry counts for the scale test")
     parser.add_argument("--scale-queries", type=int, default=300)
     parser.add_argument(
-        "--expansion-search", default="128", help="search expansions to measure on each graph (the index uses 128)"
+        "--expansion-search",
+        default=str(EXPANSION_SEARCH),
+        help=f"search expansions to measure on each graph (the index uses {EXPANSION_SEARCH})",
     )
     parser.add_argument(
         "--rescore-candidates", default="0,40", help="backend rescore_candidates values to measure (0 = no rescoring)"

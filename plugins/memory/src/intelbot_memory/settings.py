@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 
 from intelbot.plugin import PluginSettings, SettingsTable
+from intelbot_memory.local.keyword import MATCH_BUDGET
+from intelbot_memory.local.vector_index import EXPANSION_SEARCH
 
 BACKENDS = ("local", "weaviate")
 
@@ -52,12 +54,12 @@ class MemorySettings(PluginSettings):
     max_text_chars: int = Field(2000, ge=1)
     index_dir: str = ""
     hnsw_min_entries: int = Field(256, ge=0, description="scopes smaller than this are searched exactly")
-    expansion_search: int = Field(128, ge=8)
+    expansion_search: int = Field(EXPANSION_SEARCH, ge=8)
     rescore_candidates: int = Field(
         40, ge=0, description="graph candidates re-ranked by exact float32 cosine (at least 4 x k); 0 = off"
     )
     keyword_match_budget: int = Field(
-        1000, ge=0, description="hybrid: at most this many keyword-matching rows are ranked (the rarest terms)"
+        MATCH_BUDGET, ge=0, description="hybrid: at most this many keyword-matching rows are ranked (the rarest terms)"
     )
     embedding: dict[str, Any] = Field(default_factory=dict)
     weaviate: WeaviateSettings = Field(default_factory=WeaviateSettings)  # type: ignore[arg-type]

@@ -44,7 +44,14 @@ from intelbot_memory.local.keyword import (
 )
 from intelbot_memory.local.rescoring import candidate_count, exact_cosines
 from intelbot_memory.local.tables import COMPONENT, MEMORIES, MIGRATIONS
-from intelbot_memory.local.vector_index import CONNECTIVITY, EXPANSION_ADD, Accept, Owner, ScopeIndex
+from intelbot_memory.local.vector_index import (
+    CONNECTIVITY,
+    EXPANSION_ADD,
+    EXPANSION_SEARCH,
+    Accept,
+    Owner,
+    ScopeIndex,
+)
 from intelbot_memory.records import Memory, MemoryKind, MemorySearch, Scope, ScoredMemory
 from intelbot_memory.scoring import fuse
 
@@ -94,7 +101,7 @@ class LocalBackend:
         index_dir: Path,
         *,
         exact_below: int = 256,
-        expansion_search: int = 128,
+        expansion_search: int = EXPANSION_SEARCH,
         rescore_candidates: int = 40,
         connectivity: int = CONNECTIVITY,
         expansion_add: int = EXPANSION_ADD,

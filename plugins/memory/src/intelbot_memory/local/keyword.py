@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Iterable
 from sqlalchemy import TextClause, bindparam, text
 
 MAX_TERMS = 32
-MATCH_BUDGET = 1000
+MATCH_BUDGET = 250
 """Default of ``match_budget``: at most this many matching rows are ranked per search."""
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -23,8 +23,9 @@ import numpy.typing as npt
 from intelbot.embedding import Vectors, l2_normalize
 from intelbot.embedding.base import quantize_int8
 
-CONNECTIVITY = 16
+CONNECTIVITY = 32
 EXPANSION_ADD = 64
+EXPANSION_SEARCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class ScopeIndex:
         self,
         dimensions: int,
         *,
-        expansion_search: int = 128,
+        expansion_search: int = EXPANSION_SEARCH,
         exact_below: int = 256,
         connectivity: int = CONNECTIVITY,
         expansion_add: int = EXPANSION_ADD,
