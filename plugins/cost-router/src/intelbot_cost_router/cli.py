@@ -34,7 +34,7 @@ from intelbot_cost_router.outcomes import OutcomeFileError, OutcomeRow, read_man
 from intelbot_cost_router.plugin import NAME, CostRouterPlugin, router_path
 from intelbot_cost_router.router_file import RouterFileError, load_router, save_router
 from intelbot_cost_router.settings import RouterSettings
-from intelbot_cost_router.store import DecisionStore, create_schema
+from intelbot_cost_router.store import SCHEMA, DecisionStore
 from intelbot_cost_router.training import estimates_of, thresholds_of, train_router, training_data
 
 EXIT_INPUT = 2
@@ -76,7 +76,7 @@ async def _read_feedback(settings: Any, router_settings: RouterSettings) -> Feed
     database = Database(database_url(settings))
     try:
         await database.migrate("feedback", FEEDBACK_SCHEMA)
-        await database.migrate(NAME, (create_schema,))
+        await database.migrate(NAME, SCHEMA)
         store = DecisionStore(database.engine, database.write_lock, strong_tier=router_settings.strong_tier)
         decisions = await store.decisions()
         votes = await FeedbackStore(database).votes()

@@ -9,8 +9,18 @@
   ``request.model`` to the cheapest model of the chosen tier whose provider is
   configured. A cache hit ends the turn before this hook; a retry or fallback in
   the same turn is never re-routed.
+- ``on_error`` (returns None: recovery is the breaker's): counts the routed turn's
+  failed attempts and keeps the last error's category for its decision record.
 - ``after_llm_call``: records the decision (tier, model, estimate, threshold, cost,
-  what the strong tier would have cost, money saved) and counts the savings.
+  what the strong tier would have cost, money saved, provider errors) and counts the
+  savings.
+- Re-asks (in ``after_llm_call``, so a turn the cache answers counts too): every
+  answered turn checks whether the same asker (user,
+  channel, guild) asks again, within ``reask_window_seconds``, what the router's last
+  answer to them was for (:func:`intelbot.reask.asks_again`: the same text, or cosine
+  >= 0.8 between the turn's prompt vector, when the turn already has one from the
+  router's embedder, and the earlier one); the earlier decision is then marked
+  ``reasked``. The last answer per asker is kept in memory (one replica's view).
 - ``collect_stats`` / ``health_lines``: decisions and savings; which rule routes.
 - ``usage_lines``: ``/usage`` shows the guild's routed turns today and the money saved,
   and, with ``budget_lowering``, the spend against the cap and the target in force
@@ -29,20 +39,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from intelbot.catalog import ModelSpec
-from intelbot.contract import LLMRequest, LLMResponse, Source, TurnContext
+from intelbot.contract import LLMRequest, LLMResponse, PromptEmbedding, Source, TurnContext
 from intelbot.embedding import Embedder, embedder_from_settings, prompt_vector
 from intelbot.embedding.factory import check_embedding_config, embedding_config
-from intelbot.errors import ConfigurationError
+from intelbot.embedding.prompt import embedding_text
+from intelbot.errors import ConfigurationError, IntelbotError
 from intelbot.frontends.discord.config import DiscordSettings
 from intelbot.hookspecs import hookimpl
 from intelbot.plugin import Plugin, PluginSettings
+from intelbot.reask import asks_again
 from intelbot.settings import data_directory
 from intelbot_cost_router.budget import BudgetCurve
 from intelbot_cost_router.metrics import RouterMetrics
 from intelbot_cost_router.router_file import RouterFileError, load_router
 from intelbot_cost_router.routing import Choice, RoutingRule, model_for_tier
 from intelbot_cost_router.settings import PREFIX, RouterSettings
-from intelbot_cost_router.store import Decision, DecisionStore, create_schema
+from intelbot_cost_router.store import SCHEMA, Decision, DecisionStore
 from intelbot_cost_router.training import TrainedRouter
 
 if TYPE_CHECKING:
@@ -75,6 +87,40 @@ class RouterTurn:
     choice: Choice | None = None
     tier: str | None = None
     strong_model: ModelSpec | None = None
+    provider_errors: int = 0
+    error_category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedAnswer:
+    """The router's last recorded answer to one asker, kept to notice a re-ask of it."""
+
+    request_id: str
+    at: float
+    prompt: str
+    vector: Any
+    embedder: str | None
+
+
+Asker = tuple[int | None, int, int]
+"""(guild, channel, user) of a turn."""
+
+
+def asker_of(ctx: TurnContext) -> Asker | None:
+    """The turn's asker, or None when the turn has no user or channel (nothing to compare with)."""
+    if ctx.user_id is None or ctx.channel_id is None:
+        return None
+    return (ctx.guild_id, ctx.channel_id, ctx.user_id)
+
+
+def turn_vector(ctx: TurnContext, prompt: str) -> tuple[Any, str | None]:
+    """The prompt vector this turn already has (from any plugin) and its embedder's name; never embeds."""
+    if not ctx.has_state(PromptEmbedding):
+        return None, None
+    shared = ctx.state(PromptEmbedding)
+    if shared.vector is None or shared.text != embedding_text(prompt):
+        return None, None
+    return shared.vector, shared.model
 
 
 class CostRouterPlugin(Plugin[RouterSettings]):
@@ -107,6 +153,7 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         self.router_file: Path | None = None
         self.budget: BudgetCurve | None = None
         self.daily_cap_usd = 0.0
+        self.last_answers: dict[Asker, RoutedAnswer] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -133,7 +180,7 @@ class CostRouterPlugin(Plugin[RouterSettings]):
             if model_for_tier(kernel.catalog, kernel.providers, tier) is None:
                 self._notice(f"cost router: no model of tier {tier!r} has a configured provider; such turns stay put")
         self._set_up_budget(kernel, router)
-        await kernel.database.migrate(NAME, (create_schema,))
+        await kernel.database.migrate(NAME, SCHEMA)
         self.store = DecisionStore(
             kernel.database.engine, kernel.database.write_lock, strong_tier=self.settings.strong_tier
         )
@@ -246,10 +293,45 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         turn.strong_model = model_for_tier(catalog, providers, self.settings.strong_tier)
         self.metrics.decisions.labels(tier).inc()
 
+    async def _count_reask(self, prompt: str, ctx: TurnContext) -> bool:
+        """Mark the router's last answer to this asker re-asked when this turn asks it again in the window."""
+        asker = asker_of(ctx)
+        window = self.settings.reask_window_seconds
+        if asker is None or window <= 0 or self.store is None or self.metrics is None:
+            return False
+        earlier = self.last_answers.get(asker)
+        if earlier is None or earlier.request_id == ctx.request_id or float(self.clock()) - earlier.at > window:
+            return False
+        vector, embedder = turn_vector(ctx, prompt)
+        same_embedder = vector is not None and earlier.vector is not None and embedder == earlier.embedder
+        if not asks_again(prompt, earlier.prompt, vector if same_embedder else None, earlier.vector):
+            return False
+        del self.last_answers[asker]
+        if not await self.store.mark_reasked(earlier.request_id):
+            return False
+        self.metrics.evidence.labels("reask").inc()
+        return True
+
+    @hookimpl
+    async def on_error(self, error: IntelbotError, request: LLMRequest, ctx: TurnContext) -> None:
+        """Count a failed attempt of a routed turn (its decision record carries it); never decides recovery."""
+        if not ctx.has_state(RouterTurn):
+            return
+        turn = ctx.state(RouterTurn)
+        if turn.tier is None:
+            return
+        turn.provider_errors += 1
+        turn.error_category = error.category.value
+        if self.metrics is not None:
+            self.metrics.evidence.labels("error").inc()
+
     @hookimpl
     async def after_llm_call(self, request: LLMRequest, response: LLMResponse, ctx: TurnContext) -> None:
-        """Record the routed turn's decision with what it cost and what the strong tier would have cost."""
-        if self.store is None or self.metrics is None or not ctx.has_state(RouterTurn):
+        """Count a re-ask of the router's last answer to this asker; record a routed turn's decision and cost."""
+        if self.store is None or self.metrics is None:
+            return
+        await self._count_reask(request.prompt, ctx)
+        if not ctx.has_state(RouterTurn):
             return
         turn = ctx.state(RouterTurn)
         if turn.tier is None or response.source is not Source.PROVIDER:
@@ -277,8 +359,16 @@ class CostRouterPlugin(Plugin[RouterSettings]):
                 saved_usd=saved,
                 complete=response.complete,
                 prompt=request.prompt if self.settings.store_prompts else None,
+                provider_errors=turn.provider_errors,
+                error_category=turn.error_category,
             )
         )
+        asker = asker_of(ctx)
+        if asker is not None:
+            vector, embedder = turn_vector(ctx, request.prompt)
+            self.last_answers[asker] = RoutedAnswer(
+                ctx.request_id, float(self.clock()), request.prompt, vector, embedder
+            )
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ budget_lowering        false       lower the quality target as the guild's spend
                                    ``[default.discord] daily_guild_cap_usd`` (see ``budget.py``)
 budget_start           0.5         share of the daily cap spent at which lowering starts
 budget_floor           0.80        the quality target once the cap is reached (<= quality_target)
+reask_window_seconds   120         the same asker asking a close question (``intelbot.reask``) this
+                                   soon after a routed answer marks that answer ``reasked``; 0: off
 =====================  ==========  =============================================================
 """
 
@@ -53,6 +55,7 @@ class RouterSettings(PluginSettings):
     budget_lowering: bool = False
     budget_start: float = Field(0.5, ge=0.0, lt=1.0, strict=False)
     budget_floor: float = Field(0.80, gt=0.0, le=1.0, strict=False)
+    reask_window_seconds: float = Field(120.0, ge=0.0, le=86_400.0, strict=False)
 
     @model_validator(mode="after")
     def _floor_below_target(self) -> RouterSettings:

@@ -5,6 +5,11 @@ estimate and threshold, what the answer cost and what the strong tier would have
 cost for the same tokens, whether the answer was complete, and (with
 ``store_prompts``) the prompt. Rows are per guild (``guild_id``; NULL for direct
 messages and the console).
+
+Schema 2 (added in place to older databases) adds the turn's evidence beyond votes:
+``provider_errors`` (failed attempts before the answer, told by ``on_error``),
+``error_category`` (the last one's category) and ``reasked`` (the same asker asked
+the same question again within ``reask_window_seconds``, by :mod:`intelbot.reask`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
+    text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -58,14 +66,36 @@ class DecisionRow(RouterTable):
     saved_usd: Mapped[float] = mapped_column(Float)
     complete: Mapped[bool] = mapped_column(Boolean)
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reasked: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 
 
 def create_schema(connection: Connection) -> None:
-    """Create the router's tables (a migration step for ``Database.migrate``)."""
+    """Schema 1: create the router's tables (a fresh database gets every column at once)."""
     RouterTable.metadata.create_all(connection)
+
+
+NEW_COLUMNS = (
+    ("provider_errors", "INTEGER NOT NULL DEFAULT 0"),
+    ("error_category", "VARCHAR(32)"),
+    ("reasked", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
+
+
+def add_evidence_columns(connection: Connection) -> None:
+    """Schema 2: ``provider_errors``, ``error_category`` and ``reasked`` on a table made by schema 1."""
+    present = {column["name"] for column in inspect(connection).get_columns("cost_router_decisions")}
+    for name, kind in NEW_COLUMNS:
+        if name not in present:
+            connection.execute(text(f"ALTER TABLE cost_router_decisions ADD COLUMN {name} {kind}"))
+
+
+SCHEMA = (create_schema, add_evidence_columns)
+"""The router's migration steps for ``Database.migrate`` (one per schema version)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +118,9 @@ class Decision:
     saved_usd: float
     complete: bool
     prompt: str | None
+    provider_errors: int = 0
+    error_category: str | None = None
+    reasked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +148,16 @@ class DecisionStore:
             await connection.execute(
                 insert(DECISIONS).values(**{name: getattr(decision, name) for name in Decision.__slots__})
             )
+
+    async def mark_reasked(self, request_id: str) -> bool:
+        """Mark the decision of ``request_id`` as re-asked; False when there is none (or it was marked already)."""
+        table = DECISIONS
+        statement = (
+            update(table).where(table.c.request_id == request_id, table.c.reasked.is_(False)).values(reasked=True)
+        )
+        async with self.write_lock, self.engine.begin() as connection:
+            result = await connection.execute(statement)
+        return bool(result.rowcount)
 
     async def savings(
         self, *, guild_id: int | None = None, since: float | None = None, every_guild: bool = False

@@ -43,12 +43,13 @@ from intelbot.catalog import ModelSpec
 from intelbot.contract import LLMRequest, LLMResponse, Source, StopReason, TurnContext, Usage
 from intelbot.data.feedback import FEEDBACK_WANTED, Vote
 from intelbot.embedding import Embedder, Vectors, prompt_vector, wait_until_ready
+from intelbot.reask import asks_again
 from intelbot_semantic_cache.index import HybridIndex, VectorIndex, new_index
 from intelbot_semantic_cache.index_file import load_indexes, rows_digest, save_indexes
 from intelbot_semantic_cache.matching import MatchRule
 from intelbot_semantic_cache.metrics import CacheMetrics
-from intelbot_semantic_cache.outcomes import REASK_MIN_COSINE, Outcome, Verdict, verdict_of
-from intelbot_semantic_cache.scope import embedding_text, exact_text, prompt_key, scope_key
+from intelbot_semantic_cache.outcomes import Outcome, Verdict, verdict_of
+from intelbot_semantic_cache.scope import embedding_text, prompt_key, scope_key
 from intelbot_semantic_cache.settings import CacheSettings
 from intelbot_semantic_cache.store import Asker, CacheEntry, CacheStore
 
@@ -383,8 +384,8 @@ class SemanticCache:
         return True
 
     async def _asks_again(self, entry: CacheEntry, prompt: str, ctx: TurnContext) -> bool:
-        """True when ``prompt`` asks what ``entry`` answered: the same text, or cosine >= REASK_MIN_COSINE."""
-        if exact_text(prompt) == exact_text(entry.prompt):
+        """True when ``prompt`` asks what ``entry`` answered, by the kernel's re-ask rule (:mod:`intelbot.reask`)."""
+        if asks_again(prompt, entry.prompt):
             return True
         index = self.indexes.get(entry.scope)
         if self.embedder is None or index is None or not await wait_until_ready(self.embedder):
@@ -393,8 +394,8 @@ class SemanticCache:
             stored = np.asarray(index.vectors_of(np.asarray([entry.id], dtype=np.int64)), dtype=np.float32)[0]
         except (KeyError, ValueError, TypeError):  # stored without a vector
             return False
-        vector = np.asarray(await prompt_vector(ctx, self.embedder, prompt), dtype=np.float32).reshape(-1)
-        return float(stored @ vector) >= REASK_MIN_COSINE
+        vector = await prompt_vector(ctx, self.embedder, prompt)
+        return asks_again(prompt, entry.prompt, vector, stored)
 
     async def _take_in(self, outcome: Outcome) -> None:
         """Re-derive the verdict of ``outcome``'s entry; drop the entry when its own guild's verdict says so."""

@@ -49,9 +49,6 @@ REASK_WEIGHT: Final = 0.5
 THRESHOLD_STEP: Final = 1e-4
 """How far above the refused score a learned threshold goes (the same question re-embedded elsewhere
 must still be refused despite float noise, about 1e-7 on MiniLM)."""
-REASK_MIN_COSINE: Final = 0.8
-"""A later question counts as a re-ask of a hit when its cosine with the entry's question reaches this
-(a follow-up on another subject is not evidence against the answer)."""
 
 KINDS: Final = ("exact", "semantic", "stored")
 

@@ -19,6 +19,7 @@ import re
 
 from intelbot.contract import LLMRequest
 from intelbot.embedding.prompt import embedding_text
+from intelbot.reask import exact_text
 
 __all__ = ["embedding_text", "exact_text", "normalize_text", "prompt_key", "scope_key"]
 
@@ -28,15 +29,6 @@ _NON_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
 def normalize_text(text: str) -> str:
     """Lower case, every run of non-alphanumeric characters as one space, trimmed."""
     return _NON_ALPHANUMERIC.sub(" ", text.lower()).strip()
-
-
-def exact_text(text: str) -> str:
-    """The text the exact-match hash is taken of: lower case, whitespace collapsed, end punctuation dropped.
-
-    Gentler than :func:`normalize_text` on purpose: "What is C++?" and "What is C?"
-    must not be an exact match.
-    """
-    return " ".join(text.lower().split()).rstrip(" ?!.")
 
 
 OPERATOR_FRONTENDS = frozenset({"cli", "console"})
