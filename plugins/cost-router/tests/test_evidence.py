@@ -85,6 +85,8 @@ async def test_the_same_asker_asking_again_at_once_marks_the_routed_answer(
             clock.advance(121)
             await kernel.ask(long_prompt(), turn())  # past reask_window_seconds (120): not a re-ask
             assert [reasked for _, reasked in await reasked_by_prompt(kernel)] == [True] + [False] * 5
+            # the other askers' answers (40 s after the start) are past the window: no longer kept
+            assert list(router_of(kernel).last_answers) == [(GUILD, CHANNEL, USER)]
             assert metric(kernel, "intelbot_router_evidence_total", {"kind": "reask"}) == 1
 
             store = router_of(kernel).store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from intelbot import TurnContext
 from intelbot.contract import Source
 from intelbot.embedding import Embedder, EmbedderBase
+from intelbot.frontends.console import answer_line
 from intelbot.kernel import Kernel
 from intelbot.settings import load_settings
 from intelbot.testing.kernels import KernelFactory, loaded_plugin
@@ -305,3 +307,16 @@ async def test_budget_lowering_without_a_cap_says_so(
 def test_a_budget_floor_above_the_target_is_refused() -> None:
     with pytest.raises(ValueError, match=r"budget_floor \(0.99\) must not be above quality_target \(0.95\)"):
         RouterSettings.model_validate({"budget_floor": 0.99})
+
+
+async def test_the_console_usage_command_shows_the_routed_turns(make_kernel: KernelFactory) -> None:
+    kernel = await make_kernel(plugins=["cost_router"], settings=settings_with(default_threshold=0.7))
+    out = io.StringIO()
+    await answer_line(kernel, SHORT, out)
+    await answer_line(kernel, long_prompt(), out)
+    before = len(out.getvalue().splitlines())
+    await answer_line(kernel, "/usage", out)
+    report = out.getvalue().splitlines()[before:]
+    assert report[0].startswith("You (all servers and DMs), today: ")
+    assert report[0].endswith("(2 calls)")
+    assert [line for line in report if line.startswith("Routing today: 2 turns (1 small, 1 large)")], report

@@ -18,8 +18,9 @@ from intelbot.health import shown_lines
 from intelbot.kernel import Kernel
 from intelbot.shutdown import DEFAULT_GRACE_SECONDS, finish_within
 from intelbot.spending import CONSOLE_USER_ID, SpendingCap, ask_within_cap, operator_spending_cap
+from intelbot.usage_report import usage_report
 
-HELP = "Type a question. Commands: /health, /stats, /quit."
+HELP = "Type a question. Commands: /health, /stats, /usage, /quit."
 
 
 async def answer_line(kernel: Kernel, line: str, out: TextIO, *, cap: SpendingCap | None = None) -> None:
@@ -38,6 +39,10 @@ async def answer_line(kernel: Kernel, line: str, out: TextIO, *, cap: SpendingCa
     if text == "/stats":
         for section, figures in (await kernel.stats()).items():
             print(f"{section}: {figures}", file=out)
+        return
+    if text == "/usage":
+        for item in await usage_report(kernel, guild_id=None, user_id=CONSOLE_USER_ID):
+            print(item, file=out)
         return
     if text == "/help":
         print(HELP, file=out)

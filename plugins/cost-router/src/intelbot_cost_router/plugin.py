@@ -154,6 +154,7 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         self.budget: BudgetCurve | None = None
         self.daily_cap_usd = 0.0
         self.last_answers: dict[Asker, RoutedAnswer] = {}
+        self.answers_pruned_at = float("-inf")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -365,10 +366,17 @@ class CostRouterPlugin(Plugin[RouterSettings]):
         )
         asker = asker_of(ctx)
         if asker is not None:
+            now = float(self.clock())
+            self._forget_answers_before(now - self.settings.reask_window_seconds)
             vector, embedder = turn_vector(ctx, request.prompt)
-            self.last_answers[asker] = RoutedAnswer(
-                ctx.request_id, float(self.clock()), request.prompt, vector, embedder
-            )
+            self.last_answers[asker] = RoutedAnswer(ctx.request_id, now, request.prompt, vector, embedder)
+
+    def _forget_answers_before(self, cutoff: float) -> None:
+        """Drop the kept answers older than ``cutoff`` (they can no longer be re-asked), at most once a minute."""
+        if cutoff - self.answers_pruned_at < 60.0:
+            return
+        self.answers_pruned_at = cutoff
+        self.last_answers = {asker: answer for asker, answer in self.last_answers.items() if answer.at >= cutoff}
 
     # -- reporting ---------------------------------------------------------------------------
 
